@@ -1,0 +1,46 @@
+"""``diqa-edge``: one entry point, one sub-command per job.
+
+Sub-commands import their heavy dependencies only when chosen, so ``score``
+works in an SDK-only install (no torch, no tensorflow).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module with add_arguments(parser) and run(args) -> int, one-line help)
+COMMANDS = {
+    "score": ("diqa_edge.sdk.cli", "score photos with an exported model: accept or retake"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="diqa-edge",
+        description="Decide whether a skin photo is good enough for a teledermatology consult: "
+                    "train no-reference image-quality models, export them to the phone, score photos.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp.set_defaults(_module=module)
+        importlib.import_module(module).add_arguments(sp)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 1
+    try:
+        return importlib.import_module(args._module).run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

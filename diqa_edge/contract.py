@@ -1,0 +1,155 @@
+"""The preprocessing contract: the one place where the numbers that turn a photo
+into a model input live.
+
+Accuracy on a phone is lost first in preprocessing, not in the model, so the
+training transforms, the exporters (which write this object into every model
+file) and the SDK all read it; nobody re-types 224 or 0.485.
+
+The algorithm the fields describe is written out for re-implementers in
+``docs/preprocessing.md``; ``diqa_edge.sdk.preprocess`` is its reference code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+CONTRACT_VERSION = 1
+
+# ImageNet statistics, as timm's IMAGENET_DEFAULT_MEAN / STD: the pretrained
+# backbones expect them, so a fine-tuned model keeps them.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+RESIZE_RULES = ("shorter_side_then_center_crop",)
+INTERPOLATIONS = ("bilinear",)
+LAYOUTS = ("NCHW", "NHWC")
+DECODE_RULES = ("full", "jpeg_draft")
+
+
+class ContractError(ValueError):
+    """A contract that cannot be trusted: unknown field, wrong type, bad value."""
+
+
+@dataclass(frozen=True)
+class Contract:
+    """How a photo becomes the model's input tensor, and how its output becomes a score.
+
+    Fields are plain JSON types so the object survives a trip through ONNX
+    metadata, a TFLite manifest or Core ML user metadata unchanged.
+    """
+
+    input_size: int = 224
+    resize: str = "shorter_side_then_center_crop"
+    # Pillow's BILINEAR filter: a triangle kernel whose support grows with the
+    # downscale factor, i.e. antialiased when shrinking (not OpenCV/Android's
+    # 2-tap bilinear, which aliases).
+    interpolation: str = "bilinear"
+    antialias: bool = True
+    colour: str = "RGB8"
+    exif_orientation: bool = True
+    alpha_background: tuple[int, int, int] = (255, 255, 255)
+    # How the file is decoded before the resize. "full" decodes every pixel;
+    # "jpeg_draft" lets libjpeg scale JPEGs down in the DCT domain by 1/2, 1/4
+    # or 1/8 while keeping both sides >= draft_factor * input_size.
+    decode: str = "full"
+    draft_factor: int = 2
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    layout: str = "NCHW"
+    score_min: float = 1.0
+    score_max: float = 10.0
+    clamp: bool = True
+    version: int = CONTRACT_VERSION
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not isinstance(self.input_size, int) or self.input_size < 8:
+            problems.append(f"input_size must be an integer >= 8, got {self.input_size!r}")
+        for name, allowed in (("resize", RESIZE_RULES), ("interpolation", INTERPOLATIONS),
+                              ("layout", LAYOUTS), ("decode", DECODE_RULES)):
+            if getattr(self, name) not in allowed:
+                problems.append(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.colour != "RGB8":
+            problems.append(f"colour must be 'RGB8', got {self.colour!r}")
+        if self.draft_factor not in (1, 2, 4):
+            problems.append(f"draft_factor must be 1, 2 or 4, got {self.draft_factor!r}")
+        for name in ("mean", "std", "alpha_background"):
+            if len(getattr(self, name)) != 3:
+                problems.append(f"{name} needs 3 values (R, G, B), got {getattr(self, name)!r}")
+        if any(s <= 0 for s in self.std):
+            problems.append(f"std must be positive, got {self.std!r}")
+        if not self.score_min < self.score_max:
+            problems.append(f"score_min must be below score_max, got {self.score_min}, {self.score_max}")
+        if self.version != CONTRACT_VERSION:
+            problems.append(f"contract version {self.version} is not supported (this is {CONTRACT_VERSION})")
+        if problems:
+            raise ContractError("invalid preprocessing contract: " + "; ".join(problems))
+
+    # --- serialisation -------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        for name in ("mean", "std", "alpha_background"):
+            d[name] = list(d[name])
+        return d
+
+    def to_json(self, **kwargs: Any) -> str:
+        kwargs.setdefault("sort_keys", True)
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Contract":
+        if not isinstance(data, dict):
+            raise ContractError(f"a contract is a JSON object, got {type(data).__name__}")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ContractError(f"unknown contract field(s): {', '.join(unknown)}")
+        kwargs: dict[str, Any] = {}
+        for name, value in data.items():
+            if name in ("mean", "std"):
+                value = tuple(float(v) for v in value)
+            elif name == "alpha_background":
+                value = tuple(int(v) for v in value)
+            elif name in ("score_min", "score_max"):
+                value = float(value)
+            elif name in ("input_size", "version", "draft_factor"):
+                if isinstance(value, bool) or int(value) != value:
+                    raise ContractError(f"{name} must be an integer, got {value!r}")
+                value = int(value)
+            kwargs[name] = value
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Contract":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ContractError(f"contract is not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+    def fingerprint(self) -> str:
+        """Short hash of the fields that change pixels; keys caches of resized images."""
+        pixel_fields = {k: v for k, v in self.to_dict().items()
+                        if k not in ("layout", "score_min", "score_max", "clamp")}
+        blob = json.dumps(pixel_fields, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def with_layout(self, layout: str) -> "Contract":
+        return dataclasses.replace(self, layout=layout)
+
+    def replace(self, **changes: Any) -> "Contract":
+        return dataclasses.replace(self, **changes)
+
+    def clamp_score(self, raw: float) -> float:
+        """Model output -> reported score (the model regresses MOS on [score_min, score_max])."""
+        value = float(raw)
+        if self.clamp:
+            value = min(max(value, self.score_min), self.score_max)
+        return value
+
+
+DEFAULT_CONTRACT = Contract()

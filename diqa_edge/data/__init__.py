@@ -1,0 +1,1 @@
+"""data layer of diqa-edge (see ../shared/DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""export layer of diqa-edge (see ../shared/DESIGN.md)."""

@@ -1,0 +1,204 @@
+"""Inference runtimes behind one small interface, picked by the model file's suffix.
+
+Each runtime is imported only when a model of its format is loaded, so the SDK
+install needs just the runtime it uses (ai-edge-litert or onnxruntime) and
+never torch or tensorflow.
+"""
+
+from __future__ import annotations
+
+import platform
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelLoadError, RuntimeUnavailableError
+from .manifest import MANIFEST_KEY, ModelManifest
+
+FORMATS = {".tflite": "tflite", ".onnx": "onnx", ".pt": "torchscript", ".mlpackage": "coreml"}
+
+
+def _layout_from_shape(shape, path: Path) -> str:
+    dims = list(shape)
+    if len(dims) == 4 and dims[1] == 3:
+        return "NCHW"
+    if len(dims) == 4 and dims[3] == 3:
+        return "NHWC"
+    raise ModelLoadError(f"{path}: input shape {dims} is neither 1x3xSxS nor 1xSxSx3")
+
+
+class Runtime(ABC):
+    """One loaded model: takes the contract's input tensor, returns the raw score."""
+
+    name = "runtime"
+    layout = "NCHW"
+    input_size = 0
+
+    def __init__(self, path: Path, threads: int):
+        self.path = path
+        self.threads = threads
+
+    @abstractmethod
+    def run(self, x: np.ndarray) -> float:
+        """x: float32, batch of one, in ``self.layout``; returns the model's scalar output."""
+
+    def embedded_manifest(self) -> ModelManifest | None:
+        return None
+
+
+class TFLiteRuntime(Runtime):
+    name = "tflite"
+
+    def __init__(self, path: Path, threads: int):
+        super().__init__(path, threads)
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            raise RuntimeUnavailableError(
+                "TFLite models need ai-edge-litert: pip install 'diqa-edge[sdk]'") from None
+        try:
+            self._interp = Interpreter(model_path=str(path), num_threads=threads)
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelLoadError(f"{path}: not a loadable TFLite model ({exc})") from None
+        self._in = self._interp.get_input_details()[0]
+        self._out = self._interp.get_output_details()[0]
+        self.layout = _layout_from_shape(self._in["shape"], path)
+        self.input_size = int(self._in["shape"][1 if self.layout == "NHWC" else 2])
+
+    def run(self, x: np.ndarray) -> float:
+        dtype = self._in["dtype"]
+        if dtype in (np.int8, np.uint8):
+            scale, zero = self._in["quantization"]
+            info = np.iinfo(dtype)
+            x = np.clip(np.rint(x / scale + zero), info.min, info.max).astype(dtype)
+        else:
+            x = x.astype(dtype, copy=False)
+        self._interp.set_tensor(self._in["index"], x)
+        self._interp.invoke()
+        y = self._interp.get_tensor(self._out["index"])
+        if self._out["dtype"] in (np.int8, np.uint8):
+            scale, zero = self._out["quantization"]
+            y = (y.astype(np.float32) - zero) * scale
+        return float(np.asarray(y).reshape(-1)[0])
+
+
+class OnnxRuntime(Runtime):
+    name = "onnx"
+
+    def __init__(self, path: Path, threads: int):
+        super().__init__(path, threads)
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise RuntimeUnavailableError(
+                "ONNX models need onnxruntime: pip install 'diqa-edge[sdk]'") from None
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own non-exported exception types
+            raise ModelLoadError(f"{path}: not a loadable ONNX model ({exc})") from None
+        inp = self._session.get_inputs()[0]
+        self._input_name = inp.name
+        self.layout = _layout_from_shape([d if isinstance(d, int) else 1 for d in inp.shape], path)
+        self.input_size = int(inp.shape[2 if self.layout == "NCHW" else 1])
+
+    def run(self, x: np.ndarray) -> float:
+        y = self._session.run(None, {self._input_name: x.astype(np.float32, copy=False)})[0]
+        return float(np.asarray(y).reshape(-1)[0])
+
+    def embedded_manifest(self) -> ModelManifest | None:
+        meta = self._session.get_modelmeta().custom_metadata_map
+        if MANIFEST_KEY not in meta:
+            return None
+        return ModelManifest.from_json(meta[MANIFEST_KEY], source=f"{self.path} metadata_props")
+
+
+class TorchScriptRuntime(Runtime):
+    """A TorchScript export of the trained model: the PyTorch reference in the full install."""
+
+    name = "torchscript"
+
+    def __init__(self, path: Path, threads: int):
+        super().__init__(path, threads)
+        try:
+            import torch
+        except ImportError:
+            raise RuntimeUnavailableError(
+                "TorchScript models need PyTorch: pip install 'diqa-edge[full]'") from None
+        self._torch = torch
+        torch.set_num_threads(threads)
+        extra = {MANIFEST_KEY: ""}
+        try:
+            self._module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra).eval()
+        except Exception as exc:  # torch raises RuntimeError/ValueError/zipfile errors
+            raise ModelLoadError(f"{path}: not a loadable TorchScript model ({exc})") from None
+        self._manifest_text = extra[MANIFEST_KEY]
+        self.layout = "NCHW"
+
+    def run(self, x: np.ndarray) -> float:
+        with self._torch.inference_mode():
+            y = self._module(self._torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+        return float(y.reshape(-1)[0])
+
+    def embedded_manifest(self) -> ModelManifest | None:
+        if not self._manifest_text:
+            return None
+        text = self._manifest_text.decode() if isinstance(self._manifest_text, bytes) else self._manifest_text
+        return ModelManifest.from_json(text, source=f"{self.path} extra file")
+
+
+class CoreMLRuntime(Runtime):
+    """Apple's runtime; only macOS has the Core ML framework that ``predict`` needs."""
+
+    name = "coreml"
+
+    def __init__(self, path: Path, threads: int):
+        super().__init__(path, threads)
+        if platform.system() != "Darwin":
+            raise RuntimeUnavailableError(
+                f"{path}: Core ML prediction needs macOS (this is {platform.system()}); "
+                "use the .tflite or .onnx export of the same model here")
+        try:
+            import coremltools as ct
+        except ImportError:
+            raise RuntimeUnavailableError("Core ML models need coremltools: pip install coremltools") from None
+        self._model = ct.models.MLModel(str(path))
+        spec = self._model.get_spec()
+        self._input_name = spec.description.input[0].name
+        self._meta = dict(spec.description.metadata.userDefined)
+        self.layout = "image"
+
+    def run(self, x) -> float:  # x: a PIL image already resized + cropped (ImageType input)
+        out = self._model.predict({self._input_name: x})
+        return float(np.asarray(next(iter(out.values()))).reshape(-1)[0])
+
+    def embedded_manifest(self) -> ModelManifest | None:
+        if MANIFEST_KEY not in self._meta:
+            return None
+        return ModelManifest.from_json(self._meta[MANIFEST_KEY], source=f"{self.path} user metadata")
+
+
+_RUNTIMES = {"tflite": TFLiteRuntime, "onnx": OnnxRuntime, "torchscript": TorchScriptRuntime,
+             "coreml": CoreMLRuntime}
+
+
+def model_format(path: str | Path) -> str:
+    path = Path(path)
+    try:
+        return FORMATS[path.suffix.lower()]
+    except KeyError:
+        raise ModelLoadError(f"{path}: unknown model format {path.suffix!r} "
+                             f"(expected one of {', '.join(FORMATS)})") from None
+
+
+def load_runtime(path: str | Path, threads: int = 2) -> Runtime:
+    path = Path(path)
+    fmt = model_format(path)
+    if not path.exists():
+        raise ModelLoadError(f"{path}: model file not found")
+    return _RUNTIMES[fmt](path, threads)
+

@@ -1,0 +1,84 @@
+"""``QualityScorer``: the phone's whole job on one photo, with the time each stage took."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..errors import ModelLoadError
+from .decode import ImageSource, decode_image
+from .manifest import ModelManifest, read_sidecar
+from .preprocess import normalise, resize_and_crop, to_layout
+from .runtimes import Runtime, load_runtime
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    source: str
+    score: float          # on the contract's score range (1-10), clamped as the contract says
+    raw: float            # the model's unclamped output
+    acceptable: bool      # score >= threshold
+    threshold: float
+    decode_ms: float
+    preprocess_ms: float
+    inference_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.decode_ms + self.preprocess_ms + self.inference_ms
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["total_ms"] = self.total_ms
+        d["decision"] = "accept" if self.acceptable else "retake"
+        return d
+
+
+def load_manifest(model_path: Path, runtime: Runtime) -> ModelManifest:
+    """Sidecar first (it is what the app ships), then what the file itself carries."""
+    manifest = read_sidecar(model_path) or runtime.embedded_manifest()
+    if manifest is None:
+        raise ModelLoadError(
+            f"{model_path}: no manifest found (expected {model_path.with_suffix('.manifest.json').name} "
+            "beside it or one embedded in the file); without it the preprocessing is unknown")
+    if runtime.input_size and runtime.input_size != manifest.contract.input_size:
+        raise ModelLoadError(
+            f"{model_path}: model input is {runtime.input_size} px but its manifest says "
+            f"{manifest.contract.input_size} px")
+    return manifest
+
+
+class QualityScorer:
+    """Decode -> contract preprocessing -> runtime -> 1-10 score and accept / retake."""
+
+    def __init__(self, model_path: str | Path, threads: int = 2, threshold: float | None = None):
+        self.model_path = Path(model_path)
+        self.runtime = load_runtime(self.model_path, threads)
+        self.manifest = load_manifest(self.model_path, self.runtime)
+        self.contract = self.manifest.contract
+        self.threshold = float(self.manifest.threshold if threshold is None else threshold)
+
+    def model_input(self, rgb: np.ndarray):
+        crop = resize_and_crop(rgb, self.contract)
+        if self.runtime.layout == "image":  # Core ML: normalisation is baked into the model
+            return Image.fromarray(crop)
+        return to_layout(normalise(crop, self.contract), self.runtime.layout)
+
+    def score(self, source: ImageSource) -> ScoreResult:
+        t0 = time.perf_counter()
+        rgb = decode_image(source, self.contract)
+        t1 = time.perf_counter()
+        x = self.model_input(rgb)
+        t2 = time.perf_counter()
+        raw = self.runtime.run(x)
+        t3 = time.perf_counter()
+        score = self.contract.clamp_score(raw)
+        label = str(source) if isinstance(source, (str, Path)) else f"<{type(source).__name__}>"
+        return ScoreResult(
+            source=label, score=score, raw=raw, acceptable=bool(score >= self.threshold),
+            threshold=self.threshold, decode_ms=(t1 - t0) * 1e3,
+            preprocess_ms=(t2 - t1) * 1e3, inference_ms=(t3 - t2) * 1e3)

@@ -1,0 +1,1 @@
+"""training layer of diqa-edge (see ../shared/DESIGN.md)."""

@@ -1,0 +1,74 @@
+"""``diqa-edge score`` as a user runs it: a real process, real files, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FIXTURE_MODELS, ROOT
+
+ONNX = str(FIXTURE_MODELS / "brightness.onnx")
+
+
+def diqa(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "diqa_edge.cli", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture()
+def folder_with_one_corrupt_file(tmp_path, sample_photos):
+    nested = tmp_path / "visit" / "day1"
+    nested.mkdir(parents=True)
+    for photo in sample_photos[:3]:
+        shutil.copy(photo, nested / photo.name)
+    shutil.copy(sample_photos[3], tmp_path / sample_photos[3].name)
+    (nested / "broken.jpg").write_bytes(sample_photos[0].read_bytes()[:500])
+    (tmp_path / "notes.txt").write_text("not scored: not an image suffix")
+    return tmp_path
+
+
+def test_folder_with_a_corrupt_file_scores_the_rest_and_exits_2(folder_with_one_corrupt_file):
+    out = diqa("score", str(folder_with_one_corrupt_file), "--model", ONNX)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr and "Traceback" not in out.stdout
+    assert "broken.jpg" in out.stderr and "truncated" in out.stderr
+    scored = [line for line in out.stdout.splitlines() if line.endswith(".jpg") or ".jpg " in line]
+    assert len(scored) == 4, out.stdout
+    assert "4 scored" in out.stdout and "1 failed" in out.stdout
+
+
+def test_all_good_exits_0_and_json_lines_parse(sample_photos):
+    out = diqa("score", *map(str, sample_photos[:3]), "--model", ONNX, "--json", "--threshold", "6.0")
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["source"] for r in rows] == [str(p) for p in sample_photos[:3]]
+    for r in rows:
+        assert 1.0 <= r["score"] <= 10.0 and r["threshold"] == 6.0
+        assert r["decision"] == ("accept" if r["score"] >= 6.0 else "retake")
+        assert r["total_ms"] > 0
+
+
+def test_missing_file_is_reported_and_exit_is_2(sample_photos):
+    out = diqa("score", str(sample_photos[0]), "no/such/photo.jpg", "--model", ONNX)
+    assert out.returncode == 2
+    assert "no/such/photo.jpg: file not found" in out.stderr
+    assert "1 scored" in out.stdout
+
+
+def test_bad_model_is_one_line_not_a_traceback(tmp_path, sample_photos):
+    bad = tmp_path / "m.onnx"
+    bad.write_bytes(b"garbage")
+    out = diqa("score", str(sample_photos[0]), "--model", str(bad))
+    assert out.returncode == 1
+    assert "cannot load the model" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_help_explains_the_command():
+    out = diqa("score", "--help")
+    assert out.returncode == 0
+    for word in ("--model", "--threshold", "--json", "recursively", "manifest"):
+        assert word in out.stdout

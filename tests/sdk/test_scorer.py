@@ -1,0 +1,155 @@
+"""QualityScorer on fixture models whose score is a known function of the pixels."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import FIXTURE_MODELS
+from diqa_edge.contract import DEFAULT_CONTRACT as C
+from diqa_edge.errors import ModelLoadError, RuntimeUnavailableError
+from diqa_edge.sdk import QualityScorer, decode_image, resize_and_crop
+from diqa_edge.sdk.manifest import ModelManifest, read_sidecar, sidecar_path, write_sidecar
+from make_models import THRESHOLD, brightness_score
+
+FP32_MODELS = ["brightness.onnx", "brightness.tflite"]
+# fp32: the models sum 150,528 float32 values; accumulation error reaches ~7e-4.
+FP32_TOL = 1e-3
+# int8: input step 0.0187 in normalised units, output step 0.031 on the 1-10
+# scale; half an output step plus input rounding stays under 0.05.
+INT8_TOL = 0.05
+
+
+def _grey_png(value: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (320, 240), (value,) * 3).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def scorers():
+    return {name: QualityScorer(FIXTURE_MODELS / name) for name in
+            FP32_MODELS + ["brightness_int8.tflite"]}
+
+
+@pytest.mark.parametrize("value", [0, 64, 128, 200, 255])
+def test_uniform_grey_scores_by_hand(scorers, value):
+    expected = 1 + 9 * value / 255          # computed by hand, no model involved
+    for name in FP32_MODELS:
+        assert scorers[name].score(_grey_png(value)).score == pytest.approx(expected, abs=FP32_TOL), name
+    assert scorers["brightness_int8.tflite"].score(_grey_png(value)).score == pytest.approx(expected, abs=INT8_TOL)
+
+
+def test_real_photos_score_the_crop_the_contract_defines(scorers, sample_photos):
+    for photo in sample_photos:
+        expected = brightness_score(resize_and_crop(decode_image(photo, C), C))
+        for name in FP32_MODELS:
+            assert scorers[name].score(photo).score == pytest.approx(expected, abs=FP32_TOL)
+        assert scorers["brightness_int8.tflite"].score(photo).score == pytest.approx(expected, abs=INT8_TOL)
+
+
+def test_threshold_from_manifest_and_override(scorers):
+    dark, bright = _grey_png(60), _grey_png(200)  # 3.12 and 8.06
+    scorer = scorers["brightness.onnx"]
+    assert scorer.threshold == THRESHOLD
+    assert not scorer.score(dark).acceptable and scorer.score(bright).acceptable
+    strict = QualityScorer(FIXTURE_MODELS / "brightness.onnx", threshold=9.0)
+    assert not strict.score(bright).acceptable and strict.score(bright).threshold == 9.0
+
+
+def test_result_reports_each_stage_time(scorers, sample_photos):
+    r = scorers["brightness.tflite"].score(sample_photos[0])
+    assert r.decode_ms > 0 and r.preprocess_ms > 0 and r.inference_ms > 0
+    d = r.to_dict()
+    assert d["total_ms"] == pytest.approx(r.decode_ms + r.preprocess_ms + r.inference_ms)
+    assert d["decision"] in ("accept", "retake") and d["source"] == str(sample_photos[0])
+
+
+def test_clamp_to_score_range(tmp_path):
+    """A model whose raw output leaves 1-10 is clamped (the contract's rule), raw kept."""
+    for name in ("brightness.onnx", "brightness.manifest.json"):
+        shutil.copy(FIXTURE_MODELS / name, tmp_path / name)
+    manifest = read_sidecar(tmp_path / "brightness.onnx")
+    tight = manifest.contract.replace(score_min=2.0, score_max=5.0)
+    write_sidecar(tmp_path / "brightness.onnx", ModelManifest(tight, 3.0, format="onnx"))
+    scorer = QualityScorer(tmp_path / "brightness.onnx")
+    white = scorer.score(_grey_png(255))
+    assert white.raw == pytest.approx(10.0, abs=FP32_TOL) and white.score == 5.0
+    assert scorer.score(_grey_png(0)).score == 2.0
+
+
+def test_onnx_falls_back_to_its_embedded_manifest(tmp_path):
+    shutil.copy(FIXTURE_MODELS / "brightness.onnx", tmp_path / "m.onnx")
+    scorer = QualityScorer(tmp_path / "m.onnx")  # no sidecar: metadata_props
+    assert scorer.manifest.contract == C.with_layout("NCHW")
+
+
+def test_missing_or_wrong_manifest_is_refused(tmp_path):
+    shutil.copy(FIXTURE_MODELS / "brightness.tflite", tmp_path / "m.tflite")
+    with pytest.raises(ModelLoadError, match="no manifest"):
+        QualityScorer(tmp_path / "m.tflite")
+    write_sidecar(tmp_path / "m.tflite", ModelManifest(C.replace(input_size=320), 5.0))
+    with pytest.raises(ModelLoadError, match="320"):
+        QualityScorer(tmp_path / "m.tflite")
+    sidecar_path(tmp_path / "m.tflite").write_text("{broken")
+    with pytest.raises(ModelLoadError, match="not valid JSON"):
+        QualityScorer(tmp_path / "m.tflite")
+
+
+def test_unknown_and_corrupt_model_files(tmp_path):
+    with pytest.raises(ModelLoadError, match="unknown model format"):
+        QualityScorer(tmp_path / "model.h5")
+    with pytest.raises(ModelLoadError, match="not found"):
+        QualityScorer(tmp_path / "absent.onnx")
+    (tmp_path / "junk.tflite").write_bytes(b"\0" * 64)
+    with pytest.raises(ModelLoadError, match="TFLite"):
+        QualityScorer(tmp_path / "junk.tflite")
+    (tmp_path / "junk.onnx").write_bytes(b"\0" * 64)
+    with pytest.raises(ModelLoadError, match="ONNX"):
+        QualityScorer(tmp_path / "junk.onnx")
+
+
+def test_coreml_prediction_says_it_needs_macos(tmp_path):
+    import platform
+    if platform.system() == "Darwin":
+        pytest.skip("on macOS the Core ML runtime is real and is exercised by the parity tests")
+    (tmp_path / "m.mlpackage").mkdir()
+    with pytest.raises(RuntimeUnavailableError, match="macOS"):
+        QualityScorer(tmp_path / "m.mlpackage")
+
+
+def test_torchscript_runtime_matches(tmp_path, sample_photos):
+    torch = pytest.importorskip("torch", reason="full install only")
+    from diqa_edge.sdk.manifest import MANIFEST_KEY
+
+    class Brightness(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("std", torch.tensor(C.std).view(1, 3, 1, 1))
+            self.register_buffer("mean", torch.tensor(C.mean).view(1, 3, 1, 1))
+
+        def forward(self, x):
+            return (1 + 9 * (x * self.std + self.mean).mean()).reshape(1, 1)
+
+    path = tmp_path / "b.pt"
+    manifest = ModelManifest(C, 5.0, format="torchscript")
+    torch.jit.save(torch.jit.script(Brightness()), str(path), _extra_files={MANIFEST_KEY: manifest.to_json()})
+    scorer = QualityScorer(path)
+    expected = brightness_score(resize_and_crop(decode_image(sample_photos[2], C), C))
+    assert scorer.score(sample_photos[2]).score == pytest.approx(expected, abs=FP32_TOL)
+
+
+def test_fixture_models_rebuild_to_the_same_function(tmp_path, sample_photos):
+    """The committed fixtures are what tests/fixtures/make_models.py builds."""
+    pytest.importorskip("tensorflow", reason="full install only")
+    import make_models
+
+    built = make_models.build_all(tmp_path)
+    for key, committed in (("onnx", "brightness.onnx"), ("tflite", "brightness.tflite")):
+        a = QualityScorer(built[key]).score(sample_photos[3]).score
+        b = QualityScorer(FIXTURE_MODELS / committed).score(sample_photos[3]).score
+        assert a == pytest.approx(b, abs=1e-6)
