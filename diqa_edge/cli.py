@@ -13,6 +13,11 @@ import sys
 # name -> (module with add_arguments(parser) and run(args) -> int, one-line help)
 COMMANDS = {
     "score": ("diqa_edge.sdk.cli", "score photos with an exported model: accept or retake"),
+    "make-derm-set": ("diqa_edge.data.cli_dermset",
+                      "build a dermatology IQA set (distorted views + pseudo-MOS) from pristine photos"),
+    "aggregate-ratings": ("diqa_edge.data.cli_ratings",
+                          "turn raw 1-10 ratings into MOS with std, 95%% CI and rater screening"),
+    "make-splits": ("diqa_edge.data.cli_splits", "write five seeded, grouped train/val/test splits"),
 }
 
 

@@ -31,3 +31,5 @@ def gradient_image(width: int, height: int, seed: int = 0, noise: int = 20) -> n
                     (xx + 2 * yy) % 256], axis=-1).astype(np.int32)
     img += rng.integers(-noise, noise + 1, size=img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)
+
+sys.path.insert(0, str(ROOT / "tests" / "data"))

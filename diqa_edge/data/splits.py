@@ -1,0 +1,119 @@
+"""Five seeded, grouped train / val / test splits, written to JSON so every experiment is reviewable.
+
+Grouped: a pristine image and all its distorted views (KADID by reference,
+the dermatology set by pristine photo) land in one split, otherwise a model
+is tested on a view of a photo it trained on. BIQ2021 has no test part here
+(its official test split is held out); LIVE-itW is test only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..sdk.manifest import atomic_write_text
+from .records import LoadedDataset, Record
+
+DEFAULT_PROPORTIONS = (0.7, 0.1, 0.2)
+PARTS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Split:
+    dataset: str
+    index: int
+    seed: int
+    train: tuple[str, ...]
+    val: tuple[str, ...]
+    test: tuple[str, ...]
+
+    def part(self, name: str) -> tuple[str, ...]:
+        return getattr(self, name)
+
+    def select(self, records: list[Record], part: str) -> list[Record]:
+        wanted = set(self.part(part))
+        return [r for r in records if r.key in wanted]
+
+    def to_dict(self) -> dict:
+        return {"dataset": self.dataset, "index": self.index, "seed": self.seed,
+                **{p: sorted(self.part(p)) for p in PARTS}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Split":
+        return cls(d["dataset"], int(d["index"]), int(d["seed"]),
+                   *(tuple(d.get(p, [])) for p in PARTS))
+
+
+def proportions_for(role: str, proportions=DEFAULT_PROPORTIONS) -> tuple[float, float, float]:
+    train, val, test = proportions
+    if role == "test":
+        return 0.0, 0.0, 1.0
+    if role == "trainval":
+        return train / (train + val), val / (train + val), 0.0
+    return train, val, test
+
+
+def make_split(dataset: LoadedDataset, index: int, seed: int = 0,
+               proportions=DEFAULT_PROPORTIONS) -> Split:
+    """Shuffle the groups with ``seed`` and ``index``; fill train, then val, by image count."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for r in dataset.records:
+        groups[r.group].append(r.key)
+    names = sorted(groups)
+    rng = np.random.default_rng([seed, index])
+    order = [names[i] for i in rng.permutation(len(names))]
+    p_train, p_val, _ = proportions_for(dataset.role, proportions)
+    total = len(dataset.records)
+    parts: dict[str, list[str]] = {p: [] for p in PARTS}
+    placed = 0
+    for group in order:
+        if placed < p_train * total - 1e-9:
+            target = "train"
+        elif placed < (p_train + p_val) * total - 1e-9:
+            target = "val"
+        else:
+            target = "test"
+        if dataset.role == "trainval" and target == "test":
+            target = "val"
+        parts[target].extend(groups[group])
+        placed += len(groups[group])
+    return Split(dataset.name, index, seed, *(tuple(sorted(parts[p])) for p in PARTS))
+
+
+def make_splits(dataset: LoadedDataset, n: int = 5, seed: int = 0,
+                proportions=DEFAULT_PROPORTIONS) -> list[Split]:
+    return [make_split(dataset, i, seed, proportions) for i in range(n)]
+
+
+def splits_json(splits: list[Split]) -> str:
+    return json.dumps([s.to_dict() for s in splits], indent=1, sort_keys=True) + "\n"
+
+
+def write_splits(path: str | Path, splits: list[Split]) -> str:
+    """Write atomically; return the SHA-256 of the file (identical for the same seed and data)."""
+    text = splits_json(splits)
+    atomic_write_text(path, text)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def read_splits(path: str | Path) -> list[Split]:
+    return [Split.from_dict(d) for d in json.loads(Path(path).read_text(encoding="utf-8"))]
+
+
+def leaks(dataset: LoadedDataset, split: Split) -> list[str]:
+    """Groups found in more than one part, or images in no part: should be empty."""
+    where: dict[str, set[str]] = defaultdict(set)
+    part_of = {key: p for p in PARTS for key in split.part(p)}
+    problems = []
+    for r in dataset.records:
+        if r.key not in part_of:
+            problems.append(f"image {r.key} is in no part")
+            continue
+        where[r.group].add(part_of[r.key])
+    problems += [f"group {g} spans {sorted(ps)}" for g, ps in where.items() if len(ps) > 1]
+    return problems
