@@ -18,6 +18,8 @@ COMMANDS = {
     "aggregate-ratings": ("diqa_edge.data.cli_ratings",
                           "turn raw 1-10 ratings into MOS with std, 95%% CI and rater screening"),
     "make-splits": ("diqa_edge.data.cli_splits", "write five seeded, grouped train/val/test splits"),
+    "train": ("diqa_edge.training.cli",
+              "train EfficientNet IQA models: one run, several splits, or the paper's grid"),
 }
 
 

@@ -1,0 +1,68 @@
+"""Model cards: what a trained model is, what it saw, how it scored, and what it was not trained on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..sdk.manifest import atomic_write_text
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).resolve().parent)
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, timeout=10,
+                               cwd=Path(__file__).resolve().parent).stdout.strip()
+        return out.stdout.strip() + ("+uncommitted changes" if dirty else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def write_card(run_dir: Path, *, config, train_config, members, result, contract, metrics,
+               n_train, n_val, split_index, pseudo) -> Path:
+    card = {
+        "model": f"{train_config.backbone} + 2-layer regression head",
+        "backbone": train_config.backbone,
+        "backbone_start": result.weights,
+        "contract": contract.to_dict(),
+        "trained_on": members,
+        "labels": {n: ("pseudo-MOS (derived from the distortion, not human ratings)" if pseudo.get(n)
+                       else "human MOS") for n in members},
+        "dataset_dirs": {n: config.dataset_dirs[n] for n in config.datasets},
+        "split": {"index": split_index, "seed": config.split_seed,
+                  "trainval_holdout": config.trainval_holdout},
+        "n_train": n_train, "n_val": n_val,
+        "train_config": train_config.to_dict(),
+        "epochs_run": len(result.history), "best_epoch": result.best_epoch,
+        "best_val_plcc": result.best_val_plcc,
+        "train_seconds": round(result.train_seconds, 1),
+        "test_metrics": metrics,
+        "history": result.history,
+        "weights_file": "best.safetensors",
+        "git_commit": git_commit(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "not_trained_on": [n for n in ("koniq", "kadid", "spaq", "gfiqa", "biq2021", "livec", "derm")
+                           if n not in members],
+    }
+    atomic_write_text(run_dir / "card.json", json.dumps(card, indent=1, default=str) + "\n")
+    lines = [f"# Model card: {card['model']}", "",
+             f"- Backbone start: {card['backbone_start']}",
+             f"- Input: {contract.input_size} px, resize shorter side + center crop, "
+             f"mean {list(contract.mean)}, std {list(contract.std)}",
+             f"- Trained on: {', '.join(n + ' (' + card['labels'][n] + ')' for n in members)}; "
+             f"{n_train} training / {n_val} validation images",
+             f"- Split {split_index} (seed {config.split_seed}); not trained on: "
+             f"{', '.join(card['not_trained_on']) or 'nothing'}",
+             f"- Epochs {len(result.history)}, best epoch {result.best_epoch} "
+             f"(validation PLCC {result.best_val_plcc:.3f}), {card['train_seconds']} s",
+             f"- Git commit: {card['git_commit']}", "",
+             "| test set | labels | n | PLCC | SROCC | KROCC | RMSE | RMSE of predicting the training mean |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, m in metrics.items():
+        lines.append(f"| {name} | {'pseudo-MOS' if pseudo.get(name) else 'MOS'} | {m['n']} | {m['plcc']:.3f} | "
+                     f"{m['srocc']:.3f} | {m['krocc']:.3f} | {m['rmse']:.3f} | {m.get('baseline_rmse', float('nan')):.3f} |")
+    atomic_write_text(run_dir / "card.md", "\n".join(lines) + "\n")
+    return run_dir / "card.json"

@@ -1,0 +1,102 @@
+"""``diqa-edge train``: one model, a set of splits, or the paper's whole grid (``--grid``).
+
+Runs under ``torchrun --nproc_per_node=N -m diqa_edge.training ...`` for
+DistributedDataParallel (NCCL on GPUs, gloo on CPU) with the same arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import DiqaError
+
+BACKBONE_CHOICES = ("efficientnet_b0", "efficientnet_b3", "efficientnet_b5",
+                    "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+DATASET_NAMES = ("koniq", "kadid", "spaq", "gfiqa", "biq2021", "livec", "derm")
+
+
+def parse_splits(text: str) -> list[int]:
+    """'0-4' -> [0, 1, 2, 3, 4]; '0,2' -> [0, 2]."""
+    out: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            a, b = part.split("-", 1)
+            out += list(range(int(a), int(b) + 1))
+        elif part.strip():
+            out.append(int(part))
+    if not out or any(i < 0 for i in out):
+        raise argparse.ArgumentTypeError(f"bad split list {text!r}")
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--datasets", required=True,
+                        help="comma-separated: " + ", ".join(DATASET_NAMES) +
+                             " (livec is test only; biq2021 is never trained on its official test split)")
+    parser.add_argument("--backbone", choices=BACKBONE_CHOICES, default="efficientnet_lite0",
+                        help="timm backbone (default efficientnet_lite0; Lite0/1/2 start from packaged "
+                             "ImageNet weights, B0/B3/B5 from random init unless --pretrained PATH)")
+    parser.add_argument("--pretrained", default="auto",
+                        help="'auto' (packaged ImageNet weights where they exist), 'none', or a checkpoint path")
+    parser.add_argument("--input-size", type=int, default=None, help="override the backbone's input size")
+    parser.add_argument("--splits", type=parse_splits, default=[0], help="split indices, e.g. 0-4 (default 0)")
+    parser.add_argument("--split-seed", type=int, default=0)
+    parser.add_argument("--grid", action="store_true",
+                        help="the paper's grid: each dataset alone and all together, tested on every test set")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=2e-4, help="one-cycle maximum learning rate")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rank-loss", type=float, default=0.0,
+                        help="weight of a pairwise fidelity ranking term added to the weighted MSE")
+    parser.add_argument("--data-root", type=Path, default=Path("../shared/data"),
+                        help="folder holding the datasets in their published layouts")
+    parser.add_argument("--dataset-dir", action="append", default=[], metavar="NAME=PATH",
+                        help="where one dataset lives (repeatable), e.g. derm=cache/derm")
+    parser.add_argument("--holdout", type=float, default=0.2,
+                        help="share of a train/val-only set (biq2021) held out as its test part (default 0.2)")
+    parser.add_argument("--max-train-images", type=int, default=None, help="seeded subsample for quick runs")
+    parser.add_argument("--max-eval-images", type=int, default=None, help="seeded subsample of val/test sets")
+    parser.add_argument("--cache-dir", default="cache/images", help="resized-image cache ('' to disable)")
+    parser.add_argument("--bf16", action="store_true", help="CPU: bfloat16 autocast (about 2x faster here)")
+    parser.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    parser.add_argument("--workers", type=int, default=0, help="data-loader worker processes")
+    parser.add_argument("--stop-after-epochs", type=int, default=None,
+                        help="stop cleanly after N epochs of each run in this invocation; re-run to resume")
+    parser.add_argument("--out", type=Path, required=True, help="experiment folder (re-run to resume)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .experiments import ExperimentConfig, resolve_dirs, run_experiment
+    from .trainer import TrainConfig
+
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    overrides = {}
+    for item in args.dataset_dir:
+        if "=" not in item:
+            print(f"diqa-edge train: --dataset-dir wants NAME=PATH, got {item!r}", file=sys.stderr)
+            return 1
+        name, path = item.split("=", 1)
+        overrides[name.strip()] = path.strip()
+    pretrained = {"auto": True, "none": False}.get(args.pretrained, args.pretrained)
+    try:
+        dirs = resolve_dirs(datasets, args.data_root, overrides)
+        config = ExperimentConfig(
+            datasets=datasets, dataset_dirs=dirs, splits=args.splits, split_seed=args.split_seed,
+            grid=args.grid, trainval_holdout=args.holdout, max_train_images=args.max_train_images,
+            max_eval_images=args.max_eval_images,
+            train=TrainConfig(backbone=args.backbone, input_size=args.input_size, pretrained=pretrained,
+                              epochs=args.epochs, batch_size=args.batch_size, max_lr=args.lr,
+                              seed=args.seed, rank_loss_weight=args.rank_loss, bf16=args.bf16,
+                              channels_last=args.channels_last, num_workers=args.workers,
+                              cache_dir=args.cache_dir or None,
+                              stop_after_epochs=args.stop_after_epochs))
+        run_experiment(config, args.out)
+    except (DiqaError, FileNotFoundError, ValueError) as exc:
+        print(f"diqa-edge train: {exc}", file=sys.stderr)
+        return 1
+    print(f"tables: {args.out / 'results.md'}")
+    print((args.out / "results.md").read_text())
+    return 0

@@ -1,0 +1,226 @@
+"""The paper's experiment grid: train on each dataset alone and on all together, test on every test set.
+
+An experiment is a small config (recorded in every model card), not code.
+Output: Tables 3 and 4 of the paper (PLCC and SROCC, mean +- std over
+splits) as Markdown and CSV, a scatter of predicted vs MOS per test set, and
+one model card per trained model.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..data.records import LoadedDataset, Record
+from ..data.registry import DATASETS, load_dataset
+from ..data.splits import Split, leaks, make_split
+from ..sdk.manifest import atomic_write_text
+from .card import write_card
+from .metrics import all_metrics
+from .trainer import TrainConfig, predict, train
+
+# where each dataset lives under --data-root unless --dataset-dir says otherwise
+DEFAULT_FOLDERS = {"koniq": "koniq10k", "kadid": "kadid10k", "spaq": "spaq", "gfiqa": "gfiqa20k",
+                   "biq2021": "biq2021", "livec": "livec", "derm": "derm"}
+
+
+@dataclass
+class ExperimentConfig:
+    datasets: list[str]
+    dataset_dirs: dict[str, str]
+    splits: list[int] = field(default_factory=lambda: [0])
+    split_seed: int = 0
+    grid: bool = False
+    # Fraction of a train/val-only set (BIQ2021) held out as a test part: its
+    # official test split is not available offline, so we report on images it never saw.
+    trainval_holdout: float = 0.2
+    max_train_images: int | None = None   # subsample for quick CPU runs (seeded)
+    max_eval_images: int | None = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["train"] = self.train.to_dict()
+        return d
+
+
+def resolve_dirs(datasets: list[str], data_root: Path, overrides: dict[str, str]) -> dict[str, str]:
+    dirs = {}
+    for name in datasets:
+        if name not in DATASETS:
+            raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+        dirs[name] = str(overrides.get(name) or (data_root / DEFAULT_FOLDERS[name]))
+    return dirs
+
+
+def split_with_holdout(data: LoadedDataset, index: int, seed: int, holdout: float) -> Split:
+    """The standard grouped split; for train/val-only sets a seeded share of groups becomes test."""
+    if data.role != "trainval" or holdout <= 0:
+        return make_split(data, index, seed)
+    as_all = LoadedDataset(data.name, data.records, data.native_range, "all")
+    val_share = 0.1 / 0.8 * (1 - holdout)
+    return make_split(as_all, index, seed, proportions=(1 - holdout - val_share, val_share, holdout))
+
+
+def _subsample(records: list[Record], limit: int | None, seed: int) -> list[Record]:
+    if not limit or len(records) <= limit:
+        return records
+    rng = np.random.default_rng(seed)
+    return [records[i] for i in sorted(rng.choice(len(records), size=limit, replace=False))]
+
+
+def _parts(config: ExperimentConfig, loaded: dict[str, LoadedDataset], split_index: int):
+    parts = {}
+    for name, data in loaded.items():
+        split = split_with_holdout(data, split_index, config.split_seed, config.trainval_holdout)
+        problems = leaks(data, split)
+        if problems:
+            raise RuntimeError(f"{name} split {split_index} leaks: {problems[:3]}")
+        parts[name] = {p: split.select(data.records, p) for p in ("train", "val", "test")}
+    return parts
+
+
+def run_experiment(config: ExperimentConfig, out_dir: str | Path) -> dict:
+    """Train every configuration on every split; test each on every test set; write the tables."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    loaded = {name: load_dataset(name, path) for name, path in config.dataset_dirs.items()}
+    trainable = [n for n in config.datasets if loaded[n].role != "test"]
+    runs = [[n] for n in trainable] + ([trainable] if len(trainable) > 1 else []) if config.grid \
+        else [trainable]
+    results: dict = {}
+    predictions: dict = {}
+    for split_index in config.splits:
+        parts = _parts(config, loaded, split_index)
+        test_sets = {n: _subsample(parts[n]["test"], config.max_eval_images, split_index)
+                     for n in config.datasets if parts[n]["test"]}
+        for members in runs:
+            label = "+".join(members) if len(members) < len(trainable) or len(trainable) == 1 else "all"
+            seed = config.train.seed + split_index
+            train_recs = _subsample([r for n in members for r in parts[n]["train"]],
+                                    config.max_train_images, seed)
+            val_recs = _subsample([r for n in members for r in parts[n]["val"]],
+                                  config.max_eval_images, seed)
+            run_dir = out_dir / label / f"split{split_index}"
+            tcfg = dataclasses.replace(config.train, seed=seed)
+            result = train(train_recs, val_recs, tcfg, run_dir)
+            if not result.finished:
+                print(f"{run_dir}: stopped after epoch {len(result.history)} of {tcfg.epochs}; "
+                      "run the same command again to resume")
+                continue
+            built_contract = _contract_of(tcfg)
+            metrics = {}
+            for test_name, recs in test_sets.items():
+                pred = predict(_trained_model(tcfg, run_dir), recs, built_contract,
+                               cache_dir=tcfg.cache_dir, channels_last=tcfg.channels_last, bf16=tcfg.bf16,
+                               progress=tcfg.progress, desc=f"test {test_name}")
+                mos = np.array([r.mos for r in recs])
+                metrics[test_name] = all_metrics(pred, mos)
+                # the trivial baseline: predict the training mean for every image (SROCC 0 by definition)
+                train_mean = float(np.mean([r.mos for r in train_recs]))
+                metrics[test_name]["baseline_rmse"] = float(np.sqrt(np.mean((mos - train_mean) ** 2)))
+                predictions.setdefault((label, test_name), []).append((pred, mos))
+                results.setdefault(label, {}).setdefault(test_name, []).append(metrics[test_name])
+            if not _is_main():
+                continue
+            write_card(run_dir, config=config, train_config=tcfg, members=members, result=result,
+                       contract=built_contract, metrics=metrics, n_train=len(train_recs),
+                       n_val=len(val_recs), split_index=split_index,
+                       pseudo={n: loaded[n].pseudo for n in config.datasets})
+    if not _is_main():
+        return results
+    _write_tables(results, out_dir, {n: loaded[n].pseudo for n in config.datasets}, config)
+    _write_scatters(predictions, out_dir, {n: loaded[n].pseudo for n in config.datasets})
+    atomic_write_text(out_dir / "experiment.json", json.dumps(config.to_dict(), indent=1) + "\n")
+    return results
+
+
+_MODEL_CACHE: dict = {}
+
+
+def _is_main() -> bool:
+    """Under torchrun only rank 0 writes cards and tables."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _contract_of(tcfg: TrainConfig):
+    from .models import contract_for
+
+    return contract_for(tcfg.backbone, tcfg.input_size)
+
+
+def _trained_model(tcfg: TrainConfig, run_dir: Path):
+    import torch
+
+    from .trainer import load_weights
+
+    key = str(run_dir)
+    if key not in _MODEL_CACHE:
+        _MODEL_CACHE.clear()
+        built = _quiet_build(tcfg)
+        load_weights(built.model, run_dir / "best.safetensors")
+        model = built.model.eval()
+        if tcfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        _MODEL_CACHE[key] = model
+    return _MODEL_CACHE[key]
+
+
+def _quiet_build(tcfg: TrainConfig):
+    import warnings
+
+    from .models import build_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # weights are loaded from the run right after
+        return build_model(tcfg.backbone, pretrained=False, input_size=tcfg.input_size)
+
+
+def _mean_std(values: list[float]) -> str:
+    arr = np.asarray(values, dtype=float)
+    return f"{arr.mean():.3f} ± {arr.std(ddof=0):.3f}" if len(arr) > 1 else f"{arr.mean():.3f}"
+
+
+def _write_tables(results: dict, out_dir: Path, pseudo: dict[str, bool], config: ExperimentConfig) -> None:
+    tests = sorted({t for per in results.values() for t in per})
+    md = io.StringIO()
+    rows = []
+    for number, metric in ((3, "plcc"), (4, "srocc")):
+        md.write(f"\n### Table {number}: {metric.upper()} (mean ± std over splits {config.splits})\n\n")
+        header = [f"{t} ({'pseudo-MOS' if pseudo.get(t) else 'MOS'})" for t in tests]
+        md.write("| trained on | " + " | ".join(header) + " |\n")
+        md.write("|---|" + "---|" * len(tests) + "\n")
+        for label, per in results.items():
+            cells = []
+            for t in tests:
+                vals = [m[metric] for m in per.get(t, [])]
+                cells.append(_mean_std(vals) if vals else "–")
+                if vals:
+                    rows.append({"metric": metric, "trained_on": label, "test_set": t,
+                                 "labels": "pseudo-MOS" if pseudo.get(t) else "MOS",
+                                 "mean": float(np.mean(vals)), "std": float(np.std(vals)),
+                                 "splits": len(vals)})
+            md.write(f"| {label} | " + " | ".join(cells) + " |\n")
+    atomic_write_text(out_dir / "results.md", md.getvalue().lstrip("\n"))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["metric", "trained_on", "test_set", "labels", "mean", "std", "splits"])
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out_dir / "results.csv", buf.getvalue())
+
+
+def _write_scatters(predictions: dict, out_dir: Path, pseudo: dict[str, bool]) -> None:
+    from .plots import scatter
+
+    for (label, test_name), pairs in predictions.items():
+        pred = np.concatenate([p for p, _ in pairs])
+        mos = np.concatenate([m for _, m in pairs])
+        scatter(pred, mos, out_dir / "scatter" / f"{label}__on__{test_name}.png",
+                f"{label} on {test_name}", "pseudo-MOS" if pseudo.get(test_name) else "MOS")

@@ -1,0 +1,89 @@
+"""Images -> tensors for training and evaluation, built from the SDK's own preprocessing functions.
+
+Evaluation uses exactly the phone's path (decode, shorter side to S with the
+contract's filter, center crop, normalise), so a validation PLCC is a claim
+about what the phone computes. Training augmentation is the paper's: shorter
+side to 1.125 x S, random S x S crop, random horizontal flip; nothing
+photometric, since that would change the true quality.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..contract import Contract
+from ..data.cache import ResizedImageCache
+from ..data.records import Record
+from ..sdk.decode import decode_image
+from ..sdk.preprocess import center_crop, normalise, resize_shorter_side
+
+TRAIN_RESIZE_FACTOR = 1.125
+
+
+class _Resizer:
+    """Shorter side to ``size``, through the disk cache when one is configured."""
+
+    def __init__(self, contract: Contract, size: int, cache_dir: str | Path | None):
+        self.contract = contract
+        self.size = size
+        self.cache = ResizedImageCache(cache_dir, contract, size) if cache_dir else None
+
+    def __call__(self, path: Path) -> np.ndarray:
+        if self.cache is not None:
+            return self.cache.get(path)
+        return resize_shorter_side(decode_image(path, self.contract), self.size)
+
+
+def _to_tensor(crop: np.ndarray, contract: Contract) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(normalise(crop, contract).transpose(2, 0, 1)))
+
+
+class EvalImages(Dataset):
+    """The contract's resize + center crop: bit-identical to ``diqa_edge.sdk.preprocess``."""
+
+    def __init__(self, records: list[Record], contract: Contract, cache_dir=None):
+        self.records = records
+        self.contract = contract
+        self.resize = _Resizer(contract, contract.input_size, cache_dir)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def crop(self, index: int) -> np.ndarray:
+        return center_crop(self.resize(self.records[index].image), self.contract.input_size)
+
+    def __getitem__(self, index: int):
+        return _to_tensor(self.crop(index), self.contract), torch.tensor(self.records[index].mos, dtype=torch.float32)
+
+
+class TrainImages(Dataset):
+    """Random crop + flip of the image resized 12.5 % larger; randomness keyed by (seed, epoch, index)
+    so a resumed run draws the same crops as an uninterrupted one."""
+
+    def __init__(self, records: list[Record], contract: Contract, weights: np.ndarray, seed: int,
+                 cache_dir=None, resize_factor: float = TRAIN_RESIZE_FACTOR):
+        self.records = records
+        self.contract = contract
+        self.weights = weights
+        self.seed = seed
+        self.epoch = 0
+        self.resize = _Resizer(contract, int(round(contract.input_size * resize_factor)), cache_dir)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int):
+        size = self.contract.input_size
+        img = self.resize(self.records[index].image)
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        top = int(rng.integers(0, img.shape[0] - size + 1))
+        left = int(rng.integers(0, img.shape[1] - size + 1))
+        crop = img[top:top + size, left:left + size]
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        return (_to_tensor(crop, self.contract), torch.tensor(self.records[index].mos, dtype=torch.float32),
+                torch.tensor(self.weights[index]))

@@ -1,0 +1,269 @@
+"""One training run: AdamW + one-cycle, class-balanced MSE, validation PLCC every epoch, resumable.
+
+Why the details: the paper's recipe (AdamW, weight decay 1e-5, one-cycle to
+2e-4, 20 epochs, best checkpoint by validation PLCC); a run on a shared CPU or
+a lent GPU can be cut off, so after every epoch the full state (weights,
+optimiser, schedule, RNG states, history) is written atomically and a re-run
+continues where it stopped, drawing the same batches it would have drawn.
+Under ``torchrun`` the same code runs DistributedDataParallel (NCCL on GPUs,
+gloo on CPU); rank 0 alone writes files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from ..data.records import Record
+from ..sdk.manifest import atomic_write_text
+from .inputs import EvalImages, TrainImages
+from .losses import class_weights, pairwise_rank_loss, sample_weights, weighted_mse
+from .metrics import plcc, srocc
+from .models import build_model
+
+
+@dataclass
+class TrainConfig:
+    backbone: str = "efficientnet_lite0"
+    input_size: int | None = None          # None: the backbone's own size
+    pretrained: bool | str = True
+    epochs: int = 20
+    batch_size: int = 32
+    max_lr: float = 2e-4
+    weight_decay: float = 1e-5
+    seed: int = 0
+    rank_loss_weight: float = 0.0          # 0 = the paper's loss alone
+    bf16: bool = False                     # CPU: bfloat16 autocast; GPU: autocast is always on
+    channels_last: bool = False
+    num_workers: int = 0
+    cache_dir: str | None = "cache/images"
+    progress: bool = True
+    # Stop cleanly after this many epochs in this invocation (a session or job time limit);
+    # running again resumes. Not part of what a checkpoint must match.
+    stop_after_epochs: int | None = None
+
+    RESUME_IGNORES = ("progress", "stop_after_epochs", "num_workers", "cache_dir")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def identity(self) -> dict:
+        """The fields a resumed run must share with the checkpoint it continues."""
+        return {k: v for k, v in self.to_dict().items() if k not in self.RESUME_IGNORES}
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    best_epoch: int
+    best_val_plcc: float
+    history: list[dict] = field(default_factory=list)
+    train_seconds: float = 0.0
+    weights: str = ""
+    finished: bool = True
+
+
+def _dist():
+    import torch.distributed as dist
+
+    return dist if dist.is_available() and dist.is_initialized() else None
+
+
+def setup_distributed() -> tuple[int, int]:
+    """Join the process group torchrun describes in the environment; (rank, world)."""
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    d = _dist()
+    return (d.get_rank(), d.get_world_size()) if d else (0, 1)
+
+
+def _device() -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def _save_atomic(obj, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def save_weights(model: torch.nn.Module, path: Path, metadata: dict | None = None) -> None:
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().cpu().contiguous() for k, v in _unwrap(model).state_dict().items()}
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(state, str(tmp), metadata={k: str(v) for k, v in (metadata or {}).items()})
+    os.replace(tmp, path)
+
+
+def load_weights(model: torch.nn.Module, path: Path) -> None:
+    from safetensors.torch import load_file
+
+    _unwrap(model).load_state_dict(load_file(str(path)))
+
+
+def _unwrap(model):
+    return model.module if hasattr(model, "module") else model
+
+
+def _autocast(device: torch.device, bf16: bool):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if bf16:
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+@torch.inference_mode()
+def predict(model, records: list[Record], contract, *, batch_size=64, cache_dir=None,
+            channels_last=False, bf16=False, progress=False, desc="predict") -> np.ndarray:
+    from tqdm import tqdm
+
+    device = next(model.parameters()).device
+    model.eval()
+    loader = DataLoader(EvalImages(records, contract, cache_dir), batch_size=batch_size, shuffle=False)
+    out = []
+    for x, _ in tqdm(loader, desc=desc, unit="batch", disable=not progress or None, leave=False):
+        x = x.to(device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with _autocast(device, bf16):
+            out.append(model(x).float().view(-1).cpu())
+    return torch.cat(out).numpy() if out else np.zeros(0)
+
+
+def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=g).tolist()
+
+
+def train(train_records: list[Record], val_records: list[Record], config: TrainConfig,
+          out_dir: str | Path) -> TrainResult:
+    from tqdm import tqdm
+
+    rank, world = setup_distributed()
+    out_dir = Path(out_dir)
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    _seed_everything(config.seed)
+    device = _device()
+
+    built = build_model(config.backbone, pretrained=config.pretrained, input_size=config.input_size)
+    model, contract = built.model, built.contract
+    train_mos = np.array([r.mos for r in train_records])
+    weights_by_level = class_weights(train_mos)
+    model.set_output_bias(float(train_mos.mean()))
+    model.to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+
+    dataset = TrainImages(train_records, contract, sample_weights(train_mos, weights_by_level),
+                          config.seed, config.cache_dir)
+    per_rank_batch = max(1, config.batch_size // world)
+    steps_per_epoch = math.ceil(len(dataset) / world / per_rank_batch)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.max_lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.max_lr,
+                                                    total_steps=max(1, steps_per_epoch * config.epochs))
+
+    start_epoch, history, best = 0, [], {"plcc": -math.inf, "epoch": -1}
+    ckpt_path = out_dir / "last.pt"
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if state["config"] != config.identity():
+            raise ValueError(f"{ckpt_path} was written by another configuration; use a new --out "
+                             "or delete it to start over")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch, history, best = state["epoch"] + 1, state["history"], state["best"]
+
+    train_model = model
+    if world > 1:
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    last_epoch = config.epochs
+    if config.stop_after_epochs is not None:
+        last_epoch = min(config.epochs, start_epoch + config.stop_after_epochs)
+    for epoch in range(start_epoch, last_epoch):
+        dataset.epoch = epoch
+        order = _epoch_order(len(dataset), config.seed, epoch)[rank::world]
+        loader = DataLoader(Subset(dataset, order), batch_size=per_rank_batch, shuffle=False,
+                            num_workers=config.num_workers, drop_last=False,
+                            persistent_workers=False)
+        train_model.train()
+        seen, loss_sum, t0 = 0, 0.0, time.perf_counter()
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch",
+                   disable=(not config.progress or rank != 0) or None)
+        for x, y, w in bar:
+            x, y, w = x.to(device), y.to(device), w.to(device)
+            if config.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with _autocast(device, config.bf16):
+                pred = train_model(x).view(-1)
+            loss = weighted_mse(pred, y, w)
+            if config.rank_loss_weight:
+                loss = loss + config.rank_loss_weight * pairwise_rank_loss(pred, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            seen += len(y)
+            loss_sum += float(loss.detach()) * len(y)
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", img_s=f"{seen * world / (time.perf_counter() - t0):.1f}")
+        seconds = time.perf_counter() - t0
+        val_pred = predict(model, val_records, contract, cache_dir=config.cache_dir,
+                           channels_last=config.channels_last, bf16=config.bf16)
+        val_mos = np.array([r.mos for r in val_records])
+        entry = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1),
+                 "val_plcc": plcc(val_pred, val_mos), "val_srocc": srocc(val_pred, val_mos),
+                 "lr": scheduler.get_last_lr()[0], "images_per_s": seen * world / seconds,
+                 "seconds": seconds}
+        history.append(entry)
+        if rank == 0:
+            if entry["val_plcc"] > best["plcc"]:
+                best = {"plcc": entry["val_plcc"], "epoch": epoch + 1}
+                save_weights(model, out_dir / "best.safetensors", {"epoch": epoch + 1})
+            _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                          "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
+                          "epoch": epoch, "history": history, "best": best,
+                          "config": config.identity()}, ckpt_path)
+            if config.progress:
+                print(f"epoch {epoch + 1}: loss {entry['train_loss']:.3f}  val PLCC {entry['val_plcc']:.3f}  "
+                      f"SROCC {entry['val_srocc']:.3f}  {entry['images_per_s']:.1f} img/s", flush=True)
+        if _dist():
+            _dist().barrier()
+
+    finished = len(history) >= config.epochs
+    if rank == 0 and finished:
+        atomic_write_text(out_dir / "history.json", json.dumps(history, indent=1) + "\n")
+        from .plots import training_curves
+        training_curves(history, out_dir / "curves.png")
+    if (out_dir / "best.safetensors").exists():
+        load_weights(model, out_dir / "best.safetensors")
+    return TrainResult(out_dir, best["epoch"], best["plcc"], history,
+                       sum(h["seconds"] for h in history), built.weights, finished)
