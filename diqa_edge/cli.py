@@ -18,6 +18,10 @@ COMMANDS = {
     "aggregate-ratings": ("diqa_edge.data.cli_ratings",
                           "turn raw 1-10 ratings into MOS with std, 95%% CI and rater screening"),
     "make-splits": ("diqa_edge.data.cli_splits", "write five seeded, grouped train/val/test splits"),
+    "export": ("diqa_edge.export.cli",
+               "export a trained model to ONNX / TFLite / Core ML, gated on parity with PyTorch"),
+    "bench": ("diqa_edge.bench",
+              "benchmark every exported format: size, accuracy, drift from PyTorch, latency, memory"),
     "train": ("diqa_edge.training.cli",
               "train EfficientNet IQA models: one run, several splits, or the paper's grid"),
 }

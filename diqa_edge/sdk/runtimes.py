@@ -83,6 +83,12 @@ class TFLiteRuntime(Runtime):
             y = (y.astype(np.float32) - zero) * scale
         return float(np.asarray(y).reshape(-1)[0])
 
+    def embedded_manifest(self) -> ModelManifest | None:
+        from .tflite_metadata import read_tflite_metadata
+
+        text = read_tflite_metadata(self.path)
+        return ModelManifest.from_json(text, source=f"{self.path} metadata") if text else None
+
 
 class OnnxRuntime(Runtime):
     name = "onnx"

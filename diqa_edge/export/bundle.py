@@ -1,0 +1,63 @@
+"""Put an exported model inside the package as the default that ``diqa-edge score`` uses.
+
+What ships (``diqa_edge/models/``): the int8 TFLite file and its manifest, the
+model card, test vectors with their five photos, and ``reference_scores.json``
+(PyTorch fp32 scores of real photos: the samples and the first CC0 skin
+photos), so the parity tests can prove in CI, without the training weights,
+that the shipped file and the SDK still compute what was measured.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from ..sdk.manifest import atomic_write_text
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+DEFAULT = "default"
+
+
+def reference_scores(trained, photos: list[Path], root_labels: dict[str, str]) -> dict:
+    from .parity import ParityImages, torch_scores
+
+    images = ParityImages(list(photos), None)
+    scores = torch_scores(trained.model, images, trained.contract)
+    return {"scores": [{"set": root_labels.get(str(p.parent), p.parent.name), "image": p.name,
+                        "pytorch_fp32": round(float(s), 5)} for p, s in zip(images.paths, scores)]}
+
+
+def bundle(export_dir: Path, trained, samples: Path, skin: Path | None, n_skin: int = 60,
+           precision: str = "int8") -> Path:
+    src = next(Path(export_dir).glob(f"*_tflite_{precision}.tflite"))
+    MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    for old in MODELS_DIR.glob(f"{DEFAULT}.*"):
+        old.unlink()
+    shutil.copy(src, MODELS_DIR / f"{DEFAULT}.tflite")
+    shutil.copy(src.with_suffix(".manifest.json"), MODELS_DIR / f"{DEFAULT}.manifest.json")
+    vectors = json.loads(src.with_suffix(".vectors.json").read_text())
+    vec_dir = MODELS_DIR / "vectors"
+    vec_dir.mkdir(exist_ok=True)
+    for v in vectors["vectors"]:
+        name = Path(v["image"]).name
+        shutil.copy(Path(export_dir) / v["image"], vec_dir / name)
+        v["image"] = f"vectors/{name}"
+    vectors["model"] = f"{DEFAULT}.tflite"
+    atomic_write_text(MODELS_DIR / f"{DEFAULT}.vectors.json", json.dumps(vectors, indent=1) + "\n")
+    photos = sorted(samples.glob("*.jpg"))
+    labels = {str(samples): "samples"}
+    if skin is not None and skin.exists():
+        photos += sorted(skin.glob("*.jpg"))[:n_skin]
+        labels[str(skin)] = "skin-cc0"
+    refs = reference_scores(trained, photos, labels)
+    refs["note"] = ("PyTorch fp32 scores of the trained model on real photos; 'samples' are in samples/, "
+                    "'skin-cc0' in ../shared/data/skin-cc0/images")
+    atomic_write_text(MODELS_DIR / "reference_scores.json", json.dumps(refs, indent=1) + "\n")
+    card = dict(trained.card)
+    card.pop("history", None)
+    card["shipped_file"] = f"{DEFAULT}.tflite ({precision}, exported from {src.name})"
+    atomic_write_text(MODELS_DIR / f"{DEFAULT}.card.json", json.dumps(card, indent=1, default=str) + "\n")
+    md = (trained.run_dir / "card.md").read_text() if trained.run_dir else ""
+    atomic_write_text(MODELS_DIR / f"{DEFAULT}.card.md", md)
+    return MODELS_DIR / f"{DEFAULT}.tflite"

@@ -1,0 +1,169 @@
+"""``python -m diqa_edge.export`` / ``diqa-edge export``: trained checkpoint -> phone files, gated on parity."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from ..errors import DiqaError
+from .formats import FORMATS, PRECISION_NOTES, PRECISIONS, ExportError, validate
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    notes = "; ".join(f"{t}/{p}: {n}" for (t, p), n in PRECISION_NOTES.items())
+    parser.epilog = f"Precisions: {notes}."
+    parser.add_argument("--target", choices=sorted(FORMATS) + ["all"], default="all",
+                        help="output format (default: all)")
+    parser.add_argument("--precision", action="append", choices=PRECISIONS, default=None,
+                        help="repeatable; default: every precision the target supports")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="training run folder (card.json + best.safetensors) written by `diqa-edge train`")
+    parser.add_argument("--out", type=Path, default=Path("out/export"), help="output folder (default out/export)")
+    parser.add_argument("--calibration", type=Path, default=None,
+                        help="int8 calibration images: a folder or a manifest CSV (default: the model's own "
+                             "validation images)")
+    parser.add_argument("--num-calibration", type=int, default=100, help="calibration images (default 100)")
+    parser.add_argument("--images", type=Path, default=None,
+                        help="parity images: a folder or manifest CSV (default: the model's held-out test images)")
+    parser.add_argument("--num-images", type=int, default=60, help="parity images, at least 50 (default 60)")
+    parser.add_argument("--accept-threshold", type=float, default=None,
+                        help="accept/retake threshold stored in the manifests (default: the card's, else 5.0)")
+    parser.add_argument("--max-abs-fp32", type=float, default=0.01, help="fp32 gate: max |score delta|")
+    parser.add_argument("--max-abs-fp16", type=float, default=0.05, help="fp16 gate: max |score delta|")
+    parser.add_argument("--min-srocc-int8", type=float, default=0.99, help="int8 gate: SROCC vs PyTorch")
+    parser.add_argument("--dynamic-batch", action="store_true", help="ONNX with a dynamic batch axis")
+    parser.add_argument("--verbose", action="store_true", help="show the converters' own logs")
+
+
+def _records_or_folder(path: Path, limit: int, seed: int):
+    from ..data.loaders import load_manifest
+    from .parity import ParityImages
+
+    if path.suffix.lower() == ".csv":
+        return ParityImages.from_records(load_manifest(path, skip_bad=True).records, limit, seed)
+    if path.is_dir():
+        return ParityImages.from_folder(path, limit)
+    raise DiqaError(f"{path}: neither a folder of images nor a manifest CSV")
+
+
+def _decide_on_validation(trained) -> dict:
+    """Choose the accept / retake threshold on the model's validation images; record it in its card."""
+    import json as _json
+
+    from ..sdk.manifest import atomic_write_text
+    from ..training.decision import choose_threshold
+    from .parity import ParityImages, torch_scores
+
+    val = trained.split_part("val")
+    if len(val) < 20:
+        return {}
+    images = ParityImages.from_records(val, limit=len(val))
+    print(f"choosing the accept/retake threshold on {len(val)} validation images ({images.labels})", flush=True)
+    pred = torch_scores(trained.model, images, trained.contract)
+    decision = choose_threshold(pred, images.mos, labels=images.labels).to_dict()
+    trained.card["decision"] = decision
+    if trained.run_dir is not None:
+        atomic_write_text(trained.run_dir / "card.json", _json.dumps(trained.card, indent=1, default=str) + "\n")
+    return decision
+
+
+def _report_markdown(rows: list[dict]) -> str:
+    head = ("| format | precision | size (MB) | max abs diff | PLCC vs PyTorch | SROCC vs PyTorch | "
+            "SROCC vs labels (artefact / PyTorch) | convert (s) | status |\n|---|---|---|---|---|---|---|---|---|\n")
+    lines = []
+    for r in rows:
+        if "max_abs" in r:
+            labels = (f"{r['srocc_vs_labels']:.4f} / {r['srocc_torch_vs_labels']:.4f} ({r['labels']})"
+                      if "srocc_vs_labels" in r else "–")
+            lines.append(f"| {FORMATS[r['target']].title} | {r['precision']} | {r['size_mb']:.2f} | "
+                         f"{r['max_abs']:.4f} | {r['plcc']:.5f} | {r['srocc']:.5f} | {labels} | {r['convert_s']} | "
+                         f"{r['status']} ({r['rule']}) |")
+        else:
+            lines.append(f"| {FORMATS[r['target']].title} | {r['precision']} | {r['size_mb']:.2f} | – | – | – | – | "
+                         f"{r['convert_s']} | {r['status']}: {r.get('reason', '')} |")
+    return head + "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..sdk.manifest import atomic_write_text
+    from .coreml_target import export_coreml
+    from .onnx_target import export_onnx
+    from .parity import DEFAULT_THRESHOLDS, ParityImages, gate, torch_scores
+    from .tflite_target import export_tflite
+    from .trained import load_trained
+    from .vectors import write_vectors
+
+    t_all = time.perf_counter()
+    targets = sorted(FORMATS) if args.target == "all" else [args.target]
+    try:
+        plan = {t: validate(t, [p for p in (args.precision or FORMATS[t].precisions) if
+                                args.target != "all" or p in FORMATS[t].precisions]) for t in targets}
+        if args.checkpoint is None:
+            raise DiqaError("pass --checkpoint RUN_DIR (a folder written by `diqa-edge train`)")
+        trained = load_trained(args.checkpoint)
+        if args.accept_threshold is not None:
+            threshold, rule = args.accept_threshold, "given on the command line"
+        else:
+            decision = trained.card.get("decision") or _decide_on_validation(trained)
+            threshold = float(decision.get("threshold", 5.0))
+            rule = decision.get("rule", "default 5.0: the model has no validation images to choose on")
+        seed = int(trained.card.get("split", {}).get("index", 0))
+        images = (_records_or_folder(args.images, args.num_images, seed) if args.images else
+                  ParityImages.from_records(trained.split_part("test"), args.num_images, seed))
+        if len(images.decoded(trained.contract)) < 50:
+            raise DiqaError(f"parity needs at least 50 decodable images, got {len(images.paths)} "
+                            "(pass --images DIR_OR_MANIFEST)")
+        calib_src = (_records_or_folder(args.calibration, args.num_calibration, seed + 1) if args.calibration
+                     else ParityImages.from_records(trained.split_part("val"), args.num_calibration, seed + 1))
+        thresholds = {**DEFAULT_THRESHOLDS, "fp32": {"max_abs": args.max_abs_fp32},
+                      "fp16": {"max_abs": args.max_abs_fp16},
+                      "int8": {"srocc": args.min_srocc_int8}, "int8-dynamic": {"srocc": args.min_srocc_int8}}
+        args.out.mkdir(parents=True, exist_ok=True)
+        print(f"model {trained.name} ({trained.contract.input_size} px), {len(images.paths)} parity images "
+              f"({images.labels}), {len(calib_src.paths)} calibration images", flush=True)
+        reference = torch_scores(trained.model, images, trained.contract)
+
+        artefacts = []
+        onnx_art = export_onnx(trained, args.out, dynamic_batch=args.dynamic_batch,
+                               threshold=threshold, threshold_rule=rule)
+        if "onnx" in plan:
+            artefacts.append(onnx_art)
+        if "tflite" in plan:
+            static = onnx_art.path if not args.dynamic_batch else \
+                export_onnx(trained, args.out, name=f"{trained.name}_onnx_static", threshold=threshold).path
+            artefacts += export_tflite(trained, static, plan["tflite"], args.out, calib_src.paths,
+                                       threshold=threshold, threshold_rule=rule, verbose=args.verbose)
+        if "coreml" in plan:
+            artefacts += export_coreml(trained, plan["coreml"], args.out, threshold=threshold, threshold_rule=rule)
+    except (DiqaError, ExportError, FileNotFoundError) as exc:
+        print(f"export: {exc}", file=sys.stderr)
+        return 1
+
+    rows = []
+    photos = sorted(SAMPLES.glob("*.jpg"))[:5]
+    vec_images = ParityImages(photos, None)
+    vec_reference = torch_scores(trained.model, vec_images, trained.contract).tolist()
+    for art in artefacts:
+        row = gate(art, reference, images, trained.contract, thresholds)
+        rows.append(row)
+        if row["status"] != "FAILED":
+            from .parity import artefact_scores
+            runs = FORMATS[art.target].runs_here()
+            expected = artefact_scores(art.path, vec_images, trained.contract).tolist() if runs else None
+            write_vectors(art.path, FORMATS[art.target].layout, photos, trained.contract, expected,
+                          vec_reference, args.out)
+        print(f"{art.target:7s} {art.precision:13s} {row['size_mb']:7.2f} MB  {row['status']}"
+              + (f"  ({row['rule']})" if "rule" in row else ""), flush=True)
+
+    md = (f"# Export report: {trained.name}\n\nParity on {len(images.paths)} images ({images.labels}), "
+          f"thresholds {json.dumps(thresholds)}; total {time.perf_counter() - t_all:.0f} s.\n\n"
+          + _report_markdown(rows))
+    atomic_write_text(args.out / "export_report.md", md)
+    atomic_write_text(args.out / "export_report.json", json.dumps(rows, indent=1, default=str) + "\n")
+    print("\n" + md)
+    return 2 if any(r["status"] == "FAILED" for r in rows) else 0

@@ -1,0 +1,107 @@
+"""One table drives the export formats: CLI choices, docs, the benchmark loop, and early validation.
+
+After Ultralytics' ``export_formats()``: each row names a target, its file
+suffix, the precisions it supports and whether this machine can execute it.
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import DiqaError
+
+PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
+
+
+@dataclass(frozen=True)
+class Format:
+    target: str
+    title: str
+    suffix: str
+    precisions: tuple[str, ...]
+    layout: str
+    tool: str
+
+    def runs_here(self) -> bool:
+        return self.target != "coreml" or platform.system() == "Darwin"
+
+
+FORMATS: dict[str, Format] = {f.target: f for f in (
+    Format("onnx", "ONNX", ".onnx", ("fp32",), "NCHW", "torch.onnx + onnxsim"),
+    Format("tflite", "TFLite", ".tflite", ("fp32", "fp16", "int8-dynamic", "int8"), "NHWC", "onnx2tf"),
+    Format("coreml", "Core ML", ".mlpackage", ("fp32", "fp16", "int8"), "image", "coremltools"),
+)}
+
+# what each precision means per target, for the report and --help
+PRECISION_NOTES = {
+    ("tflite", "fp32"): "float32 weights and activations",
+    ("tflite", "fp16"): "float16 weights, float32 compute",
+    ("tflite", "int8-dynamic"): "int8 weights, activations quantised on the fly",
+    ("tflite", "int8"): "full integer: int8 weights, activations, input and output (calibrated)",
+    ("coreml", "fp32"): "ML Program, float32 compute",
+    ("coreml", "fp16"): "ML Program, float16 compute",
+    ("coreml", "int8"): "8-bit linear weights (constexpr dequantise), float16 compute",
+    ("onnx", "fp32"): "float32, opset 17",
+}
+
+
+class ExportError(DiqaError):
+    """A conversion that failed; names the stage and the tool version."""
+
+
+def validate(target: str, precisions: list[str]) -> list[str]:
+    """Fail early with one clear line, like "argument 'int8-dynamic' is not supported for coreml"."""
+    fmt = FORMATS[target]
+    bad = [p for p in precisions if p not in fmt.precisions]
+    if bad:
+        raise ExportError(f"precision {', '.join(bad)} is not supported for target '{target}' "
+                          f"(supported: {', '.join(fmt.precisions)})")
+    return precisions
+
+
+@dataclass
+class Artefact:
+    target: str
+    precision: str
+    path: Path
+    seconds: float
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def size_mb(self) -> float:
+        p = Path(self.path)
+        if p.is_dir():
+            return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) / 1e6
+        return p.stat().st_size / 1e6 if p.exists() else 0.0
+
+
+def tool_version(module: str) -> str:
+    try:
+        from importlib.metadata import version
+
+        return f"{module} {version(module)}"
+    except Exception:  # a missing distribution is only a label problem here
+        return module
+
+
+def stage(target: str, what: str, tool: str):
+    """Decorator: time a conversion stage and turn any failure into one ExportError naming it."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def inner(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                result = fn(*args, **kwargs)
+            except ExportError:
+                raise
+            except Exception as exc:  # converters raise anything; the user needs the stage and tool
+                raise ExportError(f"{target}: {what} failed ({tool_version(tool)}): "
+                                  f"{type(exc).__name__}: {exc}") from exc
+            return result, time.perf_counter() - t0
+        return inner
+    return wrap

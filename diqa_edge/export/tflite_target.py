@@ -1,0 +1,127 @@
+"""TFLite through onnx2tf: float32, float16, dynamic-range int8 and full-integer int8.
+
+Two things this module guarantees that onnx2tf alone does not:
+- nothing downloads: onnx2tf fetches MS-COCO sample images for its own checks
+  whenever an input looks like an image, unless a file of that name sits in
+  its working directory; we run it in a fresh temporary folder holding that
+  file, written from *our* calibration images;
+- int8 calibration uses real images through the contract's preprocessing
+  (the crops the phone will feed), never random tensors.
+The manifest goes into each .tflite's metadata and beside it as JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..sdk.manifest import ModelManifest, atomic_write_text, write_sidecar
+from ..sdk.preprocess import resize_and_crop
+from ..sdk.decode import decode_image
+from ..sdk.tflite_metadata import embed_tflite_metadata
+from .formats import Artefact, ExportError, stage
+
+ONNX2TF_SAMPLE = "calibration_image_sample_data_20x128x128x3_float32.npy"
+ONNX2TF_OUTPUTS = {"fp32": "float32", "fp16": "float16", "int8-dynamic": "dynamic_range_quant",
+                   "int8": "full_integer_quant"}
+
+
+def calibration_crops(paths: list[Path], contract) -> np.ndarray:
+    """N x S x S x 3 float32 in [0, 1]: the contract's crops of real images (normalised by onnx2tf)."""
+    crops = []
+    for p in paths:
+        try:
+            crops.append(resize_and_crop(decode_image(p, contract), contract))
+        except Exception:  # a bad calibration image is skipped, the others suffice
+            continue
+    if len(crops) < 8:
+        raise ExportError(f"tflite: need at least 8 decodable calibration images, got {len(crops)}")
+    return np.stack(crops).astype(np.float32) / 255.0
+
+
+def _onnx2tf_sample_file(crops: np.ndarray, folder: Path) -> None:
+    """The file onnx2tf would otherwise download: 20 of our crops at 128 x 128."""
+    picks = [crops[i % len(crops)] for i in range(20)]
+    small = [np.asarray(Image.fromarray((c * 255).round().astype(np.uint8)).resize((128, 128), Image.Resampling.BILINEAR))
+             for c in picks]
+    np.save(folder / ONNX2TF_SAMPLE, np.stack(small).astype(np.float32) / 255.0)
+
+
+@stage("tflite", "onnx2tf conversion", "onnx2tf")
+def _convert(onnx_path: Path, crops: np.ndarray, contract, workdir: Path, verbose: bool) -> dict:
+    import onnx2tf
+
+    _onnx2tf_sample_file(crops, workdir)
+    calib = workdir / "calibration.npy"
+    np.save(calib, crops)
+    mean = np.asarray(contract.mean, np.float32).reshape(1, 1, 1, 3)
+    std = np.asarray(contract.std, np.float32).reshape(1, 1, 1, 3)
+    onnx_path = Path(onnx_path).resolve()   # before the chdir below
+    cwd = os.getcwd()
+    log = io.StringIO()
+    try:
+        os.chdir(workdir)
+        with contextlib.redirect_stdout(log) if not verbose else contextlib.nullcontext():
+            onnx2tf.convert(input_onnx_file_path=str(onnx_path), output_folder_path=str(workdir / "tf"),
+                            output_integer_quantized_tflite=True,
+                            custom_input_op_name_np_data_path=[["image", str(calib), mean, std]],
+                            non_verbose=not verbose)
+    except SystemExit as exc:  # onnx2tf reports errors on stdout and calls sys.exit
+        tail = " | ".join(line.strip() for line in log.getvalue().splitlines()[-8:] if line.strip())
+        raise RuntimeError(f"onnx2tf exited with status {exc.code}: {tail}") from None
+    finally:
+        os.chdir(cwd)
+    return {"log_tail": log.getvalue()[-2000:]}
+
+
+def _io_layout(path: Path) -> dict:
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(path))
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    return {"input_shape": [int(d) for d in inp["shape"]], "input_dtype": np.dtype(inp["dtype"]).name,
+            "output_shape": [int(d) for d in out["shape"]], "output_dtype": np.dtype(out["dtype"]).name}
+
+
+def export_tflite(trained, onnx_path: Path, precisions: list[str], out_dir: Path, calibration: list[Path], *,
+                  threshold: float = 5.0, threshold_rule: str = "", verbose: bool = False) -> list[Artefact]:
+    contract = trained.contract
+    crops = calibration_crops(calibration, contract)
+    with tempfile.TemporaryDirectory(prefix="diqa-onnx2tf-") as tmp:
+        workdir = Path(tmp)
+        info, seconds = _convert(onnx_path, crops, contract, workdir, verbose)
+        stem = onnx_path.stem
+        artefacts = []
+        for precision in precisions:
+            produced = workdir / "tf" / f"{stem}_{ONNX2TF_OUTPUTS[precision]}.tflite"
+            if not produced.exists():
+                raise ExportError(f"tflite: onnx2tf did not produce {produced.name} for {precision}")
+            layout = _io_layout(produced)
+            s = contract.input_size
+            if layout["input_shape"] != [1, s, s, 3]:
+                raise ExportError(f"tflite {precision}: input is {layout['input_shape']}, expected NHWC "
+                                  f"[1, {s}, {s}, 3]")
+            manifest = ModelManifest(contract.with_layout("NHWC"), threshold, name=trained.name,
+                                     format="tflite", precision=precision, threshold_rule=threshold_rule,
+                                     extra={"converter": "onnx2tf", "calibration_images": len(crops),
+                                            "io": layout})
+            out = out_dir / f"{trained.name}_tflite_{precision}.tflite"
+            tmp_out = out.with_name(f".{out.name}.tmp")
+            tmp_out.write_bytes(embed_tflite_metadata(produced.read_bytes(), manifest.to_json()))
+            os.replace(tmp_out, out)
+            write_sidecar(out, manifest)
+            notes = {"io": layout, "calibration_images": len(crops),
+                     "transposed": {"input": "NCHW [1,3,S,S] -> NHWC [1,S,S,3] (onnx2tf)",
+                                    "output": f"{layout['output_shape']} unchanged"}}
+            artefacts.append(Artefact("tflite", precision, out, seconds / len(precisions), notes))
+    return artefacts
+
+
+def write_calibration_list(paths: list[Path], out: Path) -> None:
+    atomic_write_text(out, "\n".join(str(p) for p in paths) + "\n")

@@ -1,0 +1,70 @@
+"""A trained model as the exporters need it: weights, contract, card, and the images it knows.
+
+A training run folder (``card.json`` + ``best.safetensors``) says which backbone
+and contract the weights belong to and which dataset split they came from,
+so export can calibrate on the model's own validation images and check parity
+on its held-out test images without being told again.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..contract import Contract
+from ..data.records import Record
+from ..errors import DiqaError
+
+
+@dataclass
+class TrainedModel:
+    model: object            # diqa_edge.training.models.IQAModel, in eval mode
+    contract: Contract
+    card: dict
+    run_dir: Path | None
+    name: str
+
+    def split_part(self, part: str) -> list[Record]:
+        """The model's own split part ("val" or "test") of every dataset it was trained with."""
+        from ..data.registry import load_dataset
+        from ..training.experiments import split_with_holdout
+
+        if not self.card.get("dataset_dirs"):
+            return []
+        split = self.card.get("split", {})
+        records: list[Record] = []
+        for name, folder in self.card["dataset_dirs"].items():
+            try:
+                data = load_dataset(name, folder)
+            except (FileNotFoundError, DiqaError) as exc:
+                warnings.warn(f"{name}: {exc}; its images are left out", stacklevel=2)
+                continue
+            s = split_with_holdout(data, int(split.get("index", 0)), int(split.get("seed", 0)),
+                                   float(split.get("trainval_holdout", 0.2)))
+            records += s.select(data.records, part)
+        return records
+
+
+def load_trained(path: str | Path) -> TrainedModel:
+    """``path``: a run folder, its ``best.safetensors``, or its ``card.json``."""
+    from ..training.models import build_model
+    from ..training.trainer import load_weights
+
+    path = Path(path)
+    run_dir = path if path.is_dir() else path.parent
+    card_path = run_dir / "card.json"
+    weights = path if path.suffix == ".safetensors" else run_dir / "best.safetensors"
+    if not card_path.exists() or not weights.exists():
+        raise DiqaError(f"{path}: not a training run (need card.json and best.safetensors, "
+                        "as `diqa-edge train` writes them)")
+    card = json.loads(card_path.read_text())
+    contract = Contract.from_dict(card["contract"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the weights come from the run, not from ImageNet
+        built = build_model(card["backbone"], pretrained=False, input_size=contract.input_size)
+    load_weights(built.model, weights)
+    built.model.eval()
+    name = f"{card['backbone']}-{'+'.join(card.get('trained_on', []))}"
+    return TrainedModel(built.model, contract, card, run_dir, name)

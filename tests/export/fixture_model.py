@@ -1,0 +1,84 @@
+"""The model behind the session-wide export fixture (``exported`` in tests/conftest.py).
+
+Checkpoints stay out of the repository, so the tests build a real network on
+the fly: EfficientNet-Lite0 with its packaged ImageNet backbone, and its head
+trained (AdamW, dropout, 400 steps) on the pooled features to pseudo-MOS of real
+skin photos and their distorted views (blurred, darkened, JPEG). It is a small
+trained regressor, not our quality model, but every layer is one the
+converters must get right, and its scores spread the way a trained model's do.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from diqa_edge.data.dermset import resize_long_side
+from diqa_edge.data.distort import distort
+from diqa_edge.sdk.decode import decode_image
+from diqa_edge.sdk.preprocess import preprocess_rgb
+
+VIEWS = [(None, None, 10.0), ("gaussian_blur", 2, 6.0), ("darken", 1, 7.0), ("jpeg", 3, 5.0),
+         ("gaussian_blur", 4, 3.0), ("darken", 2, 4.0)]
+
+
+def make_image_folder(skin_dir: Path, out: Path, first: int, count: int) -> list[tuple[Path, float]]:
+    """``count`` skin photos x the views above, as PNG, with their pseudo-MOS."""
+    out.mkdir(parents=True, exist_ok=True)
+    items = []
+    for src in sorted(skin_dir.glob("*.jpg"))[first:first + count]:
+        rgb = resize_long_side(decode_image(src, _contract()), 320)
+        for family, level, mos in VIEWS:
+            view = rgb if family is None else distort(rgb, family, level)
+            path = out / f"{src.stem}__{family or 'pristine'}_{level or 0}.png"
+            Image.fromarray(view).save(path)
+            items.append((path, mos))
+    return items
+
+
+def _contract():
+    from diqa_edge.training.models import contract_for
+
+    return contract_for("efficientnet_lite0")
+
+
+def make_run_dir(folder: Path, skin_dir: Path, parity_dir: Path) -> Path:
+    from diqa_edge.training.models import build_model
+    from diqa_edge.training.trainer import save_weights
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        built = build_model("efficientnet_lite0")
+    model, contract = built.model.eval(), built.contract
+    fit_items = make_image_folder(skin_dir, folder / "fit_images", 60, 20)
+    make_image_folder(skin_dir, parity_dir, 0, 10)   # 60 other images for calibration and parity
+    with torch.inference_mode():
+        feats = torch.from_numpy(np.stack([
+            model.backbone(torch.from_numpy(preprocess_rgb(decode_image(p, contract), contract)))[0].numpy()
+            for p, _ in fit_items]))
+    y = torch.tensor([m for _, m in fit_items], dtype=torch.float32)
+    # Train the head (dropout, AdamW) on the frozen backbone's pooled features, as the trainer would.
+    model.set_output_bias(float(y.mean()))
+    optimizer = torch.optim.AdamW(model.head.parameters(), lr=1e-3, weight_decay=1e-2)
+    generator = torch.Generator().manual_seed(0)
+    model.head.train()
+    for _ in range(400):
+        idx = torch.randint(0, len(feats), (32,), generator=generator)
+        loss = ((model.head(feats[idx]).view(-1) - y[idx]) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    folder.mkdir(parents=True, exist_ok=True)
+    save_weights(model, folder / "best.safetensors")
+    card = {"backbone": "efficientnet_lite0", "contract": contract.to_dict(),
+            "trained_on": ["fixture"], "split": {"index": 0, "seed": 0}, "dataset_dirs": {},
+            "note": "ImageNet Lite0 + head trained on 20 skin photos x 6 views (pseudo-MOS): a test fixture"}
+    (folder / "card.json").write_text(json.dumps(card))
+    return folder
