@@ -61,3 +61,25 @@ def bundle(export_dir: Path, trained, samples: Path, skin: Path | None, n_skin: 
     md = (trained.run_dir / "card.md").read_text() if trained.run_dir else ""
     atomic_write_text(MODELS_DIR / f"{DEFAULT}.card.md", md)
     return MODELS_DIR / f"{DEFAULT}.tflite"
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from .trained import load_trained
+
+    parser = argparse.ArgumentParser(prog="python -m diqa_edge.export.bundle",
+                                     description="Make an exported model the package's default (maintainers).")
+    parser.add_argument("--export-dir", type=Path, required=True)
+    parser.add_argument("--checkpoint", type=Path, required=True, help="the run the export came from")
+    parser.add_argument("--precision", default="int8")
+    parser.add_argument("--samples", type=Path, default=Path(__file__).resolve().parents[2] / "samples")
+    parser.add_argument("--skin", type=Path, default=Path("../shared/data/skin-cc0/images"))
+    args = parser.parse_args(argv)
+    out = bundle(args.export_dir, load_trained(args.checkpoint), args.samples, args.skin, precision=args.precision)
+    print(f"bundled {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
