@@ -100,7 +100,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path) -> dict:
     for split_index in config.splits:
         parts = _parts(config, loaded, split_index)
         test_sets = {n: _subsample(parts[n]["test"], config.max_eval_images, split_index)
-                     for n in config.datasets if parts[n]["test"]}
+                     for n in config.datasets if len(parts[n]["test"]) >= 3}
         for members in runs:
             label = "+".join(members) if len(members) < len(trainable) or len(trainable) == 1 else "all"
             seed = config.train.seed + split_index

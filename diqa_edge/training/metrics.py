@@ -61,8 +61,8 @@ def fit_logistic(pred, mos, params: int = 5):
         warnings.simplefilter("ignore")
         try:
             popt, _ = optimize.curve_fit(f, p, m, p0=p0, maxfev=20000)
-        except RuntimeError:
-            return p  # no convergence: fall back to the identity mapping
+        except (RuntimeError, ValueError):
+            return p  # no convergence (or constant predictions): fall back to the identity mapping
     return f(p, *popt)
 
 

@@ -220,6 +220,8 @@ def train(train_records: list[Record], val_records: list[Record], config: TrainC
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch",
                    disable=(not config.progress or rank != 0) or None)
         for x, y, w in bar:
+            if len(y) < 2:
+                continue  # batch norm cannot train on one image; a lone last image waits for the next epoch
             x, y, w = x.to(device), y.to(device), w.to(device)
             if config.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -239,13 +241,16 @@ def train(train_records: list[Record], val_records: list[Record], config: TrainC
         val_pred = predict(model, val_records, contract, cache_dir=config.cache_dir,
                            channels_last=config.channels_last, bf16=config.bf16)
         val_mos = np.array([r.mos for r in val_records])
+        enough = len(val_mos) >= 3 and np.std(val_mos) > 0 and np.std(val_pred) > 0
         entry = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1),
-                 "val_plcc": plcc(val_pred, val_mos), "val_srocc": srocc(val_pred, val_mos),
+                 "val_plcc": plcc(val_pred, val_mos) if enough else float("nan"),
+                 "val_srocc": srocc(val_pred, val_mos) if enough else float("nan"),
                  "lr": scheduler.get_last_lr()[0], "images_per_s": seen * world / seconds,
                  "seconds": seconds}
         history.append(entry)
         if rank == 0:
-            if entry["val_plcc"] > best["plcc"]:
+            # without a usable validation set, the latest epoch counts as the best
+            if not math.isfinite(entry["val_plcc"]) or entry["val_plcc"] > best["plcc"]:
                 best = {"plcc": entry["val_plcc"], "epoch": epoch + 1}
                 save_weights(model, out_dir / "best.safetensors", {"epoch": epoch + 1})
             _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),

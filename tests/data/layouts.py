@@ -113,9 +113,9 @@ def livec(root: Path, tests: int = 6) -> Path:
     return root / "Data" / "AllImages_release.mat"
 
 
-def manifest(root: Path) -> Path:
+def manifest(root: Path, groups: int = 3) -> Path:
     lines = ["image,mos,group,std,n_ratings,pseudo,distortion,level"]
-    for g in ("p1", "p2", "p3"):
+    for g in (f"p{i}" for i in range(1, groups + 1)):
         tile(root / "images" / f"{g}__pristine.png", 150)
         lines.append(f"images/{g}__pristine.png,10,{g},,,1,none,0")
         for level, mos in ((1, 8.2), (2, 6.1)):
