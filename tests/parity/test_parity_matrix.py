@@ -75,26 +75,47 @@ def test_every_runnable_format_matches_pytorch_through_the_sdk(exported):
 
 
 BUNDLED = ROOT / "diqa_edge" / "models"
+SKIN = SHARED_DATA / "skin-cc0" / "images"
+HELDOUT_SROCC = 0.95
 
 
 @pytest.mark.skipif(not (BUNDLED / "default.tflite").exists(), reason="no bundled default model in this build")
 def test_bundled_model_reproduces_its_recorded_pytorch_scores():
-    """The shipped int8 file through the SDK, against PyTorch fp32 scores recorded at export."""
+    """The shipped int8 file through the SDK, against PyTorch fp32 scores recorded at export, on the
+    sample photos, CC0 skin photos and their distorted views (rebuilt here by the same pure functions)."""
+    from diqa_edge.export.bundle import reference_view
+
     refs = json.loads((BUNDLED / "reference_scores.json").read_text())["scores"]
-    roots = {"samples": SAMPLES, "skin-cc0": SHARED_DATA / "skin-cc0" / "images"}
+    roots = {"samples": SAMPLES, "skin-cc0": SKIN, "skin-cc0-views": SKIN,
+             "biq2021-heldout": SHARED_DATA / "biq2021" / "Images"}
     scorer = QualityScorer(BUNDLED / "default.tflite")
-    ours, theirs = [], []
+    ours, theirs, views, held = [], [], [], []
     for r in refs:
         path = roots[r["set"]] / r["image"]
-        if path.exists():
+        if not path.exists():
+            continue
+        if r["set"] == "skin-cc0-views":
+            ours.append(scorer.score(reference_view(path, r["family"], r["level"], scorer.contract)).score)
+            views.append(len(ours) - 1)
+        else:
             ours.append(scorer.score(path).score)
-            theirs.append(r["pytorch_fp32"])
+            if r["set"] == "biq2021-heldout":
+                held.append(len(ours) - 1)
+        theirs.append(r["pytorch_fp32"])
     ours, theirs = np.array(ours), np.array(theirs)
-    rho = float(spearmanr(ours, theirs)[0])
-    print(f"bundled int8 vs recorded PyTorch on {len(ours)} photos: max|d| {np.abs(ours - theirs).max():.3f}, "
-          f"mean|d| {np.abs(ours - theirs).mean():.3f}, SROCC {rho:.4f}")
-    assert len(ours) >= 12
-    assert rho >= 0.97 and np.abs(ours - theirs).mean() < 0.15
+    d = np.abs(ours - theirs)
+    rho_all = float(spearmanr(ours, theirs)[0])
+    rho_views = float(spearmanr(ours[views], theirs[views])[0])
+    rho_held = float(spearmanr(ours[held], theirs[held])[0])
+    print(f"bundled int8 vs recorded PyTorch on {len(ours)} images: max|d| {d.max():.3f}, mean|d| {d.mean():.3f}, "
+          f"SROCC {rho_all:.4f}; BIQ2021 held-out {rho_held:.4f} (n={len(held)}); skin views {rho_views:.4f} "
+          f"(n={len(views)})")
+    assert len(held) == 100 and len(views) == 60
+    # A regression guard at the fidelity measured when the file was shipped (benchmarks/RESULTS.md):
+    # 0.984 on these 100 held-out BIQ2021 images (0.965 on 150, 0.986 on the bench's 400), mean |d| 0.14.
+    # That is below the export gate's 0.99, which the
+    # file passed only on its 60-image parity sample; see the RESULTS.md targets section.
+    assert rho_held >= HELDOUT_SROCC and d[held].mean() < 0.2
 
 
 @pytest.mark.skipif(not (BUNDLED / "default.tflite").exists(), reason="no bundled default model in this build")
