@@ -81,7 +81,8 @@ def _report_markdown(rows: list[dict]) -> str:
         if "max_abs" in r:
             labels = (f"{r['srocc_vs_labels']:.4f} / {r['srocc_torch_vs_labels']:.4f} ({r['labels']})"
                       if "srocc_vs_labels" in r else "–")
-            lines.append(f"| {FORMATS[r['target']].title} | {r['precision']} | {r['size_mb']:.2f} | "
+            title = r.get("runtime", FORMATS[r["target"]].title)
+            lines.append(f"| {title} | {r['precision']} | {r['size_mb']:.2f} | "
                          f"{r['max_abs']:.4f} | {r['plcc']:.5f} | {r['srocc']:.5f} | {labels} | {r['convert_s']} | "
                          f"{r['status']} ({r['rule']}) |")
         else:

@@ -7,7 +7,8 @@ fp32 max |delta| <= 0.01 (conversion only, no rounding on purpose); fp16
 <= 0.05 (half-precision weights); int8 is judged on ranking, SROCC against
 PyTorch >= 0.99 (quantisation moves scores a little but must not reorder
 photos). A failing artefact is renamed ``*.failed`` and the export exits
-non-zero.
+non-zero. Core ML packages are executed by Apple's runtime on macOS and by
+the NumPy reference executor elsewhere (labelled as such in the report).
 """
 
 from __future__ import annotations
@@ -79,6 +80,19 @@ def torch_scores(model, images: ParityImages, contract) -> np.ndarray:
     return np.array(out)
 
 
+REFERENCE_LABEL = "Core ML (reference executor, not Apple's runtime)"
+
+
+def reference_executor_scores(path: Path, images: ParityImages, contract) -> np.ndarray:
+    """Core ML off macOS: run the saved ML Program in NumPy (diqa_edge.export.coreml_reference)."""
+    from ..sdk.preprocess import resize_and_crop
+    from .coreml_reference import ReferenceExecutor
+
+    executor = ReferenceExecutor(path)
+    return np.array([contract.clamp_score(executor.run(resize_and_crop(rgb, contract)))
+                     for rgb in images.decoded(contract)])
+
+
 def artefact_scores(path: Path, images: ParityImages, contract, threads: int = 2) -> np.ndarray:
     from ..sdk.scorer import QualityScorer
 
@@ -119,16 +133,30 @@ def mark_failed(artefact: Artefact) -> Path:
 
 def gate(artefact: Artefact, reference: np.ndarray, images: ParityImages, contract,
          thresholds: dict = DEFAULT_THRESHOLDS) -> dict:
-    """Run the artefact, compare, and return the report row (status pass / FAILED / built, not executed)."""
+    """Run the artefact, compare, and return the report row (status pass / FAILED / built, not executed).
+
+    Core ML off macOS runs through the NumPy reference executor and says so in ``runtime``."""
     from .formats import FORMATS
 
     row = {"target": artefact.target, "precision": artefact.precision, "path": str(artefact.path),
            "size_mb": round(artefact.size_mb, 3), "convert_s": round(artefact.seconds, 1), **artefact.notes}
-    if not FORMATS[artefact.target].runs_here():
-        row.update(status="built, not executed",
-                   reason="Core ML prediction needs macOS; spec validated instead")
-        return row
-    scores = artefact_scores(artefact.path, images, contract)
+    if artefact.target == "coreml":
+        from .formats import ExportError
+
+        try:
+            executed = reference_executor_scores(artefact.path, images, contract)
+        except ExportError as exc:   # e.g. an op the executor does not implement: say so, do not guess
+            row.update(status="built, not executed", reason=f"reference executor: {exc}")
+            return row
+        if FORMATS["coreml"].runs_here():   # macOS: Apple's runtime decides, the executor is compared to it
+            scores = artefact_scores(artefact.path, images, contract)
+            row["runtime"] = "Core ML (Apple's runtime)"
+            row["reference_executor_vs_runtime_max_abs"] = float(np.max(np.abs(executed - scores)))
+        else:
+            scores = executed
+            row["runtime"] = REFERENCE_LABEL
+    else:
+        scores = artefact_scores(artefact.path, images, contract)
     figures = compare(reference, scores, images.mos)
     ok, why = verdict(artefact.precision, figures, thresholds)
     row.update(figures, status="pass" if ok else "FAILED", rule=why, labels=images.labels)
