@@ -28,12 +28,13 @@ from PIL import Image
 from ..contract import DEFAULT_CONTRACT
 from ..errors import DiqaError, ImageDecodeError
 from ..sdk.decode import decode_image
-from ..sdk.manifest import atomic_write_text
+from ..sdk.cli import IMAGE_SUFFIXES as SCORABLE_SUFFIXES
+from ..sdk.manifest import atomic_write_bytes, atomic_write_text
 from .distort import FAMILIES, RECIPES, distort
 from .records import Problem
 
 LONG_SIDE = 512
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+IMAGE_SUFFIXES = SCORABLE_SUFFIXES - {".gif"}   # pristine photos: no GIFs
 MANIFEST_COLUMNS = ["image", "mos", "group", "pseudo", "distortion", "level", "scale_min", "scale_max"]
 
 
@@ -63,12 +64,6 @@ def _encode(rgb: np.ndarray, family: str | None, level: int | None) -> tuple[byt
     return buf.getvalue(), ".png"
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _build_one(args) -> tuple[list[dict], str | None]:
     """All views of one pristine photo (runs in a worker process)."""
     src, out_dir, recipe_name, seed, long_side = args
@@ -83,7 +78,7 @@ def _build_one(args) -> tuple[list[dict], str | None]:
         view = rgb if family is None else distort(rgb, family, level, seed=seed + index)
         data, suffix = _encode(view, family, level)
         name = f"{stem}__pristine{suffix}" if family is None else f"{stem}__{family}_{level}{suffix}"
-        _write_bytes_atomic(out_dir / "images" / name, data)
+        atomic_write_bytes(out_dir / "images" / name, data)
         stored = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))  # what the file holds
         mos = 10.0 if family is None else pseudo_mos(rgb, stored)
         rows.append({"image": f"images/{name}", "mos": f"{mos:.4f}", "group": stem, "pseudo": 1,

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..sdk.manifest import ModelManifest, atomic_write_text, write_sidecar
+from ..sdk.manifest import ModelManifest, atomic_write_bytes, write_sidecar
 from ..sdk.preprocess import resize_and_crop
 from ..sdk.decode import decode_image
 from ..sdk.tflite_metadata import embed_tflite_metadata
@@ -112,9 +112,7 @@ def export_tflite(trained, onnx_path: Path, precisions: list[str], out_dir: Path
                                      extra={"converter": "onnx2tf", "calibration_images": len(crops),
                                             "io": layout})
             out = out_dir / f"{trained.name}_tflite_{precision}.tflite"
-            tmp_out = out.with_name(f".{out.name}.tmp")
-            tmp_out.write_bytes(embed_tflite_metadata(produced.read_bytes(), manifest.to_json()))
-            os.replace(tmp_out, out)
+            atomic_write_bytes(out, embed_tflite_metadata(produced.read_bytes(), manifest.to_json()))
             write_sidecar(out, manifest)
             notes = {"io": layout, "calibration_images": len(crops),
                      "transposed": {"input": "NCHW [1,3,S,S] -> NHWC [1,S,S,3] (onnx2tf)",
@@ -122,6 +120,3 @@ def export_tflite(trained, onnx_path: Path, precisions: list[str], out_dir: Path
             artefacts.append(Artefact("tflite", precision, out, seconds / len(precisions), notes))
     return artefacts
 
-
-def write_calibration_list(paths: list[Path], out: Path) -> None:
-    atomic_write_text(out, "\n".join(str(p) for p in paths) + "\n")

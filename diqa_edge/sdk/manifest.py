@@ -67,8 +67,6 @@ class ModelManifest:
         except KeyError as exc:
             raise ModelLoadError(f"{source}: manifest lacks the field {exc.args[0]!r}") from None
         except (ContractError, TypeError, ValueError) as exc:
-            if isinstance(exc, ModelLoadError):
-                raise
             raise ModelLoadError(f"{source}: {exc}") from None
 
     @classmethod
@@ -85,13 +83,17 @@ def sidecar_path(model_path: str | os.PathLike) -> Path:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write via a temporary file in the same folder, then rename: never a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)   # mkstemp's 0600 would make shipped files unreadable to others
