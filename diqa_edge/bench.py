@@ -52,6 +52,8 @@ def worker(spec: dict) -> dict:
     images = [Path(p) for p in spec["images"]]
     photo = Path(spec["photo"])
     result: dict = {"latency": {}}
+    if spec["kind"] == "coreml-reference":
+        return _reference_worker(spec, contract, images)
     if spec["kind"] == "torch":
         import torch
 
@@ -86,6 +88,23 @@ def worker(spec: dict) -> dict:
         result["latency"][str(threads)] = {"inference": inference, "full_path": full}
     result["peak_rss_mb"] = _peak_rss_mb()
     return result
+
+
+def _reference_worker(spec: dict, contract, images: list[Path]) -> dict:
+    """Core ML off macOS: scores from the NumPy reference executor, and its (checker, not phone) time."""
+    from .export.coreml_reference import ReferenceExecutor
+    from .sdk.decode import decode_image
+    from .sdk.preprocess import resize_and_crop
+
+    executor = ReferenceExecutor(spec["path"])
+    scores, seconds = [], []
+    for p in images:
+        crop = resize_and_crop(decode_image(p, contract), contract)
+        t0 = time.perf_counter()
+        scores.append(contract.clamp_score(executor.run(crop)))
+        seconds.append(time.perf_counter() - t0)
+    return {"scores": scores, "executor_s_per_image": round(float(np.median(seconds)), 3),
+            "peak_rss_mb": _peak_rss_mb()}
 
 
 def _peak_rss_mb() -> float:
@@ -140,20 +159,28 @@ def machine_description() -> str:
 
 
 def run_bench(export_dir: Path, checkpoint: Path, out_dir: Path, *, runs: int = 50, threads=(1, 2),
-              max_images: int = 400, photo: Path | None = None) -> dict:
+              max_images: int = 400, photo: Path | None = None, reference_images: int = 60,
+              images: Path | None = None) -> dict:
     from .export.formats import FORMATS
     from .export.trained import load_trained
     from .sdk.manifest import atomic_write_text, read_sidecar
     from .training.metrics import srocc
 
     trained = load_trained(checkpoint)
-    records = trained.split_part("test")
+    if images is not None:
+        from .data.loaders import load_manifest
+
+        records = load_manifest(images, skip_bad=True).records
+    else:
+        records = trained.split_part("test")
     if len(records) > max_images:
         rng = np.random.default_rng(0)
         records = [records[i] for i in sorted(rng.choice(len(records), size=max_images, replace=False))]
     if not records:
-        raise SystemExit("bench: the checkpoint's card names no held-out test images")
-    photo = photo or next(p for p in sorted(Path(records[0].image).parent.glob("*.jpg")))
+        raise SystemExit("bench: the checkpoint's card names no held-out test images; "
+                         "pass --images MANIFEST.csv (image, mos)")
+    # the full path is timed on a JPEG (what a phone camera writes) when the set has one
+    photo = photo or next(iter(sorted(Path(records[0].image).parent.glob("*.jpg"))), Path(records[0].image))
     base = {"contract": trained.contract.to_dict(), "images": [str(r.image) for r in records],
             "photo": str(photo), "runs": runs, "threads": list(threads)}
     rows = []
@@ -174,8 +201,22 @@ def run_bench(export_dir: Path, checkpoint: Path, out_dir: Path, *, runs: int = 
         row = {"format": FORMATS[target].title, "precision": manifest.precision if manifest else "?",
                "path": path.name, "size_mb": (sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
                                               if path.is_dir() else path.stat().st_size) / 1e6}
-        if not FORMATS[target].runs_here():
-            row["status"] = "not executed: Core ML prediction needs macOS"
+        if not FORMATS[target].runs_here():   # Core ML off macOS: the reference executor, on fewer images
+            from .export.parity import REFERENCE_LABEL
+
+            row["format"] = REFERENCE_LABEL
+            print(f"{row['format']} {row['precision']} on {min(reference_images, len(records))} images", flush=True)
+            sub = records[:reference_images]
+            res = _run_worker({**base, "images": [str(r.image) for r in sub], "kind": "coreml-reference",
+                               "path": str(path)})
+            if "error" in res:
+                row["status"] = f"error: {res['error']}"
+            else:
+                s = np.asarray(res["scores"])
+                row.update(accuracy=_accuracy(s, sub), max_abs_vs_torch=float(np.abs(s - ref[:len(s)]).max()),
+                           srocc_vs_torch=srocc(s, ref[:len(s)]), executor_s_per_image=res["executor_s_per_image"],
+                           peak_rss_mb=res["peak_rss_mb"],
+                           status=f"checker, not a phone runtime: {res['executor_s_per_image']:.2f} s/image")
             rows.append(row)
             continue
         print(f"{row['format']} {row['precision']}", flush=True)
@@ -215,15 +256,21 @@ def markdown(doc: dict) -> str:
     ref_ms = ref["latency"][t_hi]["inference"]["median_ms"]
     for r in rows:
         cells = [r["format"], r["precision"], f"{r['size_mb']:.2f} ({r['size_mb'] / ref['size_mb']:.2f}x)"]
-        if "latency" not in r:
+        if "accuracy" not in r:
             cells += ["–"] * (len(head) - 3)
             cells[-1] = r.get("status", "")
             lines.append("| " + " | ".join(cells) + " |")
             continue
         for s in sets:
             a = r["accuracy"].get(s)
-            cells.append(f"{a['plcc']:.4f} / {a['srocc']:.4f}" if a else "–")
+            n_note = f" (n={a['n']})" if a and a["n"] != ref["accuracy"][s]["n"] else ""
+            cells.append(f"{a['plcc']:.4f} / {a['srocc']:.4f}{n_note}" if a else "–")
         cells.append(f"{r['max_abs_vs_torch']:.4f} / {r['srocc_vs_torch']:.4f}")
+        if "latency" not in r:
+            cells += ["–"] * len(doc["threads"]) + ["–", "–", f"{r['peak_rss_mb']:.0f}"]
+            cells[-3] = r.get("status", "")
+            lines.append("| " + " | ".join(cells) + " |")
+            continue
         for t in doc["threads"]:
             lat = r["latency"][str(t)]["inference"]
             cells.append(f"{lat['median_ms']:.2f} / {lat['p90_ms']:.2f}")
@@ -273,12 +320,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", default="1,2", help="thread counts (default 1,2)")
     parser.add_argument("--max-images", type=int, default=400, help="held-out images for accuracy (default 400)")
     parser.add_argument("--photo", type=Path, default=None, help="photo for the full-path latency")
+    parser.add_argument("--images", type=Path, default=None,
+                        help="labelled images as a manifest CSV (image, mos) instead of the checkpoint's "
+                             "held-out test part")
+    parser.add_argument("--reference-images", type=int, default=60,
+                        help="off macOS, Core ML packages run in the NumPy reference executor (about 0.3 s "
+                             "per image) on this many of the held-out images (default 60)")
 
 
 def run(args: argparse.Namespace) -> int:
     threads = tuple(int(t) for t in args.threads.split(","))
     doc = run_bench(args.export_dir, args.checkpoint, args.out, runs=max(args.runs, 1), threads=threads,
-                    max_images=args.max_images, photo=args.photo)
+                    max_images=args.max_images, photo=args.photo, reference_images=args.reference_images, images=args.images)
     print(markdown(doc))
     print(f"written: {args.out / 'bench.md'}, bench.json, bench.png")
     return 0

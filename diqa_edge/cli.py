@@ -22,8 +22,12 @@ COMMANDS = {
                "export a trained model to ONNX / TFLite / Core ML, gated on parity with PyTorch"),
     "bench": ("diqa_edge.bench",
               "benchmark every exported format: size, accuracy, drift from PyTorch, latency, memory"),
+    "bench-12mp": ("diqa_edge.bench_12mp",
+                   "12 MP phone photos: full-path latency and score drift of the DCT-domain (draft) decode"),
     "train": ("diqa_edge.training.cli",
               "train EfficientNet IQA models: one run, several splits, or the paper's grid"),
+    "ablate": ("diqa_edge.training.cli_ablate",
+               "train variants of one recipe (resolution, loss, backbone, data) on the same splits; one table"),
 }
 
 

@@ -88,6 +88,12 @@ def _report_markdown(rows: list[dict]) -> str:
         else:
             lines.append(f"| {FORMATS[r['target']].title} | {r['precision']} | {r['size_mb']:.2f} | – | – | – | – | "
                          f"{r['convert_s']} | {r['status']}: {r.get('reason', '')} |")
+    layer_rows = [r for r in rows if "layers" in r]
+    if layer_rows:
+        lines.append("\nCore ML layer by layer (reference executor vs PyTorch, first parity image; "
+                     "relative RMS difference of each conv/linear layer's input):\n")
+        lines += [f"- {r['precision']}: worst {r['layers']['worst_layer']} {r['layers']['worst_rel']:.3g}; "
+                  + ("; ".join(r["layers"]["problems"]) or "no layer out of tolerance") for r in layer_rows]
     return head + "\n".join(lines) + "\n"
 
 
@@ -151,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     vec_images = ParityImages(photos, None)
     vec_reference = torch_scores(trained.model, vec_images, trained.contract).tolist()
     for art in artefacts:
-        row = gate(art, reference, images, trained.contract, thresholds)
+        row = gate(art, reference, images, trained.contract, thresholds, model=trained.model)
         rows.append(row)
         if row["status"] != "FAILED":
             from .parity import artefact_scores

@@ -104,13 +104,19 @@ class ReferenceExecutor:
         pixels = rgb_crop[..., ::-1] if self.colour == "BGR" else rgb_crop
         return pixels.astype(np.float32).transpose(2, 0, 1)[None].copy()
 
-    def run(self, rgb_crop: np.ndarray, trace: dict | None = None) -> float:
+    LAYER_OPS = ("conv", "linear")
+
+    def run(self, rgb_crop: np.ndarray, trace: dict | None = None, taps: list | None = None) -> float:
+        """The score; ``trace`` collects every op's value by name, ``taps`` the input of every conv / linear
+        op in program order (what ``coreml_layers`` compares with PyTorch layer by layer)."""
         env: dict[str, np.ndarray] = {self.input_name: self.image_tensor(rgb_crop)}
         for op in self.ops:
             handler = self._HANDLERS[op.op_type]
             args = {k: (v.val if v.val is not None and v.name not in env else env[v.name])
                     for k, v in op.inputs.items()}
             value = handler(self, op, args)
+            if taps is not None and op.op_type in self.LAYER_OPS:
+                taps.append((op.name, np.asarray(args["x"], dtype=np.float32)))
             out = op.outputs[0]
             dtype = _np_dtype(out)
             if dtype is not None and isinstance(value, np.ndarray) and value.dtype != dtype:
@@ -120,6 +126,15 @@ class ReferenceExecutor:
                 trace[out.name] = value
         result = env[self.function.outputs[0].name]
         return float(np.asarray(result, dtype=np.float64).reshape(-1)[0])
+
+    def manifest(self) -> dict:
+        """The diqa-edge manifest stored in the package's metadata ({} if it has none)."""
+        import json
+
+        from ..sdk.manifest import MANIFEST_KEY
+
+        text = dict(self.spec.description.metadata.userDefined).get(MANIFEST_KEY)
+        return json.loads(text) if text else {}
 
     # --- ops ---------------------------------------------------------------
     def _const(self, op, a):

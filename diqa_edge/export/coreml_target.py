@@ -43,18 +43,30 @@ def fold_std_into_stem(model, std) -> object:
     return folded
 
 
+def image_input(contract, *, color_layout: str = "RGB", bias: list[float] | None = None):
+    """The ImageType that applies ``pixel/255 - mean_c`` (the contract's std is folded into the stem).
+
+    ``color_layout`` / ``bias`` exist so tests can build deliberately wrong packages and prove the
+    reference executor catches them; an export never passes them."""
+    import coremltools as ct
+
+    size = contract.input_size
+    return ct.ImageType(name="image", shape=(1, 3, size, size), scale=1.0 / 255.0,
+                        bias=list(bias) if bias is not None else [-m for m in contract.mean],
+                        color_layout=getattr(ct.colorlayout, color_layout))
+
+
 @stage("coreml", "coremltools conversion", "coremltools")
-def _convert(model, contract, precision: str):
+def _convert(model, contract, precision: str, image=None):
     import coremltools as ct
     import torch
 
     size = contract.input_size
     traced = torch.jit.trace(fold_std_into_stem(model, contract.std), torch.zeros(1, 3, size, size))
-    image = ct.ImageType(name="image", shape=(1, 3, size, size), scale=1.0 / 255.0,
-                         bias=[-m for m in contract.mean], color_layout=ct.colorlayout.RGB)
     compute = ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16
-    ml = ct.convert(traced, inputs=[image], outputs=[ct.TensorType(name="score")], convert_to="mlprogram",
-                    compute_precision=compute, minimum_deployment_target=getattr(ct.target, MIN_TARGET))
+    ml = ct.convert(traced, inputs=[image or image_input(contract)], outputs=[ct.TensorType(name="score")],
+                    convert_to="mlprogram", compute_precision=compute,
+                    minimum_deployment_target=getattr(ct.target, MIN_TARGET))
     if precision == "int8":
         from coremltools.optimize.coreml import OpLinearQuantizerConfig, OptimizationConfig, linear_quantize_weights
 
@@ -81,28 +93,36 @@ def validate_spec(path: Path, contract) -> dict:
             "model_type": spec.WhichOneof("Type")}
 
 
+def save_package(ml, trained, precision: str, out: Path, *, threshold: float = 5.0,
+                 threshold_rule: str = "") -> dict:
+    """Write the package with its manifest (in the model's metadata and beside it), atomically."""
+    contract = trained.contract
+    manifest = ModelManifest(contract, threshold, name=trained.name, format="coreml",
+                             precision=precision, threshold_rule=threshold_rule,
+                             extra={"image_input": {"scale": 1 / 255, "bias": [-m for m in contract.mean],
+                                                    "std_folded_into_first_conv": list(contract.std)},
+                                    "minimum_deployment_target": MIN_TARGET})
+    ml.user_defined_metadata[MANIFEST_KEY] = manifest.to_json()
+    ml.user_defined_metadata["score_range"] = f"{contract.score_min}-{contract.score_max}"
+    ml.short_description = f"diqa-edge photo quality score ({trained.name}, {precision})"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent)) / out.name
+    ml.save(str(tmp))
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    shutil.rmtree(tmp.parent, ignore_errors=True)
+    write_sidecar(out, manifest)
+    notes = validate_spec(out, contract)
+    notes["minimum_deployment_target"] = MIN_TARGET
+    return notes
+
+
 def export_coreml(trained, precisions: list[str], out_dir: Path, *, threshold: float = 5.0,
                   threshold_rule: str = "") -> list[Artefact]:
     artefacts = []
     for precision in precisions:
         ml, seconds = _convert(trained.model, trained.contract, precision)
-        manifest = ModelManifest(trained.contract, threshold, name=trained.name, format="coreml",
-                                 precision=precision, threshold_rule=threshold_rule,
-                                 extra={"image_input": {"scale": 1 / 255, "bias": [-m for m in trained.contract.mean],
-                                                        "std_folded_into_first_conv": list(trained.contract.std)},
-                                        "minimum_deployment_target": MIN_TARGET})
-        ml.user_defined_metadata[MANIFEST_KEY] = manifest.to_json()
-        ml.user_defined_metadata["score_range"] = f"{trained.contract.score_min}-{trained.contract.score_max}"
-        ml.short_description = f"diqa-edge photo quality score ({trained.name}, {precision})"
         out = out_dir / f"{trained.name}_coreml_{precision}.mlpackage"
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out_dir)) / out.name
-        ml.save(str(tmp))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-        shutil.rmtree(tmp.parent, ignore_errors=True)
-        write_sidecar(out, manifest)
-        notes = validate_spec(out, trained.contract)
-        notes["minimum_deployment_target"] = MIN_TARGET
+        notes = save_package(ml, trained, precision, out, threshold=threshold, threshold_rule=threshold_rule)
         artefacts.append(Artefact("coreml", precision, out, seconds, notes))
     return artefacts

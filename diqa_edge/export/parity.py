@@ -132,10 +132,11 @@ def mark_failed(artefact: Artefact) -> Path:
 
 
 def gate(artefact: Artefact, reference: np.ndarray, images: ParityImages, contract,
-         thresholds: dict = DEFAULT_THRESHOLDS) -> dict:
+         thresholds: dict = DEFAULT_THRESHOLDS, model=None) -> dict:
     """Run the artefact, compare, and return the report row (status pass / FAILED / built, not executed).
 
-    Core ML off macOS runs through the NumPy reference executor and says so in ``runtime``."""
+    Core ML off macOS runs through the NumPy reference executor and says so in ``runtime``; given the
+    PyTorch ``model``, a Core ML row also carries the per-layer comparison on the first image."""
     from .formats import FORMATS
 
     row = {"target": artefact.target, "precision": artefact.precision, "path": str(artefact.path),
@@ -155,6 +156,10 @@ def gate(artefact: Artefact, reference: np.ndarray, images: ParityImages, contra
         else:
             scores = executed
             row["runtime"] = REFERENCE_LABEL
+        if model is not None:
+            from .coreml_layers import compare_layers
+
+            row["layers"] = compare_layers(artefact.path, model, contract, images.decoded(contract)[0]).to_dict()
     else:
         scores = artefact_scores(artefact.path, images, contract)
     figures = compare(reference, scores, images.mos)

@@ -55,11 +55,16 @@ def load_manifest(model_path: Path, runtime: Runtime) -> ModelManifest:
 class QualityScorer:
     """Decode -> contract preprocessing -> runtime -> 1-10 score and accept / retake."""
 
-    def __init__(self, model_path: str | Path, threads: int = 2, threshold: float | None = None):
+    def __init__(self, model_path: str | Path, threads: int = 2, threshold: float | None = None,
+                 decode: str | None = None):
+        """``decode`` overrides the contract's decode rule ("full" / "jpeg_draft"): only for measuring
+        what the rule costs (benchmarks); an app follows the manifest."""
         self.model_path = Path(model_path)
         self.runtime = load_runtime(self.model_path, threads)
         self.manifest = load_manifest(self.model_path, self.runtime)
         self.contract = self.manifest.contract
+        if decode is not None:
+            self.contract = self.contract.replace(decode=decode)
         self.threshold = float(self.manifest.threshold if threshold is None else threshold)
 
     def model_input(self, rgb: np.ndarray):

@@ -68,31 +68,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="experiment folder (re-run to resume)")
 
 
-def run(args: argparse.Namespace) -> int:
-    from .experiments import ExperimentConfig, resolve_dirs, run_experiment
+def config_from_args(args: argparse.Namespace):
+    """The experiment an argument set describes (shared by ``train`` and ``ablate``)."""
+    from .experiments import ExperimentConfig, resolve_dirs
     from .trainer import TrainConfig
 
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     overrides = {}
     for item in args.dataset_dir:
         if "=" not in item:
-            print(f"diqa-edge train: --dataset-dir wants NAME=PATH, got {item!r}", file=sys.stderr)
-            return 1
+            raise ValueError(f"--dataset-dir wants NAME=PATH, got {item!r}")
         name, path = item.split("=", 1)
         overrides[name.strip()] = path.strip()
     pretrained = {"auto": True, "none": False}.get(args.pretrained, args.pretrained)
+    dirs = resolve_dirs(sorted(set(datasets) | set(overrides)), args.data_root, overrides)
+    return ExperimentConfig(
+        datasets=datasets, dataset_dirs=dirs, splits=args.splits, split_seed=args.split_seed,
+        grid=getattr(args, "grid", False), trainval_holdout=args.holdout, max_train_images=args.max_train_images,
+        max_eval_images=args.max_eval_images,
+        train=TrainConfig(backbone=args.backbone, input_size=args.input_size, pretrained=pretrained,
+                          epochs=args.epochs, batch_size=args.batch_size, max_lr=args.lr,
+                          seed=args.seed, rank_loss_weight=args.rank_loss, bf16=args.bf16,
+                          channels_last=args.channels_last, num_workers=args.workers,
+                          cache_dir=args.cache_dir or None,
+                          stop_after_epochs=args.stop_after_epochs))
+
+
+def run(args: argparse.Namespace) -> int:
+    from .experiments import run_experiment
+
     try:
-        dirs = resolve_dirs(datasets, args.data_root, overrides)
-        config = ExperimentConfig(
-            datasets=datasets, dataset_dirs=dirs, splits=args.splits, split_seed=args.split_seed,
-            grid=args.grid, trainval_holdout=args.holdout, max_train_images=args.max_train_images,
-            max_eval_images=args.max_eval_images,
-            train=TrainConfig(backbone=args.backbone, input_size=args.input_size, pretrained=pretrained,
-                              epochs=args.epochs, batch_size=args.batch_size, max_lr=args.lr,
-                              seed=args.seed, rank_loss_weight=args.rank_loss, bf16=args.bf16,
-                              channels_last=args.channels_last, num_workers=args.workers,
-                              cache_dir=args.cache_dir or None,
-                              stop_after_epochs=args.stop_after_epochs))
+        config = config_from_args(args)
         run_experiment(config, args.out)
     except (DiqaError, FileNotFoundError, ValueError) as exc:
         print(f"diqa-edge train: {exc}", file=sys.stderr)

@@ -91,7 +91,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path) -> dict:
     """Train every configuration on every split; test each on every test set; write the tables."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    loaded = {name: load_dataset(name, path) for name, path in config.dataset_dirs.items()}
+    loaded = {name: load_dataset(name, config.dataset_dirs[name]) for name in config.datasets}
     trainable = [n for n in config.datasets if loaded[n].role != "test"]
     runs = [[n] for n in trainable] + ([trainable] if len(trainable) > 1 else []) if config.grid \
         else [trainable]

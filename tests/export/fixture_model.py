@@ -57,7 +57,10 @@ def make_run_dir(folder: Path, skin_dir: Path, parity_dir: Path) -> Path:
         built = build_model("efficientnet_lite0")
     model, contract = built.model.eval(), built.contract
     fit_items = make_image_folder(skin_dir, folder / "fit_images", 60, 20)
-    make_image_folder(skin_dir, parity_dir, 0, 10)   # 60 other images for calibration and parity
+    parity = make_image_folder(skin_dir, parity_dir, 0, 10)   # 60 other images for calibration and parity
+    # the parity images with their pseudo-MOS, as a manifest (what `diqa-edge bench --images` reads)
+    (parity_dir / "manifest.csv").write_text("image,mos,pseudo\n" + "".join(
+        f"{p.name},{m},1\n" for p, m in parity))
     with torch.inference_mode():
         feats = torch.from_numpy(np.stack([
             model.backbone(torch.from_numpy(preprocess_rgb(decode_image(p, contract), contract)))[0].numpy()

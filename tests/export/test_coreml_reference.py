@@ -52,3 +52,72 @@ def test_an_unknown_op_is_an_error_that_names_it(exported):
 
     with pytest.raises(UnknownOpError, match="conv"):
         WithoutConv(next(exported["out"].glob("*_coreml_fp32.mlpackage")))
+
+
+def test_layer_report_of_the_real_packages(exported, reference_setup):
+    """Every layer's input within the precision's tolerance; the fp32 package to about float rounding."""
+    from diqa_edge.export.coreml_layers import TOLERANCE, compare_layers
+
+    trained, rgbs, _ = reference_setup
+    for precision in ("fp32", "fp16", "int8"):
+        report = compare_layers(next(exported["out"].glob(f"*_coreml_{precision}.mlpackage")), trained.model,
+                                trained.contract, rgbs[0])
+        worst = report.worst()
+        print(f"{precision}: {len(report.layers) - 1} layers, worst {worst.name} relative RMS {worst.rel:.2e} "
+              f"(tolerance {TOLERANCE[precision]:g})")
+        assert report.ok, report.problems
+        assert report.layers[-1].name == "score" and len(report.layers) == 53   # 49 conv + 3 linear + output
+        if precision == "fp32":
+            assert worst.rel < 1e-5
+
+
+PERTURBED = "backbone.blocks.3.0.conv_pw"
+
+
+@pytest.fixture(scope="module")
+def broken_packages(reference_setup, tmp_path_factory):
+    """Three deliberately wrong fp32 packages, built the way export builds good ones."""
+    import copy
+
+    from diqa_edge.export.coreml_target import _convert, image_input, save_package
+
+    trained, _, _ = reference_setup
+    contract = trained.contract
+    out = tmp_path_factory.mktemp("broken")
+    perturbed = copy.deepcopy(trained.model)
+    conv = dict(perturbed.named_modules())[PERTURBED]
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(0)
+        conv.weight.add_(0.05 * conv.weight.std() * torch.randn(conv.weight.shape, generator=g))
+    mean_of_means = float(np.mean(contract.mean))
+    builds = {"bgr": (trained.model, image_input(contract, color_layout="BGR")),
+              "one-bias": (trained.model, image_input(contract, bias=[-mean_of_means] * 3)),
+              "perturbed": (perturbed, None)}
+    paths = {}
+    for name, (model, image) in builds.items():
+        ml, _ = _convert(model, contract, "fp32", image=image)
+        paths[name] = out / f"{name}.mlpackage"
+        save_package(ml, trained, "fp32", paths[name])
+    return paths
+
+
+@pytest.mark.parametrize("fault, says", [
+    ("bgr", "colour order swapped: the package declares a BGR image"),
+    ("one-bias", "per-channel bias wrong"),
+    ("perturbed", f"first diverges after layer {PERTURBED} "),
+])
+def test_a_broken_package_is_caught_and_named(broken_packages, reference_setup, fault, says):
+    from diqa_edge.export.coreml_layers import compare_layers
+    from diqa_edge.export.coreml_reference import ReferenceExecutor
+
+    trained, rgbs, ref = reference_setup
+    report = compare_layers(broken_packages[fault], trained.model, trained.contract, rgbs[0])
+    print(f"{fault}: {report.problems}")
+    assert not report.ok and says in report.problems[0]
+    if fault == "one-bias":   # it names the offsets it found: each channel got -mean(mean), not -mean_c
+        expected = float(np.mean(trained.contract.mean))
+        assert report.problems[0].count(f"{-expected:+.4f}") == 3
+    # and the score itself is off by more than the fp32 gate allows, on real images
+    executor = ReferenceExecutor(broken_packages[fault])
+    ours = np.array([executor.run(resize_and_crop(rgb, trained.contract)) for rgb in rgbs[:5]])
+    assert np.abs(ours - ref[:5]).max() > 1e-3

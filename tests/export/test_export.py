@@ -30,6 +30,7 @@ def test_export_all_builds_every_format_and_passes_the_gate(exported):
         assert r["status"] == "pass" and r["n"] == 60
         if r["target"] == "coreml":
             assert "reference executor" in r["runtime"] or "Apple" in r["runtime"]
+            assert r["layers"]["ok"] and len(r["layers"]["layers"]) == 53   # 49 conv + 3 linear + score
         print(f"{r['target']} {r['precision']}: max|d| {r['max_abs']:.4f}, SROCC vs torch {r['srocc']:.4f}, "
               f"{r['size_mb']:.2f} MB")
     assert _row(exported, "tflite", "fp32")["max_abs"] <= 0.01
@@ -38,6 +39,29 @@ def test_export_all_builds_every_format_and_passes_the_gate(exported):
     assert _row(exported, "tflite", "int8")["size_mb"] < _row(exported, "tflite", "fp32")["size_mb"] / 3
     report_md = (exported["out"] / "export_report.md").read_text()
     assert report_md.count("| TFLite |") == 4 and report_md.count("| Core ML (") == 3
+    assert report_md.count("no layer out of tolerance") == 3
+
+
+def test_bench_runs_every_format_and_the_coreml_reference_executor(exported, tmp_path):
+    """Small counts so the suite stays fast; the real figures are in benchmarks/RESULTS.md."""
+    from diqa_edge.bench import markdown, run_bench
+
+    doc = run_bench(exported["out"], exported["run"], tmp_path, runs=3, threads=(1,), max_images=12,
+                    reference_images=4, images=exported["images"] / "manifest.csv")
+    rows = {(r["format"], r["precision"]): r for r in doc["rows"]}
+    assert len(rows) == 9   # PyTorch + every artefact
+    for (fmt, precision), r in rows.items():
+        assert "error" not in r.get("status", ""), r
+        if fmt.startswith("Core ML"):
+            assert fmt == "Core ML (reference executor, not Apple's runtime)"
+            assert r["executor_s_per_image"] > 0 and "latency" not in r
+            assert next(iter(r["accuracy"].values()))["n"] == 4
+            assert r["max_abs_vs_torch"] <= {"fp32": 1e-3, "fp16": 0.05, "int8": 0.5}[precision]
+        else:
+            assert r["latency"]["1"]["inference"]["median_ms"] > 0
+    md = markdown(doc)
+    assert md.count("checker, not a phone runtime") == 3 and "(n=4)" in md
+    assert (tmp_path / "bench.png").exists()
 
 
 def test_int8_tflite_through_the_sdk_scores_real_photos_like_pytorch(exported, tmp_path):

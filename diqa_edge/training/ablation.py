@@ -1,0 +1,251 @@
+"""Ablation runner: variants of one recipe on the same seeded splits, one table.
+
+Why a runner and not a notebook: a lever (resolution, loss, backbone, extra
+data, epochs) only counts when it is measured on exactly the splits and
+budget of the baseline, and when its cost on the phone is in the same row.
+Each variant is a small change to the base experiment; every row is trained
+with ``run_experiment`` (so it resumes like any run), tested on the held-out
+part, and, with ``--int8``, exported to full-integer TFLite and scored again
+with the SDK, with its on-device latency and size. Evaluation-only levers
+(crop rule at test time) reuse the baseline's weights.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..sdk.manifest import atomic_write_text
+from .experiments import ExperimentConfig, run_experiment
+
+
+@dataclass(frozen=True)
+class Variant:
+    description: str
+    change: Callable[[ExperimentConfig], ExperimentConfig]
+
+
+def _train(**changes):
+    return lambda c: dataclasses.replace(c, train=dataclasses.replace(c.train, **changes))
+
+
+def _with_datasets(*extra):
+    return lambda c: dataclasses.replace(c, datasets=c.datasets + [d for d in extra if d not in c.datasets])
+
+
+def _epochs_times(k: int):
+    return lambda c: dataclasses.replace(c, train=dataclasses.replace(c.train, epochs=c.train.epochs * k))
+
+
+VARIANTS: dict[str, Variant] = {
+    "baseline": Variant("paper recipe: Lite0, backbone's input size, weighted MSE", lambda c: c),
+    "rank-loss": Variant("weighted MSE + pairwise fidelity ranking term (weight 1)", _train(rank_loss_weight=1.0)),
+    "res320": Variant("input 320 px", _train(input_size=320)),
+    "res384": Variant("input 384 px", _train(input_size=384)),
+    "res512": Variant("input 512 px (BIQ2021's native size)", _train(input_size=512)),
+    "lite1": Variant("EfficientNet-Lite1 at its 240 px", _train(backbone="efficientnet_lite1")),
+    "lite2": Variant("EfficientNet-Lite2 at its 260 px", _train(backbone="efficientnet_lite2")),
+    "plus-derm": Variant("adds the dermatology set (pseudo-MOS) to training", _with_datasets("derm")),
+    "epochs-x2": Variant("twice the epochs", _epochs_times(2)),
+    "nchw": Variant("CPU speed reference: contiguous NCHW instead of channels_last", _train(channels_last=False)),
+}
+# Test-time levers: the baseline's weights, another way of looking at the image.
+EVAL_MODES = {
+    "full-image": "whole image, shorter side to S, no crop (fully convolutional, global pooling)",
+    "five-crop": "mean of 5 S x S crops (corners + centre) of the image resized to 1.5 S",
+}
+
+
+def _held_out_name(config: ExperimentConfig) -> str:
+    return config.datasets[0]
+
+
+def _run_dir(out: Path, config: ExperimentConfig) -> Path:
+    trainable = config.datasets
+    label = trainable[0] if len(trainable) == 1 else "all"
+    return out / label / f"split{config.splits[0]}"
+
+
+def _test_records(config: ExperimentConfig, name: str):
+    from ..data.registry import load_dataset
+    from .experiments import _subsample, split_with_holdout
+
+    data = load_dataset(name, config.dataset_dirs[name])
+    split = split_with_holdout(data, config.splits[0], config.split_seed, config.trainval_holdout)
+    return _subsample(split.select(data.records, "test"), config.max_eval_images, config.splits[0])
+
+
+def _srocc_plcc(pred, mos) -> dict:
+    from .metrics import plcc, srocc
+
+    return {"srocc": srocc(pred, mos), "plcc": plcc(pred, mos)}
+
+
+def model_mmacs(model, size: int) -> float:
+    """Multiply-accumulates per image, in millions (torch's FLOP counter counts a MAC as 2 FLOPs)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        model.eval()(torch.zeros(1, 3, size, size))
+    return counter.get_total_flops() / 2 / 1e6
+
+
+def int8_figures(run_dir: Path, records, out_dir: Path, num_calibration: int, latency_runs: int = 30) -> dict:
+    """Export the run to full-integer TFLite and score the held-out images with the SDK's runtime."""
+    from ..export.onnx_target import export_onnx
+    from ..export.parity import ParityImages, artefact_scores
+    from ..export.tflite_target import export_tflite
+    from ..export.trained import load_trained
+    from ..sdk.preprocess import preprocess_rgb
+    from ..sdk.runtimes import load_runtime
+
+    trained = load_trained(run_dir)
+    calib = ParityImages.from_records(trained.split_part("val"), num_calibration, 1)
+    onnx = export_onnx(trained, out_dir)
+    arts = {a.precision: a for a in export_tflite(trained, onnx.path, ["fp32", "int8"], out_dir, calib.paths)}
+    images = ParityImages.from_records(records, len(records))
+    figures = {}
+    for precision, art in arts.items():
+        scores = artefact_scores(art.path, images, trained.contract)
+        figures[precision] = _srocc_plcc(scores, images.mos)
+    runtime = load_runtime(arts["int8"].path, threads=2)
+    x = preprocess_rgb(images.decoded(trained.contract)[0], trained.contract, layout="NHWC")
+    times = []
+    for i in range(latency_runs + 5):
+        t0 = time.perf_counter()
+        runtime.run(x)
+        if i >= 5:
+            times.append((time.perf_counter() - t0) * 1000)
+    return {"fp32_tflite": figures["fp32"], "int8": figures["int8"], "int8_latency_ms": float(np.median(times)),
+            "int8_size_mb": arts["int8"].size_mb}
+
+
+def eval_mode_scores(model, records, contract, mode: str) -> np.ndarray:
+    """Scores under a test-time crop rule other than the contract's center crop."""
+    import torch
+
+    from ..sdk.decode import decode_image
+    from ..sdk.preprocess import normalise, resize_shorter_side
+
+    s = contract.input_size
+    out = []
+    with torch.inference_mode():
+        for r in records:
+            rgb = decode_image(r.image, contract)
+            if mode == "full-image":
+                views = [resize_shorter_side(rgb, s)]
+            elif mode == "five-crop":
+                big = resize_shorter_side(rgb, int(round(1.5 * s)))
+                h, w = big.shape[:2]
+                corners = [(0, 0), (0, w - s), (h - s, 0), (h - s, w - s), ((h - s) // 2, (w - s) // 2)]
+                views = [big[t:t + s, l:l + s] for t, l in corners]
+            else:
+                raise ValueError(f"unknown evaluation mode {mode!r}; known: {', '.join(EVAL_MODES)}")
+            x = torch.from_numpy(np.stack([normalise(v, contract).transpose(2, 0, 1) for v in views]))
+            out.append(float(model(x).mean()))
+    return np.array(out)
+
+
+def run_ablation(base: ExperimentConfig, variants: list[str], out: Path, *, int8: bool = False,
+                 eval_modes: list[str] = (), num_calibration: int = 100) -> list[dict]:
+    """Train and measure every variant; write ablation.md / ablation.csv / ablation.json under ``out``."""
+    from .experiments import _trained_model
+
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    out = Path(out)
+    held_out = _held_out_name(base)
+    rows = []
+    for name in variants:
+        config = VARIANTS[name].change(base)
+        vdir = out / name
+        results = run_experiment(config, vdir)
+        run_dir = _run_dir(vdir, config)
+        card_path = run_dir / "card.json"
+        if not card_path.exists():
+            rows.append({"variant": name, "description": VARIANTS[name].description, "status": "unfinished"})
+            continue
+        card = json.loads(card_path.read_text())
+        best = next(h for h in card["history"] if h["epoch"] == card["best_epoch"])
+        test = card["test_metrics"][held_out]
+        row = {"variant": name, "description": VARIANTS[name].description, "status": "done",
+               "backbone": config.train.backbone, "input_size": card["contract"]["input_size"],
+               "train_images": card["n_train"], "epochs": card["epochs_run"],
+               "train_s": card["train_seconds"],
+               "images_per_s": float(np.mean([h["images_per_s"] for h in card["history"]])),
+               "val_srocc": best["val_srocc"], "val_plcc": best["val_plcc"],
+               "held_out_srocc": test["srocc"], "held_out_plcc": test["plcc"], "held_out_n": test["n"],
+               "other_tests": {k: v["srocc"] for k, v in card["test_metrics"].items() if k != held_out}}
+        model = _trained_model(config.train, run_dir)
+        row["mmacs"] = model_mmacs(model, row["input_size"])
+        if int8:
+            figures_path = run_dir / "int8.json"
+            if not figures_path.exists():
+                records = _test_records(config, held_out)
+                figures = int8_figures(run_dir, records, run_dir / "export", num_calibration)
+                atomic_write_text(figures_path, json.dumps(figures, indent=1) + "\n")
+            figures = json.loads(figures_path.read_text())
+            row.update(int8_srocc=figures["int8"]["srocc"], fp32_tflite_srocc=figures["fp32_tflite"]["srocc"],
+                       int8_latency_ms=figures["int8_latency_ms"], int8_size_mb=figures["int8_size_mb"])
+        rows.append(row)
+        if name == "baseline":
+            records = None
+            for mode in eval_modes:
+                records = records or _test_records(config, held_out)
+                from ..training.models import contract_for
+
+                contract = contract_for(config.train.backbone, config.train.input_size)
+                pred = eval_mode_scores(model, records, contract, mode)
+                m = _srocc_plcc(pred, np.array([r.mos for r in records]))
+                rows.append({"variant": f"baseline, test: {mode}", "description": EVAL_MODES[mode],
+                             "status": "done (evaluation only)", "input_size": row["input_size"],
+                             "held_out_srocc": m["srocc"], "held_out_plcc": m["plcc"],
+                             "held_out_n": len(records)})
+        write_table(rows, out, base, held_out)
+    return rows
+
+
+def _fmt(v, digits=3):
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+COLUMNS = [("variant", "variant"), ("input_size", "px"), ("train_images", "train imgs"), ("epochs", "epochs"),
+           ("train_s", "train s"), ("images_per_s", "img/s"), ("val_srocc", "val SROCC"),
+           ("val_plcc", "val PLCC"), ("held_out_srocc", "held-out SROCC"), ("held_out_plcc", "held-out PLCC"),
+           ("fp32_tflite_srocc", "TFLite fp32 SROCC"), ("int8_srocc", "int8 SROCC"),
+           ("int8_latency_ms", "int8 ms (2 thr)"), ("mmacs", "MMACs"), ("int8_size_mb", "int8 MB")]
+
+
+def write_table(rows: list[dict], out: Path, base: ExperimentConfig, held_out: str) -> None:
+    md = io.StringIO()
+    md.write(f"Held-out: {held_out} test part (seeded split {base.splits[0]}, seed {base.split_seed}, "
+             f"{base.max_eval_images or 'all'} images); train subsample {base.max_train_images or 'all'}, "
+             f"base epochs {base.train.epochs}.\n\n")
+    md.write("| " + " | ".join(t for _, t in COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n")
+    for r in rows:
+        md.write("| " + " | ".join(_fmt(r.get(k), 1 if k in ("train_s", "images_per_s", "mmacs", "int8_latency_ms")
+                                         else 2 if k == "int8_size_mb" else 3) for k, _ in COLUMNS) + " |\n")
+    md.write("\n" + "\n".join(f"- **{r['variant']}**: {r['description']}" for r in rows) + "\n")
+    atomic_write_text(out / "ablation.md", md.getvalue())
+    atomic_write_text(out / "ablation.json", json.dumps(rows, indent=1, default=str) + "\n")
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=[k for k, _ in COLUMNS] + ["description", "status"],
+                            extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out / "ablation.csv", buf.getvalue())

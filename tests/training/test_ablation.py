@@ -1,0 +1,48 @@
+"""The ablation runner on a tiny copy of a published layout: one row per variant, same splits, int8 figures."""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+
+import layouts
+import pytest
+from diqa_edge.training.ablation import VARIANTS, run_ablation
+from diqa_edge.training.experiments import ExperimentConfig
+from diqa_edge.training.trainer import TrainConfig
+
+
+def test_each_variant_is_a_row_on_the_same_held_out_images(tmp_path):
+    layouts.kadid(tmp_path / "kadid", refs=10)
+    layouts.manifest(tmp_path / "derm", groups=10)
+    base = ExperimentConfig(
+        datasets=["kadid"], dataset_dirs={"kadid": str(tmp_path / "kadid"), "derm": str(tmp_path / "derm")},
+        max_train_images=24,
+        train=TrainConfig(backbone="efficientnet_lite0", input_size=32, pretrained=False, epochs=1,
+                          batch_size=8, cache_dir=str(tmp_path / "cache"), progress=False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = run_ablation(base, ["baseline", "rank-loss", "plus-derm"], tmp_path / "abl",
+                            eval_modes=["full-image", "five-crop"])
+    names = [r["variant"] for r in rows]
+    assert names == ["baseline", "baseline, test: full-image", "baseline, test: five-crop", "rank-loss",
+                     "plus-derm"]
+    # every row is measured on the same held-out images of the first dataset
+    assert len({r["held_out_n"] for r in rows}) == 1
+    assert all(-1 <= r["held_out_srocc"] <= 1 for r in rows)
+    assert rows[0]["mmacs"] > 0 and rows[0]["images_per_s"] > 0 and rows[0]["train_s"] > 0
+    card = json.loads((tmp_path / "abl" / "rank-loss" / "kadid" / "split0" / "card.json").read_text())
+    assert card["train_config"]["rank_loss_weight"] == 1.0
+    card = json.loads((tmp_path / "abl" / "plus-derm" / "all" / "split0" / "card.json").read_text())
+    assert card["trained_on"] == ["kadid", "derm"]
+    md = (tmp_path / "abl" / "ablation.md").read_text()
+    assert "| rank-loss |" in md and "held-out SROCC" in md
+    assert len(list(csv.DictReader(open(tmp_path / "abl" / "ablation.csv")))) == 5
+
+
+def test_unknown_variant_is_an_error_naming_the_known_ones(tmp_path):
+    base = ExperimentConfig(datasets=["kadid"], dataset_dirs={"kadid": str(tmp_path)})
+    with pytest.raises(ValueError, match="res320"):
+        run_ablation(base, ["res999"], tmp_path / "abl")
+    assert "res384" in VARIANTS and "lite2" in VARIANTS
