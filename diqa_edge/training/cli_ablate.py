@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="test-time crop rules measured on the baseline's weights ('' for none)")
     parser.add_argument("--int8", action="store_true",
                         help="export each variant to full-integer TFLite and add int8 SROCC, latency and size")
+    parser.add_argument("--retime", action="store_true",
+                        help="re-measure the int8 latency of finished variants (run on a quiet machine)")
     parser.add_argument("--num-calibration", type=int, default=100, help="int8 calibration images per variant")
 
 
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         if bad:
             raise ValueError(f"unknown --eval-modes {', '.join(bad)}; known: {', '.join(EVAL_MODES)}")
         run_ablation(base, variants, args.out, int8=args.int8, eval_modes=modes,
-                     num_calibration=args.num_calibration)
+                     num_calibration=args.num_calibration, retime=args.retime)
     except (DiqaError, FileNotFoundError, ValueError) as exc:
         print(f"diqa-edge ablate: {exc}", file=sys.stderr)
         return 1

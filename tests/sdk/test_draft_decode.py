@@ -1,0 +1,53 @@
+"""The phone-size photo path: a 12 MP JPEG decoded in the DCT domain (``decode = "jpeg_draft"``).
+
+What is proven here, on 12 MP JPEGs made from the bundled real photos: the draft
+decode keeps both sides >= draft_factor x the input size, the model sees nearly
+the same pixels as after a full decode, it is several times faster, and the
+bundled model's score drift stays within what ``diqa-edge bench-12mp`` measured
+on 200 photos (benchmarks/RESULTS.md). The issue's target (drift <= 0.02) is NOT
+met by the bundled int8 model: its output step alone is 0.042 on the 1-10 scale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from diqa_edge.bench_12mp import PHONE_SIZE, drift, make_phone_jpeg
+from diqa_edge.sdk.cli import bundled_model
+from diqa_edge.sdk.decode import decode_image
+from diqa_edge.sdk.preprocess import resize_and_crop
+from diqa_edge.sdk.scorer import QualityScorer
+
+
+@pytest.fixture(scope="module")
+def phone_jpegs(sample_photos, tmp_path_factory):
+    out = tmp_path_factory.mktemp("12mp")
+    return [make_phone_jpeg(p, out / f"{i}_{p.stem}.jpg", seed=i) for i, p in enumerate(sample_photos[:8])]
+
+
+def test_draft_decode_keeps_twice_the_input_size_and_nearly_the_same_crop(phone_jpegs):
+    contract = QualityScorer(bundled_model()).contract
+    draft, full = contract.replace(decode="jpeg_draft"), contract.replace(decode="full")
+    diffs = []
+    for photo in phone_jpegs:
+        small, big = decode_image(photo, draft), decode_image(photo, full)
+        assert big.shape[:2] == (PHONE_SIZE[1], PHONE_SIZE[0])
+        assert small.shape[:2] == (PHONE_SIZE[1] // 4, PHONE_SIZE[0] // 4)   # 1/4: 756 >= 2 x 224 > 378
+        a = resize_and_crop(small, contract).astype(np.float64)
+        b = resize_and_crop(big, contract).astype(np.float64)
+        diffs.append((np.abs(a - b).mean(), np.abs((a - b).mean(axis=(0, 1))).max(), np.abs(a - b).max()))
+    d = np.array(diffs)
+    print(f"crop vs full decode: mean |d| {d[:, 0].mean():.3f} levels, worst channel bias {d[:, 1].max():.3f}, "
+          f"max {d[:, 2].max():.0f}")
+    assert d[:, 0].max() < 0.3 and d[:, 1].max() < 0.05 and d[:, 2].max() <= 8
+
+
+def test_bundled_model_drift_and_speed_on_12mp_photos(phone_jpegs):
+    doc = drift(bundled_model(), phone_jpegs, progress=False, timed_full=len(phone_jpegs))
+    print(f"{len(phone_jpegs)} 12 MP photos: drift max {doc['drift']['max']:.4f} mean {doc['drift']['mean']:.4f}; "
+          f"draft full path {doc['draft_full_path_ms']['median']:.1f} ms, full decode "
+          f"{doc['full_decode_full_path_ms']['median']:.1f} ms")
+    # guards at the 200-photo measurement (benchmarks/RESULTS.md), not the issue's 0.02 target
+    assert doc["drift"]["max"] <= 0.55 and doc["drift"]["mean"] <= 0.15
+    assert doc["draft_full_path_ms"]["median"] * 3 < doc["full_decode_full_path_ms"]["median"]
