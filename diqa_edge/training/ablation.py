@@ -183,9 +183,14 @@ def run_ablation(base: ExperimentConfig, variants: list[str], out: Path, *, int8
     for name in variants:
         config = VARIANTS[name].change(base)
         vdir = out / name
-        results = run_experiment(config, vdir)
         run_dir = _run_dir(vdir, config)
         card_path = run_dir / "card.json"
+        if card_path.exists():   # a finished variant is not trained or tested again on a re-run
+            done = json.loads(card_path.read_text())["train_config"]
+            if {k: done.get(k) for k in config.train.identity()} != config.train.identity():
+                raise ValueError(f"{vdir} holds a run of another configuration; use a new --out")
+        else:
+            run_experiment(config, vdir)
         if not card_path.exists():
             rows.append({"variant": name, "description": VARIANTS[name].description, "status": "unfinished"})
             continue

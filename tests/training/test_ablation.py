@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import warnings
 
@@ -39,6 +40,12 @@ def test_each_variant_is_a_row_on_the_same_held_out_images(tmp_path):
     md = (tmp_path / "abl" / "ablation.md").read_text()
     assert "| rank-loss |" in md and "held-out SROCC" in md
     assert len(list(csv.DictReader(open(tmp_path / "abl" / "ablation.csv")))) == 5
+    # a re-run reuses finished variants (same figures, no training) and refuses a changed recipe
+    again = run_ablation(base, ["rank-loss"], tmp_path / "abl")
+    assert again[0]["held_out_srocc"] == rows[3]["held_out_srocc"]
+    changed = dataclasses.replace(base, train=dataclasses.replace(base.train, max_lr=1e-3))
+    with pytest.raises(ValueError, match="another configuration"):
+        run_ablation(changed, ["rank-loss"], tmp_path / "abl")
 
 
 def test_unknown_variant_is_an_error_naming_the_known_ones(tmp_path):
