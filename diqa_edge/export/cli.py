@@ -34,6 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-images", type=int, default=60, help="parity images, at least 50 (default 60)")
     parser.add_argument("--accept-threshold", type=float, default=None,
                         help="accept/retake threshold stored in the manifests (default: the card's, else 5.0)")
+    parser.add_argument("--min-sensitivity", type=float, default=0.9,
+                        help="decision target: retake at least this share of validation photos whose MOS is "
+                             "below --mos-cutoff, with the highest specificity that allows (default 0.9; "
+                             "0 = maximise Youden's J instead)")
+    parser.add_argument("--mos-cutoff", type=float, default=5.5,
+                        help="a photo with MOS below this (1-10 scale) is unacceptable (default 5.5)")
     parser.add_argument("--max-abs-fp32", type=float, default=0.01, help="fp32 gate: max |score delta|")
     parser.add_argument("--max-abs-fp16", type=float, default=0.05, help="fp16 gate: max |score delta|")
     parser.add_argument("--min-srocc-int8", type=float, default=0.99, help="int8 gate: SROCC vs PyTorch")
@@ -52,25 +58,45 @@ def _records_or_folder(path: Path, limit: int, seed: int):
     raise DiqaError(f"{path}: neither a folder of images nor a manifest CSV")
 
 
-def _decide_on_validation(trained) -> dict:
-    """Choose the accept / retake threshold on the model's validation images; record it in its card."""
+def _decide_on_validation(trained, min_sensitivity: float | None, mos_cutoff: float, out_dir: Path) -> dict:
+    """Choose the accept / retake threshold on the model's validation images for the stated target;
+    record it in its card, draw the ROC beside the export. A decision the card already holds for the
+    same target is reused (the validation images and weights have not changed)."""
     import json as _json
 
     from ..sdk.manifest import atomic_write_text
-    from ..training.decision import choose_threshold
+    from ..training.decision import choose_threshold, roc_plot
     from .parity import ParityImages, torch_scores
 
+    held = trained.card.get("decision") or {}
+    if held.get("table") and held.get("min_sensitivity") == min_sensitivity and held.get("mos_cutoff") == mos_cutoff \
+            and (out_dir / "decision_roc.png").exists():
+        return held
     val = trained.split_part("val")
     if len(val) < 20:
         return {}
     images = ParityImages.from_records(val, limit=len(val))
     print(f"choosing the accept/retake threshold on {len(val)} validation images ({images.labels})", flush=True)
     pred = torch_scores(trained.model, images, trained.contract)
-    decision = choose_threshold(pred, images.mos, labels=images.labels).to_dict()
+    chosen = choose_threshold(pred, images.mos, mos_cutoff=mos_cutoff, min_sensitivity=min_sensitivity,
+                              labels=images.labels)
+    roc_plot(pred, images.mos, chosen, out_dir / "decision_roc.png", title=f"{trained.name}: accept / retake")
+    decision = chosen.to_dict()
     trained.card["decision"] = decision
     if trained.run_dir is not None:
         atomic_write_text(trained.run_dir / "card.json", _json.dumps(trained.card, indent=1, default=str) + "\n")
     return decision
+
+
+def _decision_markdown(decision: dict) -> str:
+    if not decision.get("table"):
+        return ""
+    rows = "\n".join(f"| {r['target_sensitivity']:.2f} | {r['threshold']:.3f} | {r['sensitivity']:.3f} | "
+                     f"{r['specificity']:.3f} | {r['retake_rate']:.3f} |" for r in decision["table"])
+    return (f"\n## Accept / retake decision\n\n{decision['rule']}; ROC AUC {decision['auc']:.3f} "
+            f"(`decision_roc.png`). Operating table on the same validation images (stored in every manifest):\n\n"
+            "| target sensitivity | threshold | sensitivity | specificity | retake rate |\n|---|---|---|---|---|\n"
+            + rows + "\n")
 
 
 def _report_markdown(rows: list[dict]) -> str:
@@ -114,10 +140,12 @@ def run(args: argparse.Namespace) -> int:
         if args.checkpoint is None:
             raise DiqaError("pass --checkpoint RUN_DIR (a folder written by `diqa-edge train`)")
         trained = load_trained(args.checkpoint)
+        args.out.mkdir(parents=True, exist_ok=True)
+        decision: dict = {}
         if args.accept_threshold is not None:
             threshold, rule = args.accept_threshold, "given on the command line"
         else:
-            decision = trained.card.get("decision") or _decide_on_validation(trained)
+            decision = _decide_on_validation(trained, args.min_sensitivity or None, args.mos_cutoff, args.out)
             threshold = float(decision.get("threshold", 5.0))
             rule = decision.get("rule", "default 5.0: the model has no validation images to choose on")
         seed = int(trained.card.get("split", {}).get("index", 0))
@@ -138,16 +166,18 @@ def run(args: argparse.Namespace) -> int:
 
         artefacts = []
         onnx_art = export_onnx(trained, args.out, dynamic_batch=args.dynamic_batch,
-                               threshold=threshold, threshold_rule=rule)
+                               threshold=threshold, threshold_rule=rule, decision=decision)
         if "onnx" in plan:
             artefacts.append(onnx_art)
         if "tflite" in plan:
             static = onnx_art.path if not args.dynamic_batch else \
                 export_onnx(trained, args.out, name=f"{trained.name}_onnx_static", threshold=threshold).path
             artefacts += export_tflite(trained, static, plan["tflite"], args.out, calib_src.paths,
-                                       threshold=threshold, threshold_rule=rule, verbose=args.verbose)
+                                       threshold=threshold, threshold_rule=rule, decision=decision,
+                                       verbose=args.verbose)
         if "coreml" in plan:
-            artefacts += export_coreml(trained, plan["coreml"], args.out, threshold=threshold, threshold_rule=rule)
+            artefacts += export_coreml(trained, plan["coreml"], args.out, threshold=threshold, threshold_rule=rule,
+                                       decision=decision)
     except (DiqaError, ExportError, FileNotFoundError) as exc:
         print(f"export: {exc}", file=sys.stderr)
         return 1
@@ -170,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
 
     md = (f"# Export report: {trained.name}\n\nParity on {len(images.paths)} images ({images.labels}), "
           f"thresholds {json.dumps(thresholds)}; total {time.perf_counter() - t_all:.0f} s.\n\n"
-          + _report_markdown(rows))
+          + _report_markdown(rows) + _decision_markdown(decision))
     atomic_write_text(args.out / "export_report.md", md)
     atomic_write_text(args.out / "export_report.json", json.dumps(rows, indent=1, default=str) + "\n")
     print("\n" + md)

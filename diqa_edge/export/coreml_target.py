@@ -94,11 +94,11 @@ def validate_spec(path: Path, contract) -> dict:
 
 
 def save_package(ml, trained, precision: str, out: Path, *, threshold: float = 5.0,
-                 threshold_rule: str = "") -> dict:
+                 threshold_rule: str = "", decision: dict | None = None) -> dict:
     """Write the package with its manifest (in the model's metadata and beside it), atomically."""
     contract = trained.contract
     manifest = ModelManifest(contract, threshold, name=trained.name, format="coreml",
-                             precision=precision, threshold_rule=threshold_rule,
+                             precision=precision, threshold_rule=threshold_rule, decision=decision or {},
                              extra={"image_input": {"scale": 1 / 255, "bias": [-m for m in contract.mean],
                                                     "std_folded_into_first_conv": list(contract.std)},
                                     "minimum_deployment_target": MIN_TARGET})
@@ -118,11 +118,12 @@ def save_package(ml, trained, precision: str, out: Path, *, threshold: float = 5
 
 
 def export_coreml(trained, precisions: list[str], out_dir: Path, *, threshold: float = 5.0,
-                  threshold_rule: str = "") -> list[Artefact]:
+                  threshold_rule: str = "", decision: dict | None = None) -> list[Artefact]:
     artefacts = []
     for precision in precisions:
         ml, seconds = _convert(trained.model, trained.contract, precision)
         out = out_dir / f"{trained.name}_coreml_{precision}.mlpackage"
-        notes = save_package(ml, trained, precision, out, threshold=threshold, threshold_rule=threshold_rule)
+        notes = save_package(ml, trained, precision, out, threshold=threshold, threshold_rule=threshold_rule,
+                             decision=decision)
         artefacts.append(Artefact("coreml", precision, out, seconds, notes))
     return artefacts

@@ -34,7 +34,7 @@ def _convert(model, size: int, path: Path, dynamic_batch: bool) -> dict:
 
 
 def export_onnx(trained, out_dir: Path, *, dynamic_batch: bool = False, name: str | None = None,
-                threshold: float = 5.0, threshold_rule: str = "") -> Artefact:
+                threshold: float = 5.0, threshold_rule: str = "", decision: dict | None = None) -> Artefact:
     import onnx
     from onnx import helper
 
@@ -44,7 +44,7 @@ def export_onnx(trained, out_dir: Path, *, dynamic_batch: bool = False, name: st
     info, seconds = _convert(trained.model, trained.contract.input_size, path, dynamic_batch)
     model = info.pop("model")
     manifest = ModelManifest(trained.contract.with_layout("NCHW"), threshold, name=trained.name,
-                             format="onnx", precision="fp32", threshold_rule=threshold_rule,
+                             format="onnx", precision="fp32", threshold_rule=threshold_rule, decision=decision or {},
                              extra={"opset": OPSET, "dynamic_batch": dynamic_batch,
                                     "card": _card_summary(trained.card)})
     helper.set_model_props(model, {MANIFEST_KEY: manifest.to_json()})

@@ -90,7 +90,8 @@ def _io_layout(path: Path) -> dict:
 
 
 def export_tflite(trained, onnx_path: Path, precisions: list[str], out_dir: Path, calibration: list[Path], *,
-                  threshold: float = 5.0, threshold_rule: str = "", verbose: bool = False) -> list[Artefact]:
+                  threshold: float = 5.0, threshold_rule: str = "", decision: dict | None = None,
+                  verbose: bool = False) -> list[Artefact]:
     contract = trained.contract
     crops = calibration_crops(calibration, contract)
     with tempfile.TemporaryDirectory(prefix="diqa-onnx2tf-") as tmp:
@@ -109,6 +110,7 @@ def export_tflite(trained, onnx_path: Path, precisions: list[str], out_dir: Path
                                   f"[1, {s}, {s}, 3]")
             manifest = ModelManifest(contract.with_layout("NHWC"), threshold, name=trained.name,
                                      format="tflite", precision=precision, threshold_rule=threshold_rule,
+                                     decision=decision or {},
                                      extra={"converter": "onnx2tf", "calibration_images": len(crops),
                                             "io": layout})
             out = out_dir / f"{trained.name}_tflite_{precision}.tflite"

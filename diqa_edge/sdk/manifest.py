@@ -33,6 +33,9 @@ class ModelManifest:
     precision: str = ""
     threshold_rule: str = "not chosen on data: a default"
     extra: dict[str, Any] = field(default_factory=dict)
+    # how the threshold was chosen, measured on validation data: target, sensitivity / specificity,
+    # ROC AUC and the operating table an app can use to pick a stricter or looser threshold
+    decision: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +46,7 @@ class ModelManifest:
             "contract": self.contract.to_dict(),
             "threshold": float(self.threshold),
             "threshold_rule": self.threshold_rule,
+            "decision": self.decision,
             "extra": self.extra,
         }
 
@@ -63,6 +67,7 @@ class ModelManifest:
                 precision=str(data.get("precision", "")),
                 threshold_rule=str(data.get("threshold_rule", "")),
                 extra=dict(data.get("extra", {})),
+                decision=dict(data.get("decision", {})),
             )
         except KeyError as exc:
             raise ModelLoadError(f"{source}: manifest lacks the field {exc.args[0]!r}") from None
