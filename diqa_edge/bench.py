@@ -31,7 +31,8 @@ def _percentiles(times_ms: list[float]) -> dict:
     return {"median_ms": round(float(np.median(arr)), 3), "p90_ms": round(float(np.percentile(arr, 90)), 3)}
 
 
-def _measure(fn, runs: int, warmup: int = 5) -> dict:
+def measure(fn, runs: int, warmup: int = 5) -> dict:
+    """Median and p90 milliseconds of ``runs`` calls of ``fn`` after ``warmup`` untimed ones."""
     for _ in range(warmup):
         fn()
     times = []
@@ -83,8 +84,8 @@ def worker(spec: dict) -> dict:
     for threads in spec["threads"]:
         infer, layout = make(threads)
         x = preprocess_rgb(first, contract, layout)
-        inference = _measure(lambda: infer(x), spec["runs"])
-        full = _measure(lambda: infer(preprocess_rgb(decode_image(photo, contract), contract, layout)), spec["runs"])
+        inference = measure(lambda: infer(x), spec["runs"])
+        full = measure(lambda: infer(preprocess_rgb(decode_image(photo, contract), contract, layout)), spec["runs"])
         result["latency"][str(threads)] = {"inference": inference, "full_path": full}
     result["peak_rss_mb"] = _peak_rss_mb()
     return result
@@ -205,8 +206,8 @@ def run_bench(export_dir: Path, checkpoint: Path, out_dir: Path, *, runs: int = 
             from .export.parity import REFERENCE_LABEL
 
             row["format"] = REFERENCE_LABEL
-            print(f"{row['format']} {row['precision']} on {min(reference_images, len(records))} images", flush=True)
             sub = records[:reference_images]
+            print(f"{row['format']} {row['precision']} on {len(sub)} images", flush=True)
             res = _run_worker({**base, "images": [str(r.image) for r in sub], "kind": "coreml-reference",
                                "path": str(path)})
             if "error" in res:

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from ..sdk.manifest import atomic_write_text
+from .formats import SAMPLES
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT = "default"
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export-dir", type=Path, required=True)
     parser.add_argument("--checkpoint", type=Path, required=True, help="the run the export came from")
     parser.add_argument("--precision", default="int8")
-    parser.add_argument("--samples", type=Path, default=Path(__file__).resolve().parents[2] / "samples")
+    parser.add_argument("--samples", type=Path, default=SAMPLES)
     parser.add_argument("--skin", type=Path, default=Path("../shared/data/skin-cc0/images"))
     args = parser.parse_args(argv)
     out = bundle(args.export_dir, load_trained(args.checkpoint), args.samples, args.skin, precision=args.precision)

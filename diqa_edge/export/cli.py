@@ -9,9 +9,7 @@ import time
 from pathlib import Path
 
 from ..errors import DiqaError
-from .formats import FORMATS, PRECISION_NOTES, PRECISIONS, ExportError, validate
-
-SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+from .formats import FORMATS, PRECISION_NOTES, PRECISIONS, SAMPLES, ExportError, validate
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -159,7 +157,6 @@ def run(args: argparse.Namespace) -> int:
         thresholds = {**DEFAULT_THRESHOLDS, "fp32": {"max_abs": args.max_abs_fp32},
                       "fp16": {"max_abs": args.max_abs_fp16},
                       "int8": {"srocc": args.min_srocc_int8}, "int8-dynamic": {"srocc": args.min_srocc_int8}}
-        args.out.mkdir(parents=True, exist_ok=True)
         print(f"model {trained.name} ({trained.contract.input_size} px), {len(images.paths)} parity images "
               f"({images.labels}), {len(calib_src.paths)} calibration images", flush=True)
         reference = torch_scores(trained.model, images, trained.contract)

@@ -163,12 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from ..errors import DiqaError
     from ..sdk.decode import decode_image
-    from .formats import ExportError
+    from .formats import SAMPLES, ExportError
     from .trained import load_trained
 
     try:
         trained = load_trained(args.checkpoint)
-        image = args.image or sorted((Path(__file__).resolve().parents[2] / "samples").glob("*.jpg"))[0]
+        image = args.image or sorted(SAMPLES.glob("*.jpg"))[0]
         report = compare_layers(args.package, trained.model, trained.contract,
                                 decode_image(image, trained.contract))
     except (DiqaError, ExportError, FileNotFoundError) as exc:

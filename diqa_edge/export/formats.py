@@ -15,6 +15,8 @@ from pathlib import Path
 from ..errors import DiqaError
 
 PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
+# the bundled sample photos (test vectors, default images for checks)
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ import csv
 import dataclasses
 import io
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -24,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from ..sdk.manifest import atomic_write_text
-from .experiments import ExperimentConfig, run_experiment
+from .experiments import ExperimentConfig, run_experiment, run_label
 
 
 @dataclass(frozen=True)
@@ -69,9 +68,7 @@ def _held_out_name(config: ExperimentConfig) -> str:
 
 
 def _run_dir(out: Path, config: ExperimentConfig) -> Path:
-    trainable = config.datasets
-    label = trainable[0] if len(trainable) == 1 else "all"
-    return out / label / f"split{config.splits[0]}"
+    return out / run_label(config.datasets, config.datasets) / f"split{config.splits[0]}"
 
 
 def _test_records(config: ExperimentConfig, name: str):
@@ -127,17 +124,13 @@ def int8_latency(path: Path, x: np.ndarray | None = None, runs: int = 30, thread
     """Median inference ms of the TFLite file (5 warm-up runs); on a zero-valued input when none is given."""
     from ..sdk.runtimes import load_runtime
 
+    from ..bench import measure
+
     runtime = load_runtime(path, threads=threads)
     if x is None:
         size = runtime.input_size
         x = np.zeros((1, size, size, 3), np.float32)
-    times = []
-    for i in range(runs + 5):
-        t0 = time.perf_counter()
-        runtime.run(x)
-        if i >= 5:
-            times.append((time.perf_counter() - t0) * 1000)
-    return float(np.median(times))
+    return measure(lambda: runtime.run(x), runs)["median_ms"]
 
 
 def eval_mode_scores(model, records, contract, mode: str) -> np.ndarray:

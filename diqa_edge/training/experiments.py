@@ -51,6 +51,11 @@ class ExperimentConfig:
         return d
 
 
+def run_label(members: list[str], trainable: list[str]) -> str:
+    """The folder a run writes under: its dataset(s), or "all" when it trains on every trainable set."""
+    return "+".join(members) if len(members) < len(trainable) or len(trainable) == 1 else "all"
+
+
 def resolve_dirs(datasets: list[str], data_root: Path, overrides: dict[str, str]) -> dict[str, str]:
     dirs = {}
     for name in datasets:
@@ -102,7 +107,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path) -> dict:
         test_sets = {n: _subsample(parts[n]["test"], config.max_eval_images, split_index)
                      for n in config.datasets if len(parts[n]["test"]) >= 3}
         for members in runs:
-            label = "+".join(members) if len(members) < len(trainable) or len(trainable) == 1 else "all"
+            label = run_label(members, trainable)
             seed = config.train.seed + split_index
             train_recs = _subsample([r for n in members for r in parts[n]["train"]],
                                     config.max_train_images, seed)
