@@ -190,3 +190,21 @@ def distort(image: np.ndarray, family: str, level: int, seed: int = 0) -> np.nda
         raise ValueError(f"expected HxWx3 uint8 RGB, got {image.dtype} {image.shape}")
     return fam.fn(image, fam.params[level - 1], seed)
 
+
+# What the reasons head predicts, in its output order: the patient-facing families above
+# (several distortions share one, since the patient's fix is the same), mildest meaning first.
+REASONS: tuple[str, ...] = ("blur", "dark", "bright", "contrast", "noise", "jpeg", "colour")
+assert {f.reason for f in FAMILIES.values()} <= set(REASONS)
+
+
+def reason_target(distortion: str | None) -> np.ndarray | None:
+    """Multi-label target over REASONS for a record's distortion: None when unknown (authentic photos),
+    all zeros for a pristine image ("none")."""
+    if distortion is None:
+        return None
+    target = np.zeros(len(REASONS), dtype=np.float32)
+    if distortion != "none":
+        if distortion not in FAMILIES:
+            raise KeyError(f"unknown distortion {distortion!r}; known: {', '.join(FAMILIES)}")
+        target[REASONS.index(FAMILIES[distortion].reason)] = 1.0
+    return target

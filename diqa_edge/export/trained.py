@@ -63,7 +63,8 @@ def load_trained(path: str | Path) -> TrainedModel:
     contract = Contract.from_dict(card["contract"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # the weights come from the run, not from ImageNet
-        built = build_model(card["backbone"], pretrained=False, input_size=contract.input_size)
+        built = build_model(card["backbone"], pretrained=False, input_size=contract.input_size,
+                            reasons=tuple(card.get("outputs", ["score"])[1:]))
     load_weights(built.model, weights)
     built.model.eval()
     name = f"{card['backbone']}-{'+'.join(card.get('trained_on', []))}"

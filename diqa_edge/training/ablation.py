@@ -53,6 +53,12 @@ VARIANTS: dict[str, Variant] = {
     "lite1": Variant("EfficientNet-Lite1 at its 240 px", _train(backbone="efficientnet_lite1")),
     "lite2": Variant("EfficientNet-Lite2 at its 260 px", _train(backbone="efficientnet_lite2")),
     "plus-derm": Variant("adds the dermatology set (pseudo-MOS) to training", _with_datasets("derm")),
+    "derm-affine": Variant("plus-derm with per-dataset affine MOS alignment instead of [1, 10] rescaling",
+                           lambda c: _train(align="affine")(_with_datasets("derm")(c))),
+    "derm-reasons": Variant("plus-derm with the reasons head (loss weight 1)",
+                            lambda c: _train(reason_loss_weight=1.0)(_with_datasets("derm")(c))),
+    "derm-affine-reasons": Variant("plus-derm with affine alignment and the reasons head",
+                                   lambda c: _train(align="affine", reason_loss_weight=1.0)(_with_datasets("derm")(c))),
     "epochs-x2": Variant("twice the epochs", _epochs_times(2)),
     "nchw": Variant("CPU speed reference: contiguous NCHW instead of channels_last", _train(channels_last=False)),
 }
@@ -197,7 +203,12 @@ def run_ablation(base: ExperimentConfig, variants: list[str], out: Path, *, int8
                "images_per_s": float(np.mean([h["images_per_s"] for h in card["history"]])),
                "val_srocc": best["val_srocc"], "val_plcc": best["val_plcc"],
                "held_out_srocc": test["srocc"], "held_out_plcc": test["plcc"], "held_out_n": test["n"],
-               "other_tests": {k: v["srocc"] for k, v in card["test_metrics"].items() if k != held_out}}
+               "other_tests": {k: {"srocc": v["srocc"], "plcc": v["plcc"], "n": v["n"]}
+                               for k, v in card["test_metrics"].items() if k != held_out}}
+        aucs = [v["auc"] for m in card["test_metrics"].values() for v in m.get("reason_auc", {}).values()
+                if v["auc"] is not None]
+        if aucs:
+            row["reason_auc_mean"] = float(np.mean(aucs))
         model = _trained_model(config.train, run_dir)
         row["mmacs"] = model_mmacs(model, row["input_size"])
         if int8:
@@ -234,6 +245,9 @@ def run_ablation(base: ExperimentConfig, variants: list[str], out: Path, *, int8
 def _fmt(v, digits=3):
     if v is None:
         return "–"
+    if isinstance(v, dict):   # other test sets
+        return "; ".join(f"{k} {m['srocc']:.3f} / {m['plcc']:.3f}" if isinstance(m, dict) else f"{k} {m:.3f}"
+                         for k, m in v.items()) or "–"
     if isinstance(v, float):
         return f"{v:.{digits}f}"
     return str(v)
@@ -243,7 +257,8 @@ COLUMNS = [("variant", "variant"), ("input_size", "px"), ("train_images", "train
            ("train_s", "train s"), ("images_per_s", "img/s"), ("val_srocc", "val SROCC"),
            ("val_plcc", "val PLCC"), ("held_out_srocc", "held-out SROCC"), ("held_out_plcc", "held-out PLCC"),
            ("fp32_tflite_srocc", "TFLite fp32 SROCC"), ("int8_srocc", "int8 SROCC"),
-           ("int8_latency_ms", "int8 ms (2 thr)"), ("mmacs", "MMACs"), ("int8_size_mb", "int8 MB")]
+           ("int8_latency_ms", "int8 ms (2 thr)"), ("mmacs", "MMACs"), ("int8_size_mb", "int8 MB"),
+           ("other_tests", "other test sets SROCC / PLCC"), ("reason_auc_mean", "mean reason AUC")]
 
 
 def write_table(rows: list[dict], out: Path, base: ExperimentConfig, held_out: str) -> None:

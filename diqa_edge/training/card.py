@@ -22,9 +22,12 @@ def git_commit() -> str:
 
 
 def write_card(run_dir: Path, *, config, train_config, members, result, contract, metrics,
-               n_train, n_val, split_index, pseudo) -> Path:
+               n_train, n_val, split_index, pseudo, outputs=("score",)) -> Path:
     card = {
-        "model": f"{train_config.backbone} + 2-layer regression head",
+        "model": f"{train_config.backbone} + 2-layer regression head"
+                 + (" + reasons head" if getattr(train_config, "reason_loss_weight", 0) > 0 else ""),
+        "outputs": list(outputs),
+        "alignment": getattr(result, "alignment", {}) or {"rule": "linear rescaling of each declared range to [1, 10]"},
         "backbone": train_config.backbone,
         "backbone_start": result.weights,
         "contract": contract.to_dict(),
@@ -64,5 +67,16 @@ def write_card(run_dir: Path, *, config, train_config, members, result, contract
     for name, m in metrics.items():
         lines.append(f"| {name} | {'pseudo-MOS' if pseudo.get(name) else 'MOS'} | {m['n']} | {m['plcc']:.3f} | "
                      f"{m['srocc']:.3f} | {m['krocc']:.3f} | {m['rmse']:.3f} | {m.get('baseline_rmse', float('nan')):.3f} |")
+    for name, m in metrics.items():
+        if m.get("reason_auc"):
+            lines += ["", f"Reasons head on {name} (AUC: a distorted image of that reason vs all others):", "",
+                      "| reason | AUC | positives | negatives |", "|---|---|---|---|"]
+            lines += [f"| {r} | {'–' if v['auc'] is None else format(v['auc'], '.3f')} | {v['positives']} | "
+                      f"{v['negatives']} |" for r, v in m["reason_auc"].items()]
+    if card["alignment"].get("reference"):
+        lines += ["", f"MOS alignment: per-dataset affine maps onto {card['alignment']['reference']}'s scale "
+                      "(dataset MOS ~ scale x score + shift): " +
+                  ", ".join(f"{k} {v['scale']:.3f} x + {v['shift']:.3f}" for k, v in card["alignment"].items()
+                            if isinstance(v, dict))]
     atomic_write_text(run_dir / "card.md", "\n".join(lines) + "\n")
     return run_dir / "card.json"

@@ -51,6 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rank-loss", type=float, default=0.0,
                         help="weight of a pairwise fidelity ranking term added to the weighted MSE")
+    parser.add_argument("--reasons", type=float, default=0.0, metavar="WEIGHT",
+                        help="add the reasons head (blur, dark, bright, contrast, noise, jpeg, colour), trained "
+                             "with this loss weight on images whose distortion is known (0 = score only)")
+    parser.add_argument("--align", choices=("rescale", "affine"), default="rescale",
+                        help="MOS alignment across datasets: 'rescale' = the paper's linear map of each "
+                             "declared range to [1, 10]; 'affine' = one learnable scale + shift per "
+                             "training dataset onto the first human-rated one's scale")
     parser.add_argument("--data-root", type=Path, default=Path("../shared/data"),
                         help="folder holding the datasets in their published layouts")
     parser.add_argument("--dataset-dir", action="append", default=[], metavar="NAME=PATH",
@@ -89,6 +96,7 @@ def config_from_args(args: argparse.Namespace):
         train=TrainConfig(backbone=args.backbone, input_size=args.input_size, pretrained=pretrained,
                           epochs=args.epochs, batch_size=args.batch_size, max_lr=args.lr,
                           seed=args.seed, rank_loss_weight=args.rank_loss, bf16=args.bf16,
+                          reason_loss_weight=getattr(args, "reasons", 0.0), align=getattr(args, "align", "rescale"),
                           channels_last=args.channels_last, num_workers=args.workers,
                           cache_dir=args.cache_dir or None,
                           stop_after_epochs=args.stop_after_epochs))

@@ -23,7 +23,7 @@ from ..data.registry import DATASETS, load_dataset
 from ..data.splits import Split, leaks, make_split
 from ..sdk.manifest import atomic_write_text
 from .card import write_card
-from .metrics import all_metrics
+from .metrics import all_metrics, reason_aucs
 from .trainer import TrainConfig, predict, train
 
 # where each dataset lives under --data-root unless --dataset-dir says otherwise
@@ -122,12 +122,18 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path) -> dict:
                 continue
             built_contract = _contract_of(tcfg)
             metrics = {}
+            model = _trained_model(tcfg, run_dir)
             for test_name, recs in test_sets.items():
-                pred = predict(_trained_model(tcfg, run_dir), recs, built_contract,
-                               cache_dir=tcfg.cache_dir, channels_last=tcfg.channels_last, bf16=tcfg.bf16,
-                               progress=tcfg.progress, desc=f"test {test_name}")
+                outputs = predict(model, recs, built_contract, cache_dir=tcfg.cache_dir,
+                                  channels_last=tcfg.channels_last, bf16=tcfg.bf16, progress=tcfg.progress,
+                                  desc=f"test {test_name}", all_outputs=True)
+                pred = outputs[:, 0]
                 mos = np.array([r.mos for r in recs])
                 metrics[test_name] = all_metrics(pred, mos)
+                if model.reasons:
+                    aucs = reason_aucs(outputs[:, 1:], [r.distortion for r in recs], model.reasons)
+                    if aucs:
+                        metrics[test_name]["reason_auc"] = aucs
                 # the trivial baseline: predict the training mean for every image (SROCC 0 by definition)
                 train_mean = float(np.mean([r.mos for r in train_recs]))
                 metrics[test_name]["baseline_rmse"] = float(np.sqrt(np.mean((mos - train_mean) ** 2)))
@@ -138,7 +144,8 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path) -> dict:
             write_card(run_dir, config=config, train_config=tcfg, members=members, result=result,
                        contract=built_contract, metrics=metrics, n_train=len(train_recs),
                        n_val=len(val_recs), split_index=split_index,
-                       pseudo={n: loaded[n].pseudo for n in config.datasets})
+                       pseudo={n: loaded[n].pseudo for n in config.datasets},
+                       outputs=model.output_names)
     if not _is_main():
         return results
     _write_tables(results, out_dir, {n: loaded[n].pseudo for n in config.datasets}, config)
@@ -181,11 +188,13 @@ def _trained_model(tcfg: TrainConfig, run_dir: Path):
 def _quiet_build(tcfg: TrainConfig):
     import warnings
 
+    from ..data.distort import REASONS
     from .models import build_model
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # weights are loaded from the run right after
-        return build_model(tcfg.backbone, pretrained=False, input_size=tcfg.input_size)
+        return build_model(tcfg.backbone, pretrained=False, input_size=tcfg.input_size,
+                           reasons=REASONS if tcfg.reason_loss_weight > 0 else ())
 
 
 def _mean_std(values: list[float]) -> str:

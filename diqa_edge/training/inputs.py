@@ -62,16 +62,28 @@ class EvalImages(Dataset):
 
 class TrainImages(Dataset):
     """Random crop + flip of the image resized 12.5 % larger; randomness keyed by (seed, epoch, index)
-    so a resumed run draws the same crops as an uninterrupted one."""
+    so a resumed run draws the same crops as an uninterrupted one.
+
+    Each item: (image, MOS, loss weight, reason target over REASONS, 1 if that target is known else 0,
+    index of the record's dataset in ``datasets``)."""
 
     def __init__(self, records: list[Record], contract: Contract, weights: np.ndarray, seed: int,
-                 cache_dir=None, resize_factor: float = TRAIN_RESIZE_FACTOR):
+                 cache_dir=None, resize_factor: float = TRAIN_RESIZE_FACTOR,
+                 datasets: list[str] | None = None):
+        from ..data.distort import REASONS, reason_target
+
         self.records = records
         self.contract = contract
         self.weights = weights
         self.seed = seed
         self.epoch = 0
         self.resize = _Resizer(contract, int(round(contract.input_size * resize_factor)), cache_dir)
+        targets = [reason_target(r.distortion) for r in records]
+        self.reason_known = np.array([t is not None for t in targets], dtype=np.float32)
+        self.reasons = np.stack([t if t is not None else np.zeros(len(REASONS), np.float32)
+                                 for t in targets]) if records else np.zeros((0, len(REASONS)), np.float32)
+        datasets = datasets or sorted({r.dataset for r in records})
+        self.dataset_index = np.array([datasets.index(r.dataset) for r in records], dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -86,4 +98,5 @@ class TrainImages(Dataset):
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
         return (_to_tensor(crop, self.contract), torch.tensor(self.records[index].mos, dtype=torch.float32),
-                torch.tensor(self.weights[index]))
+                torch.tensor(self.weights[index]), torch.from_numpy(self.reasons[index]),
+                torch.tensor(self.reason_known[index]), torch.tensor(self.dataset_index[index]))

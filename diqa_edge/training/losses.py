@@ -51,3 +51,14 @@ def pairwise_rank_loss(pred: torch.Tensor, target: torch.Tensor, margin: float =
     eps = 1e-6
     fidelity = 1 - torch.sqrt(prob * truth + eps) - torch.sqrt((1 - prob) * (1 - truth) + eps)
     return fidelity.mean()
+
+
+def reason_loss(logits: torch.Tensor, target: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy per reason, averaged over the images whose distortion is known
+    (authentic photos have no labels and add nothing)."""
+    known = known.float().view(-1)
+    if not bool(known.any()):
+        return logits.sum() * 0.0
+    per_image = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits.float(), target.float(), reduction="none").mean(dim=1)
+    return (per_image * known).sum() / known.sum()

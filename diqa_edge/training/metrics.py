@@ -75,3 +75,34 @@ def plcc_logistic(pred, mos, params: int = 5) -> float:
 def all_metrics(pred, mos) -> dict[str, float]:
     return {"plcc": plcc(pred, mos), "srocc": srocc(pred, mos), "krocc": krocc(pred, mos),
             "rmse": rmse(pred, mos), "plcc_logistic": plcc_logistic(pred, mos), "n": int(np.size(pred))}
+
+
+def binary_auc(scores, positive) -> float:
+    """P(a positive outscores a negative), ties half (Mann-Whitney U); nan without both classes."""
+    from scipy.stats import mannwhitneyu
+
+    scores, positive = np.asarray(scores, dtype=float), np.asarray(positive, dtype=bool)
+    pos, neg = scores[positive], scores[~positive]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    return float(mannwhitneyu(pos, neg).statistic / (len(pos) * len(neg)))
+
+
+def reason_aucs(probs, distortions, reasons) -> dict[str, dict]:
+    """Per-reason AUC of the reasons head on the images whose distortion is known (pristine included
+    as negatives); {} when none is known. Each entry: auc, positives, negatives."""
+    from ..data.distort import reason_target
+
+    probs = np.asarray(probs, dtype=float).reshape(len(distortions), -1)
+    rows = [(i, reason_target(d)) for i, d in enumerate(distortions)]
+    rows = [(i, t) for i, t in rows if t is not None]
+    if not rows:
+        return {}
+    index = np.array([i for i, _ in rows])
+    truth = np.stack([t for _, t in rows]).astype(bool)
+    out = {}
+    for k, reason in enumerate(reasons):
+        auc = binary_auc(probs[index, k], truth[:, k])
+        out[reason] = {"auc": None if np.isnan(auc) else auc, "positives": int(truth[:, k].sum()),
+                       "negatives": int((~truth[:, k]).sum())}
+    return out

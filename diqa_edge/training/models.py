@@ -36,11 +36,20 @@ class RandomInitWarning(UserWarning):
 
 
 class IQAModel(nn.Module):
-    """Backbone (global-pooled features) -> FC -> ReLU -> dropout -> FC -> ReLU -> dropout -> score."""
+    """Backbone (global-pooled features) -> FC -> ReLU -> dropout -> FC -> ReLU -> dropout -> score,
+    and optionally a reasons head: one linear layer on the same pooled features, one sigmoid per reason.
 
-    def __init__(self, backbone: nn.Module, features: int, widths=HEAD_WIDTHS, dropout=DROPOUT):
+    Why one output tensor ``[score, p(reason_1), ...]`` and not two: onnx2tf and Core ML may rename or
+    reorder several outputs, while one tensor keeps column 0 the score in every format; the manifest
+    names the columns.
+    """
+
+    def __init__(self, backbone: nn.Module, features: int, widths=HEAD_WIDTHS, dropout=DROPOUT,
+                 reasons: tuple[str, ...] = ()):
         super().__init__()
         self.backbone = backbone
+        self.reasons = tuple(reasons)
+        self.reason_head = nn.Linear(features, len(self.reasons)) if self.reasons else None
         layers: list[nn.Module] = []
         width_in = features
         for width in widths:
@@ -49,8 +58,21 @@ class IQAModel(nn.Module):
         layers.append(nn.Linear(width_in, 1))
         self.head = nn.Sequential(*layers)
 
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return ("score",) + self.reasons
+
+    def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(score N x 1, reason logits N x K or None): what training's losses need."""
+        features = self.backbone(x)
+        logits = self.reason_head(features) if self.reason_head is not None else None
+        return self.head(features), logits
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
+        score, logits = self.outputs(x)
+        if logits is None:
+            return score
+        return torch.cat([score, torch.sigmoid(logits)], dim=1)
 
     def set_output_bias(self, value: float) -> None:
         """Start predictions at the training MOS mean, so the first epochs learn ranking, not offset."""
@@ -112,8 +134,9 @@ class BuiltModel:
 
 
 def build_model(backbone: str, *, pretrained: bool | str | Path = True,
-                input_size: int | None = None) -> BuiltModel:
-    """``pretrained``: True (packaged ImageNet weights where they exist), False, or a checkpoint path."""
+                input_size: int | None = None, reasons: tuple[str, ...] = ()) -> BuiltModel:
+    """``pretrained``: True (packaged ImageNet weights where they exist), False, or a checkpoint path;
+    ``reasons``: names of the reasons head's outputs (empty: score only)."""
     import timm
 
     if backbone not in BACKBONES:
@@ -139,4 +162,4 @@ def build_model(backbone: str, *, pretrained: bool | str | Path = True,
             RandomInitWarning, stacklevel=2)
     features = net.num_features
     net.reset_classifier(0)
-    return BuiltModel(IQAModel(net, features), contract_for(backbone, input_size), weights)
+    return BuiltModel(IQAModel(net, features, reasons=reasons), contract_for(backbone, input_size), weights)

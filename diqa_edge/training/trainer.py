@@ -27,7 +27,10 @@ from torch.utils.data import DataLoader, Subset
 from ..data.records import Record
 from ..sdk.manifest import atomic_write_text
 from .inputs import EvalImages, TrainImages
-from .losses import class_weights, pairwise_rank_loss, sample_weights, weighted_mse
+from ..data.distort import REASONS
+from .alignment import ALIGN_MODES, DatasetAffine, reference_dataset
+from .alignment import LR_FACTOR as AFFINE_LR_FACTOR
+from .losses import class_weights, pairwise_rank_loss, reason_loss, sample_weights, weighted_mse
 from .metrics import plcc, srocc
 from .models import build_model
 
@@ -43,6 +46,8 @@ class TrainConfig:
     weight_decay: float = 1e-5
     seed: int = 0
     rank_loss_weight: float = 0.0          # 0 = the paper's loss alone
+    reason_loss_weight: float = 0.0        # > 0: add the reasons head, trained on distortion labels
+    align: str = "rescale"                 # "rescale": the paper's [1, 10] rule; "affine": per-dataset maps
     bf16: bool = False                     # CPU: bfloat16 autocast; GPU: autocast is always on
     channels_last: bool = False
     num_workers: int = 0
@@ -57,9 +62,14 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    # fields added after runs were already on disk: left out of the identity at their default,
+    # so those runs still resume and the ablation still reuses them
+    LATER_DEFAULTS = {"reason_loss_weight": 0.0, "align": "rescale"}
+
     def identity(self) -> dict:
         """The fields a resumed run must share with the checkpoint it continues."""
-        return {k: v for k, v in self.to_dict().items() if k not in self.RESUME_IGNORES}
+        return {k: v for k, v in self.to_dict().items() if k not in self.RESUME_IGNORES
+                and not (k in self.LATER_DEFAULTS and v == self.LATER_DEFAULTS[k])}
 
 
 @dataclass
@@ -71,6 +81,7 @@ class TrainResult:
     train_seconds: float = 0.0
     weights: str = ""
     finished: bool = True
+    alignment: dict = field(default_factory=dict)   # per-dataset affine maps, when align == "affine"
 
 
 def _dist():
@@ -139,7 +150,9 @@ def _autocast(device: torch.device, bf16: bool):
 
 @torch.inference_mode()
 def predict(model, records: list[Record], contract, *, batch_size=64, cache_dir=None,
-            channels_last=False, bf16=False, progress=False, desc="predict") -> np.ndarray:
+            channels_last=False, bf16=False, progress=False, desc="predict",
+            all_outputs=False) -> np.ndarray:
+    """Scores (N,), or with ``all_outputs`` every output column (N, 1 + reasons)."""
     from tqdm import tqdm
 
     device = next(model.parameters()).device
@@ -151,8 +164,20 @@ def predict(model, records: list[Record], contract, *, batch_size=64, cache_dir=
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with _autocast(device, bf16):
-            out.append(model(x).float().view(-1).cpu())
-    return torch.cat(out).numpy() if out else np.zeros(0)
+            out.append(model(x).float().reshape(len(x), -1).cpu())
+    outputs = torch.cat(out).numpy() if out else np.zeros((0, 1))
+    return outputs if all_outputs else outputs[:, 0]
+
+
+def _ddp_outputs(ddp_model, x):
+    """DistributedDataParallel only synchronises gradients through its own forward: run the full
+    output tensor through it and split it back into (score, reason logits)."""
+    out = ddp_model(x)
+    inner = _unwrap(ddp_model)
+    if inner.reason_head is None:
+        return out, None
+    probs = out[:, 1:].clamp(1e-6, 1 - 1e-6)
+    return out[:, :1], torch.log(probs) - torch.log1p(-probs)
 
 
 def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -171,7 +196,10 @@ def train(train_records: list[Record], val_records: list[Record], config: TrainC
     _seed_everything(config.seed)
     device = _device()
 
-    built = build_model(config.backbone, pretrained=config.pretrained, input_size=config.input_size)
+    if config.align not in ALIGN_MODES:
+        raise ValueError(f"unknown alignment {config.align!r}; choose from {', '.join(ALIGN_MODES)}")
+    built = build_model(config.backbone, pretrained=config.pretrained, input_size=config.input_size,
+                        reasons=REASONS if config.reason_loss_weight > 0 else ())
     model, contract = built.model, built.contract
     train_mos = np.array([r.mos for r in train_records])
     weights_by_level = class_weights(train_mos)
@@ -179,13 +207,23 @@ def train(train_records: list[Record], val_records: list[Record], config: TrainC
     model.to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    datasets = list(dict.fromkeys(r.dataset for r in train_records))
+    affine = None
+    if config.align == "affine":
+        pseudo = {r.dataset: r.pseudo for r in train_records}
+        affine = DatasetAffine(datasets, reference_dataset(datasets, pseudo)).to(device)
 
     dataset = TrainImages(train_records, contract, sample_weights(train_mos, weights_by_level),
-                          config.seed, config.cache_dir)
+                          config.seed, config.cache_dir, datasets=datasets)
     per_rank_batch = max(1, config.batch_size // world)
     steps_per_epoch = math.ceil(len(dataset) / world / per_rank_batch)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.max_lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.max_lr,
+    groups = [{"params": list(model.parameters())}]
+    max_lrs = [config.max_lr]
+    if affine is not None:
+        groups.append({"params": list(affine.parameters()), "weight_decay": 0.0})
+        max_lrs.append(config.max_lr * AFFINE_LR_FACTOR)
+    optimizer = torch.optim.AdamW(groups, lr=config.max_lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lrs,
                                                     total_steps=max(1, steps_per_epoch * config.epochs))
 
     start_epoch, history, best = 0, [], {"plcc": -math.inf, "epoch": -1}
@@ -196,6 +234,8 @@ def train(train_records: list[Record], val_records: list[Record], config: TrainC
             raise ValueError(f"{ckpt_path} was written by another configuration; use a new --out "
                              "or delete it to start over")
         model.load_state_dict(state["model"])
+        if affine is not None:
+            affine.load_state_dict(state["affine"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
@@ -219,17 +259,21 @@ def train(train_records: list[Record], val_records: list[Record], config: TrainC
         seen, loss_sum, t0 = 0, 0.0, time.perf_counter()
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch",
                    disable=(not config.progress or rank != 0) or None)
-        for x, y, w in bar:
+        for x, y, w, reasons, known, where in bar:
             if len(y) < 2:
                 continue  # batch norm cannot train on one image; a lone last image waits for the next epoch
             x, y, w = x.to(device), y.to(device), w.to(device)
             if config.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with _autocast(device, config.bf16):
-                pred = train_model(x).view(-1)
-            loss = weighted_mse(pred, y, w)
+                score, logits = _unwrap(train_model).outputs(x) if world == 1 else _ddp_outputs(train_model, x)
+            pred = score.view(-1)
+            fitted = affine(pred, where.to(device)) if affine is not None else pred
+            loss = weighted_mse(fitted, y, w)
             if config.rank_loss_weight:
                 loss = loss + config.rank_loss_weight * pairwise_rank_loss(pred, y)
+            if logits is not None:
+                loss = loss + config.reason_loss_weight * reason_loss(logits, reasons.to(device), known.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -254,6 +298,7 @@ def train(train_records: list[Record], val_records: list[Record], config: TrainC
                 best = {"plcc": entry["val_plcc"], "epoch": epoch + 1}
                 save_weights(model, out_dir / "best.safetensors", {"epoch": epoch + 1})
             _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                          "affine": affine.state_dict() if affine is not None else None,
                           "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
                           "epoch": epoch, "history": history, "best": best,
                           "config": config.identity()}, ckpt_path)
@@ -271,4 +316,5 @@ def train(train_records: list[Record], val_records: list[Record], config: TrainC
     if (out_dir / "best.safetensors").exists():
         load_weights(model, out_dir / "best.safetensors")
     return TrainResult(out_dir, best["epoch"], best["plcc"], history,
-                       sum(h["seconds"] for h in history), built.weights, finished)
+                       sum(h["seconds"] for h in history), built.weights, finished,
+                       alignment=affine.to_dict() if affine is not None else {})
