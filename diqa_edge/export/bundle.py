@@ -59,6 +59,38 @@ def reference_scores(trained, photos: list[Path], root_labels: dict[str, str],
     return {"scores": rows}
 
 
+def shipped_metrics(path: Path, trained) -> dict:
+    """The shipped file through the SDK and the PyTorch model on every test part the model never saw,
+    with 95 % bootstrap intervals: the card's claim is about the file an app loads."""
+    import numpy as np
+
+    from ..training.metrics import all_metrics
+    from .parity import ParityImages, artefact_scores, torch_scores
+
+    out = {}
+    test = trained.split_part("test")
+    for name in sorted({r.dataset for r in test}):
+        images = ParityImages.from_records([r for r in test if r.dataset == name], limit=10 ** 6)
+        shipped = artefact_scores(path, images, trained.contract)
+        reference = torch_scores(trained.model, images, trained.contract)
+        out[name] = {"labels": images.labels, "shipped": all_metrics(shipped, images.mos, ci=True),
+                     "pytorch_fp32": all_metrics(reference, images.mos, ci=True),
+                     "max_abs_vs_pytorch": float(np.max(np.abs(shipped - reference)))}
+    return out
+
+
+def shipped_markdown(shipped: dict, precision: str) -> str:
+    lines = ["", f"## The shipped file ({DEFAULT}.tflite, {precision}) on the held-out test parts", "",
+             "| test set | labels | n | shipped SROCC [95 % CI] | shipped PLCC [95 % CI] | PyTorch fp32 SROCC "
+             "| PyTorch fp32 PLCC | max abs diff |", "|---|---|---|---|---|---|---|---|"]
+    for name, m in shipped.items():
+        a, t = m["shipped"], m["pytorch_fp32"]
+        lines.append(f"| {name} | {m['labels']} | {a['n']} | {a['srocc']:.3f} [{a['srocc_ci'][0]:.3f}, "
+                     f"{a['srocc_ci'][1]:.3f}] | {a['plcc']:.3f} [{a['plcc_ci'][0]:.3f}, {a['plcc_ci'][1]:.3f}] | "
+                     f"{t['srocc']:.3f} | {t['plcc']:.3f} | {m['max_abs_vs_pytorch']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 def bundle(export_dir: Path, trained, samples: Path, skin: Path | None, n_skin: int = 60,
            precision: str = "int8") -> Path:
     src = next(Path(export_dir).glob(f"*_tflite_{precision}.tflite"))
@@ -92,9 +124,11 @@ def bundle(export_dir: Path, trained, samples: Path, skin: Path | None, n_skin: 
     card = dict(trained.card)
     card.pop("history", None)
     card["shipped_file"] = f"{DEFAULT}.tflite ({precision}, exported from {src.name})"
+    shipped = shipped_metrics(MODELS_DIR / f"{DEFAULT}.tflite", trained)
+    card["shipped_test_metrics"] = shipped
     atomic_write_text(MODELS_DIR / f"{DEFAULT}.card.json", json.dumps(card, indent=1, default=str) + "\n")
     md = (trained.run_dir / "card.md").read_text() if trained.run_dir else ""
-    atomic_write_text(MODELS_DIR / f"{DEFAULT}.card.md", md)
+    atomic_write_text(MODELS_DIR / f"{DEFAULT}.card.md", md + shipped_markdown(shipped, precision))
     return MODELS_DIR / f"{DEFAULT}.tflite"
 
 

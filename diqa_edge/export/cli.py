@@ -112,6 +112,13 @@ def _report_markdown(rows: list[dict]) -> str:
         else:
             lines.append(f"| {FORMATS[r['target']].title} | {r['precision']} | {r['size_mb']:.2f} | – | – | – | – | "
                          f"{r['convert_s']} | {r['status']}: {r.get('reason', '')} |")
+    reason_rows = [r for r in rows if "reasons_max_abs_by_reason" in r]
+    if reason_rows:
+        lines.append("\nReasons head (largest probability change from PyTorch per reason; share of images whose "
+                     "hint, the top reason with p >= 0.5 or none, is unchanged):\n")
+        lines += [f"- {r['target']} {r['precision']}: " + ", ".join(f"{k} {v:.4f}" for k, v in
+                  r["reasons_max_abs_by_reason"].items()) + f"; same hint on {r['hint_agreement']:.0%} of images"
+                  for r in reason_rows]
     layer_rows = [r for r in rows if "layers" in r]
     if layer_rows:
         lines.append("\nCore ML layer by layer (reference executor vs PyTorch, first parity image; "
@@ -125,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     from ..sdk.manifest import atomic_write_text
     from .coreml_target import export_coreml
     from .onnx_target import export_onnx
-    from .parity import DEFAULT_THRESHOLDS, ParityImages, gate, torch_scores
+    from .parity import DEFAULT_THRESHOLDS, ParityImages, gate, torch_outputs, torch_scores
     from .tflite_target import export_tflite
     from .trained import load_trained
     from .vectors import write_vectors
@@ -159,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
                       "int8": {"srocc": args.min_srocc_int8}, "int8-dynamic": {"srocc": args.min_srocc_int8}}
         print(f"model {trained.name} ({trained.contract.input_size} px), {len(images.paths)} parity images "
               f"({images.labels}), {len(calib_src.paths)} calibration images", flush=True)
-        reference = torch_scores(trained.model, images, trained.contract)
+        reference = torch_outputs(trained.model, images, trained.contract)
 
         artefacts = []
         onnx_art = export_onnx(trained, args.out, dynamic_batch=args.dynamic_batch,

@@ -109,11 +109,20 @@ class ReferenceExecutor:
     def run(self, rgb_crop: np.ndarray, trace: dict | None = None, taps: list | None = None) -> float:
         """The score; ``trace`` collects every op's value by name, ``taps`` the input of every conv / linear
         op in program order (what ``coreml_layers`` compares with PyTorch layer by layer)."""
+        return float(self.outputs(rgb_crop, trace, taps)[0])
+
+    def outputs(self, rgb_crop: np.ndarray, trace: dict | None = None, taps: list | None = None) -> np.ndarray:
+        """The program's whole output vector: the score, then the reasons head's probabilities if any."""
         env: dict[str, np.ndarray] = {self.input_name: self.image_tensor(rgb_crop)}
+
+        def value_of(v):
+            if isinstance(v, (list, tuple)):   # variadic inputs (concat's values)
+                return [value_of(e) for e in v]
+            return v.val if v.val is not None and v.name not in env else env[v.name]
+
         for op in self.ops:
             handler = self._HANDLERS[op.op_type]
-            args = {k: (v.val if v.val is not None and v.name not in env else env[v.name])
-                    for k, v in op.inputs.items()}
+            args = {k: value_of(v) for k, v in op.inputs.items()}
             value = handler(self, op, args)
             if taps is not None and op.op_type in self.LAYER_OPS:
                 taps.append((op.name, np.asarray(args["x"], dtype=np.float32)))
@@ -125,7 +134,7 @@ class ReferenceExecutor:
             if trace is not None and op.op_type not in ("const",) and not op.op_type.startswith("constexpr"):
                 trace[out.name] = value
         result = env[self.function.outputs[0].name]
-        return float(np.asarray(result, dtype=np.float64).reshape(-1)[0])
+        return np.asarray(result, dtype=np.float64).reshape(-1)
 
     def manifest(self) -> dict:
         """The diqa-edge manifest stored in the package's metadata ({} if it has none)."""
@@ -192,6 +201,12 @@ class ReferenceExecutor:
         axes = tuple(int(v) for v in a["axes"]) if a.get("axes") is not None else None
         return np.mean(a["x"].astype(np.float32), axis=axes, keepdims=bool(a.get("keep_dims", False)))
 
+    def _concat(self, op, a):
+        if bool(a.get("interleave", False)):
+            raise UnknownOpError("concat with interleave=True is not implemented")
+        dtype = _np_dtype(op.outputs[0]) or np.float32
+        return np.concatenate([np.asarray(v).astype(dtype) for v in a["values"]], axis=int(a["axis"]))
+
     def _avg_pool(self, op, a):
         raise UnknownOpError("avg_pool is not implemented (not produced by the exported backbones)")
 
@@ -226,7 +241,7 @@ class ReferenceExecutor:
         "real_div": _binary(np.divide), "cast": _cast, "conv": _conv_op, "linear": _linear, "clip": _clip,
         "relu": _relu, "relu6": _relu6, "sigmoid": _sigmoid, "silu": _silu, "reduce_mean": _reduce_mean,
         "avg_pool": _avg_pool, "reshape": _reshape, "squeeze": _squeeze, "expand_dims": _expand_dims,
-        "transpose": _transpose, "constexpr_affine_dequantize": _dequantize,
+        "transpose": _transpose, "constexpr_affine_dequantize": _dequantize, "concat": _concat,
     }
 
 

@@ -56,6 +56,11 @@ def image_input(contract, *, color_layout: str = "RGB", bias: list[float] | None
                         color_layout=getattr(ct.colorlayout, color_layout))
 
 
+def output_name(model) -> str:
+    """"score" for a score-only model; with a reasons head the one output is [score, p(reason)...]."""
+    return "score" if len(model.output_names) == 1 else "score_and_reasons"
+
+
 @stage("coreml", "coremltools conversion", "coremltools")
 def _convert(model, contract, precision: str, image=None):
     import coremltools as ct
@@ -64,7 +69,7 @@ def _convert(model, contract, precision: str, image=None):
     size = contract.input_size
     traced = torch.jit.trace(fold_std_into_stem(model, contract.std), torch.zeros(1, 3, size, size))
     compute = ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16
-    ml = ct.convert(traced, inputs=[image or image_input(contract)], outputs=[ct.TensorType(name="score")],
+    ml = ct.convert(traced, inputs=[image or image_input(contract)], outputs=[ct.TensorType(name=output_name(model))],
                     convert_to="mlprogram", compute_precision=compute,
                     minimum_deployment_target=getattr(ct.target, MIN_TARGET))
     if precision == "int8":
@@ -99,6 +104,7 @@ def save_package(ml, trained, precision: str, out: Path, *, threshold: float = 5
     contract = trained.contract
     manifest = ModelManifest(contract, threshold, name=trained.name, format="coreml",
                              precision=precision, threshold_rule=threshold_rule, decision=decision or {},
+                             outputs=tuple(trained.model.output_names),
                              extra={"image_input": {"scale": 1 / 255, "bias": [-m for m in contract.mean],
                                                     "std_folded_into_first_conv": list(contract.std)},
                                     "minimum_deployment_target": MIN_TARGET})

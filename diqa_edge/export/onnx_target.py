@@ -9,7 +9,7 @@ from ..sdk.manifest import MANIFEST_KEY, ModelManifest, write_sidecar
 from .formats import Artefact, stage
 
 OPSET = 17
-INPUT_NAME, OUTPUT_NAME = "image", "score"
+INPUT_NAME, OUTPUT_NAME = "image", "score"   # with a reasons head the one output is [score, p...]
 
 
 @stage("onnx", "torch.onnx.export + onnxsim + onnx.checker", "onnx")
@@ -45,6 +45,7 @@ def export_onnx(trained, out_dir: Path, *, dynamic_batch: bool = False, name: st
     model = info.pop("model")
     manifest = ModelManifest(trained.contract.with_layout("NCHW"), threshold, name=trained.name,
                              format="onnx", precision="fp32", threshold_rule=threshold_rule, decision=decision or {},
+                             outputs=tuple(trained.model.output_names),
                              extra={"opset": OPSET, "dynamic_batch": dynamic_batch,
                                     "card": _card_summary(trained.card)})
     helper.set_model_props(model, {MANIFEST_KEY: manifest.to_json()})

@@ -6,7 +6,9 @@ through the SDK's runtime for its format. Thresholds on the 1-10 scale:
 fp32 max |delta| <= 0.01 (conversion only, no rounding on purpose); fp16
 <= 0.05 (half-precision weights); int8 is judged on ranking, SROCC against
 PyTorch >= 0.99 (quantisation moves scores a little but must not reorder
-photos). A failing artefact is renamed ``*.failed`` and the export exits
+photos). A model with a reasons head is gated on those outputs too
+(``REASON_RULES``): fp32 / fp16 on the probabilities, int8 on the hint the
+patient would see. A failing artefact is renamed ``*.failed`` and the export exits
 non-zero. Core ML packages are executed by Apple's runtime on macOS and by
 the NumPy reference executor elsewhere (labelled as such in the report).
 """
@@ -69,48 +71,91 @@ class ParityImages:
         return self.rgb
 
 
-def torch_scores(model, images: ParityImages, contract) -> np.ndarray:
+def _clamped(outputs: np.ndarray, contract) -> np.ndarray:
+    """Column 0 clamped to the score range as the SDK does; reason probabilities as they are."""
+    outputs = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1).copy()
+    outputs[:, 0] = [contract.clamp_score(v) for v in outputs[:, 0]]
+    return outputs
+
+
+def torch_outputs(model, images: ParityImages, contract) -> np.ndarray:
+    """(N, 1 + reasons): the PyTorch model on the SDK's own tensors."""
     import torch
 
     out = []
     with torch.inference_mode():
         for rgb in images.decoded(contract):
             x = torch.from_numpy(preprocess_rgb(rgb, contract, layout="NCHW"))
-            out.append(contract.clamp_score(float(model(x).reshape(-1)[0])))
-    return np.array(out)
+            out.append(model(x).reshape(-1).double().numpy())
+    return _clamped(np.array(out), contract)
+
+
+def torch_scores(model, images: ParityImages, contract) -> np.ndarray:
+    return torch_outputs(model, images, contract)[:, 0]
 
 
 REFERENCE_LABEL = "Core ML (reference executor, not Apple's runtime)"
 
 
-def reference_executor_scores(path: Path, images: ParityImages, contract) -> np.ndarray:
+def reference_executor_outputs(path: Path, images: ParityImages, contract) -> np.ndarray:
     """Core ML off macOS: run the saved ML Program in NumPy (diqa_edge.export.coreml_reference)."""
     from ..sdk.preprocess import resize_and_crop
     from .coreml_reference import ReferenceExecutor
 
     executor = ReferenceExecutor(path)
-    return np.array([contract.clamp_score(executor.run(resize_and_crop(rgb, contract)))
-                     for rgb in images.decoded(contract)])
+    return _clamped(np.array([executor.outputs(resize_and_crop(rgb, contract))
+                              for rgb in images.decoded(contract)]), contract)
 
 
-def artefact_scores(path: Path, images: ParityImages, contract, threads: int = 2) -> np.ndarray:
+def reference_executor_scores(path: Path, images: ParityImages, contract) -> np.ndarray:
+    return reference_executor_outputs(path, images, contract)[:, 0]
+
+
+def artefact_outputs(path: Path, images: ParityImages, contract, threads: int = 2) -> np.ndarray:
+    """(N, 1 + reasons) through the SDK: the score as the app gets it, then the reasons in output order."""
     from ..sdk.scorer import QualityScorer
 
     scorer = QualityScorer(path, threads=threads)
-    return np.array([scorer.score(rgb).score for rgb in images.decoded(contract)])
+    rows = []
+    for rgb in images.decoded(contract):
+        result = scorer.score(rgb)
+        rows.append([result.score] + [result.reasons[r] for r in scorer.manifest.reasons])
+    return np.array(rows, dtype=np.float64)
 
 
-def compare(reference: np.ndarray, scores: np.ndarray, mos: np.ndarray | None) -> dict:
-    from scipy import stats
+def artefact_scores(path: Path, images: ParityImages, contract, threads: int = 2) -> np.ndarray:
+    return artefact_outputs(path, images, contract, threads)[:, 0]
 
-    d = {"n": int(len(scores)), "max_abs": float(np.max(np.abs(scores - reference))),
-         "mean_abs": float(np.mean(np.abs(scores - reference))),
-         "plcc": float(stats.pearsonr(scores, reference)[0]) if np.std(scores) > 0 else float("nan"),
-         "srocc": float(stats.spearmanr(scores, reference)[0]) if np.std(scores) > 0 else float("nan")}
-    if mos is not None and len(mos) == len(scores):
-        d["srocc_vs_labels"] = float(stats.spearmanr(scores, mos)[0])
-        d["srocc_torch_vs_labels"] = float(stats.spearmanr(reference, mos)[0])
-    return d
+
+# Reasons head: fp32 / fp16 probabilities (0-1) may move at most this much from PyTorch's; int8 is judged
+# on what the patient sees: the share of images whose hint (top reason with p >= 0.5, or none) is unchanged.
+REASON_RULES = {"fp32": ("max_abs", 0.01), "fp16": ("max_abs", 0.05),
+                "int8-dynamic": ("hint_agreement", 0.9), "int8": ("hint_agreement", 0.9)}
+
+
+def compare_reasons(reference: np.ndarray, outputs: np.ndarray, names: tuple[str, ...]) -> dict:
+    """Largest probability change per reason and overall, and the share of images with the same hint."""
+    from ..sdk.hints import top_reason
+
+    ref, out = reference[:, 1:], outputs[:, 1:]
+    if ref.shape != out.shape:
+        return {"reasons_error": f"PyTorch has {ref.shape[1]} reason outputs, the artefact {out.shape[1]}"}
+    delta = np.abs(out - ref)
+    same = [top_reason(dict(zip(names, a))) == top_reason(dict(zip(names, b))) for a, b in zip(ref, out)]
+    return {"reasons_max_abs": float(delta.max()), "reasons_mean_abs": float(delta.mean()),
+            "reasons_max_abs_by_reason": {n: round(float(delta[:, i].max()), 4) for i, n in enumerate(names)},
+            "hint_agreement": float(np.mean(same))}
+
+
+def reasons_verdict(precision: str, figures: dict) -> tuple[bool, str]:
+    if "reasons_error" in figures:
+        return False, figures["reasons_error"]
+    kind, limit = REASON_RULES[precision]
+    if kind == "max_abs":
+        ok = figures["reasons_max_abs"] <= limit
+        return ok, f"reasons max |Δp| {figures['reasons_max_abs']:.4f} {'<=' if ok else '>'} {limit}"
+    ok = figures["hint_agreement"] >= limit
+    return ok, f"same hint on {figures['hint_agreement']:.0%} of images ({'>=' if ok else '<'} {limit:.0%})"
 
 
 def verdict(precision: str, figures: dict, thresholds: dict) -> tuple[bool, str]:
@@ -133,6 +178,10 @@ def mark_failed(artefact: Artefact) -> Path:
 
 def gate(artefact: Artefact, reference: np.ndarray, images: ParityImages, contract,
          thresholds: dict = DEFAULT_THRESHOLDS, model=None) -> dict:
+    """``reference``: PyTorch's scores (N,) or its whole outputs (N, 1 + reasons), as ``torch_outputs``
+    gives them; with reasons, their probabilities are gated too (``REASON_RULES``)."""
+    reference = np.asarray(reference, dtype=np.float64)
+    reference = reference.reshape(len(reference), -1)
     """Run the artefact, compare, and return the report row (status pass / FAILED / built, not executed).
 
     Core ML off macOS runs through the NumPy reference executor and says so in ``runtime``; given the
@@ -145,12 +194,12 @@ def gate(artefact: Artefact, reference: np.ndarray, images: ParityImages, contra
         from .formats import ExportError
 
         try:
-            executed = reference_executor_scores(artefact.path, images, contract)
+            executed = reference_executor_outputs(artefact.path, images, contract)
         except ExportError as exc:   # e.g. an op the executor does not implement: say so, do not guess
             row.update(status="built, not executed", reason=f"reference executor: {exc}")
             return row
         if FORMATS["coreml"].runs_here():   # macOS: Apple's runtime decides, the executor is compared to it
-            scores = artefact_scores(artefact.path, images, contract)
+            scores = artefact_outputs(artefact.path, images, contract)
             row["runtime"] = "Core ML (Apple's runtime)"
             row["reference_executor_vs_runtime_max_abs"] = float(np.max(np.abs(executed - scores)))
         else:
@@ -161,9 +210,15 @@ def gate(artefact: Artefact, reference: np.ndarray, images: ParityImages, contra
 
             row["layers"] = compare_layers(artefact.path, model, contract, images.decoded(contract)[0]).to_dict()
     else:
-        scores = artefact_scores(artefact.path, images, contract)
-    figures = compare(reference, scores, images.mos)
+        scores = artefact_outputs(artefact.path, images, contract)
+    figures = compare(reference[:, 0], scores[:, 0], images.mos)
     ok, why = verdict(artefact.precision, figures, thresholds)
+    if reference.shape[1] > 1 or scores.shape[1] > 1:
+        names = tuple(getattr(model, "reasons", ())) or tuple(f"reason{i}" for i in range(reference.shape[1] - 1))
+        figures.update(compare_reasons(reference, scores, names))
+        reasons_ok, reasons_why = reasons_verdict(artefact.precision, figures)
+        why += f"; {reasons_why}"
+        ok = ok and reasons_ok
     row.update(figures, status="pass" if ok else "FAILED", rule=why, labels=images.labels)
     if not ok:
         row["path"] = str(mark_failed(artefact))

@@ -110,7 +110,7 @@ def export_tflite(trained, onnx_path: Path, precisions: list[str], out_dir: Path
                                   f"[1, {s}, {s}, 3]")
             manifest = ModelManifest(contract.with_layout("NHWC"), threshold, name=trained.name,
                                      format="tflite", precision=precision, threshold_rule=threshold_rule,
-                                     decision=decision or {},
+                                     decision=decision or {}, outputs=tuple(trained.model.output_names),
                                      extra={"converter": "onnx2tf", "calibration_images": len(crops),
                                             "io": layout})
             out = out_dir / f"{trained.name}_tflite_{precision}.tflite"

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import DiqaError
+from .hints import GENERIC, HINTS
 from .scorer import QualityScorer
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
@@ -37,6 +38,15 @@ def collect_images(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]
         else:
             missing.append((raw, "file not found"))
     return files, missing
+
+
+def _hint_text(result) -> str:
+    """"blurred (p 0.93): Hold the phone still ..." for the table; "" when there is nothing to say."""
+    if not result.hint:
+        return ""
+    if result.top_reason:
+        return f"{HINTS.get(result.top_reason, GENERIC).label} (p {result.reasons[result.top_reason]:.2f}): {result.hint}"
+    return result.hint
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"model: {model} (threshold {scorer.threshold:.2f}, {scorer.runtime.name}, "
               f"{args.threads} threads)")
-        print(f"{'file':<{width}}  {'score':>5}  {'decision':<8}  {'ms':>7}")
+        reasons_note = "" if scorer.manifest.reasons else " (this model has no reasons head: no hints)"
+        print(f"{'file':<{width}}  {'score':>5}  {'decision':<8}  {'ms':>7}  hint{reasons_note}")
     for path in tqdm(files, desc="scoring", unit="img", disable=None, file=sys.stderr, leave=False):
         try:
             result = scorer.score(path)
@@ -93,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(result.to_dict()), flush=True)
         else:
             decision = "accept" if result.acceptable else "retake"
-            print(f"{str(path):<{width}}  {result.score:5.2f}  {decision:<8}  {result.total_ms:7.1f}",
-                  flush=True)
+            print(f"{str(path):<{width}}  {result.score:5.2f}  {decision:<8}  {result.total_ms:7.1f}  "
+                  f"{_hint_text(result)}".rstrip(), flush=True)
     if not args.json:
         accepted = sum(r.acceptable for r in results)
         print(f"{len(results)} scored ({accepted} accept, {len(results) - accepted} retake), "

@@ -36,6 +36,12 @@ class ModelManifest:
     # how the threshold was chosen, measured on validation data: target, sensitivity / specificity,
     # ROC AUC and the operating table an app can use to pick a stricter or looser threshold
     decision: dict[str, Any] = field(default_factory=dict)
+    # the columns of the model's one output tensor: the score, then one probability per reason
+    outputs: tuple[str, ...] = ("score",)
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(self.outputs[1:])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +53,7 @@ class ModelManifest:
             "threshold": float(self.threshold),
             "threshold_rule": self.threshold_rule,
             "decision": self.decision,
+            "outputs": list(self.outputs),
             "extra": self.extra,
         }
 
@@ -68,6 +75,7 @@ class ModelManifest:
                 threshold_rule=str(data.get("threshold_rule", "")),
                 extra=dict(data.get("extra", {})),
                 decision=dict(data.get("decision", {})),
+                outputs=tuple(str(o) for o in data.get("outputs", ["score"])),
             )
         except KeyError as exc:
             raise ModelLoadError(f"{source}: manifest lacks the field {exc.args[0]!r}") from None

@@ -40,8 +40,17 @@ class Runtime(ABC):
         self.threads = threads
 
     @abstractmethod
+    def outputs(self, x: np.ndarray) -> np.ndarray:
+        """x: float32, batch of one, in ``self.layout``; returns the model's output vector
+        (the score, then the reasons head's probabilities when the model has one)."""
+
     def run(self, x: np.ndarray) -> float:
-        """x: float32, batch of one, in ``self.layout``; returns the model's scalar output."""
+        """The raw score alone."""
+        return float(self.outputs(x)[0])
+
+    def output_width(self) -> int | None:
+        """How many values one image's output holds, where the file says so without running it."""
+        return None
 
     def embedded_manifest(self) -> ModelManifest | None:
         return None
@@ -67,7 +76,10 @@ class TFLiteRuntime(Runtime):
         self.layout = _layout_from_shape(self._in["shape"], path)
         self.input_size = int(self._in["shape"][1 if self.layout == "NHWC" else 2])
 
-    def run(self, x: np.ndarray) -> float:
+    def output_width(self) -> int | None:
+        return int(np.prod(self._out["shape"][1:]))
+
+    def outputs(self, x: np.ndarray) -> np.ndarray:
         dtype = self._in["dtype"]
         if dtype in (np.int8, np.uint8):
             scale, zero = self._in["quantization"]
@@ -81,7 +93,7 @@ class TFLiteRuntime(Runtime):
         if self._out["dtype"] in (np.int8, np.uint8):
             scale, zero = self._out["quantization"]
             y = (y.astype(np.float32) - zero) * scale
-        return float(np.asarray(y).reshape(-1)[0])
+        return np.asarray(y, dtype=np.float64).reshape(-1)
 
     def embedded_manifest(self) -> ModelManifest | None:
         from .tflite_metadata import read_tflite_metadata
@@ -111,10 +123,15 @@ class OnnxRuntime(Runtime):
         self._input_name = inp.name
         self.layout = _layout_from_shape([d if isinstance(d, int) else 1 for d in inp.shape], path)
         self.input_size = int(inp.shape[2 if self.layout == "NCHW" else 1])
+        dims = self._session.get_outputs()[0].shape[1:]
+        self._width = int(np.prod(dims)) if all(isinstance(d, int) for d in dims) else None
 
-    def run(self, x: np.ndarray) -> float:
+    def output_width(self) -> int | None:
+        return self._width
+
+    def outputs(self, x: np.ndarray) -> np.ndarray:
         y = self._session.run(None, {self._input_name: x.astype(np.float32, copy=False)})[0]
-        return float(np.asarray(y).reshape(-1)[0])
+        return np.asarray(y, dtype=np.float64).reshape(-1)
 
     def embedded_manifest(self) -> ModelManifest | None:
         meta = self._session.get_modelmeta().custom_metadata_map
@@ -145,10 +162,10 @@ class TorchScriptRuntime(Runtime):
         self._manifest_text = extra[MANIFEST_KEY]
         self.layout = "NCHW"
 
-    def run(self, x: np.ndarray) -> float:
+    def outputs(self, x: np.ndarray) -> np.ndarray:
         with self._torch.inference_mode():
             y = self._module(self._torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
-        return float(y.reshape(-1)[0])
+        return y.reshape(-1).double().numpy()
 
     def embedded_manifest(self) -> ModelManifest | None:
         if not self._manifest_text:
@@ -178,9 +195,9 @@ class CoreMLRuntime(Runtime):
         self._meta = dict(spec.description.metadata.userDefined)
         self.layout = "image"
 
-    def run(self, x) -> float:  # x: a PIL image already resized + cropped (ImageType input)
+    def outputs(self, x) -> np.ndarray:  # x: a PIL image already resized + cropped (ImageType input)
         out = self._model.predict({self._input_name: x})
-        return float(np.asarray(next(iter(out.values()))).reshape(-1)[0])
+        return np.asarray(next(iter(out.values())), dtype=np.float64).reshape(-1)
 
     def embedded_manifest(self) -> ModelManifest | None:
         if MANIFEST_KEY not in self._meta:

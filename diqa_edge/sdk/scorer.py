@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +11,7 @@ from PIL import Image
 
 from ..errors import ModelLoadError
 from .decode import ImageSource, decode_image
+from .hints import hint_for, top_reason
 from .manifest import ModelManifest, read_sidecar
 from .preprocess import normalise, resize_and_crop, to_layout
 from .runtimes import Runtime, load_runtime
@@ -26,6 +27,9 @@ class ScoreResult:
     decode_ms: float
     preprocess_ms: float
     inference_ms: float
+    reasons: dict = field(default_factory=dict)   # reason -> probability, when the model has a reasons head
+    hint: str | None = None                      # the patient-facing sentence (diqa_edge.sdk.hints)
+    top_reason: str | None = None
 
     @property
     def total_ms(self) -> float:
@@ -66,6 +70,10 @@ class QualityScorer:
         if decode is not None:
             self.contract = self.contract.replace(decode=decode)
         self.threshold = float(self.manifest.threshold if threshold is None else threshold)
+        width = self.runtime.output_width()
+        if width is not None and width != len(self.manifest.outputs):
+            raise ModelLoadError(f"{model_path}: the model has {width} output(s) but its manifest names "
+                                 f"{len(self.manifest.outputs)} ({', '.join(self.manifest.outputs)})")
 
     def model_input(self, rgb: np.ndarray):
         crop = resize_and_crop(rgb, self.contract)
@@ -79,11 +87,17 @@ class QualityScorer:
         t1 = time.perf_counter()
         x = self.model_input(rgb)
         t2 = time.perf_counter()
-        raw = self.runtime.run(x)
+        out = self.runtime.outputs(x)
         t3 = time.perf_counter()
+        raw = float(out[0])
         score = self.contract.clamp_score(raw)
+        acceptable = bool(score >= self.threshold)
+        reasons = {name: round(float(np.clip(p, 0.0, 1.0)), 4)
+                   for name, p in zip(self.manifest.reasons, out[1:])}
+        hint = hint_for(reasons, acceptable)
         label = str(source) if isinstance(source, (str, Path)) else f"<{type(source).__name__}>"
         return ScoreResult(
-            source=label, score=score, raw=raw, acceptable=bool(score >= self.threshold),
+            source=label, score=score, raw=raw, acceptable=acceptable,
             threshold=self.threshold, decode_ms=(t1 - t0) * 1e3,
-            preprocess_ms=(t2 - t1) * 1e3, inference_ms=(t3 - t2) * 1e3)
+            preprocess_ms=(t2 - t1) * 1e3, inference_ms=(t3 - t2) * 1e3, reasons=reasons,
+            hint=hint.hint if hint else None, top_reason=top_reason(reasons))

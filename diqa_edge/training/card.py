@@ -21,6 +21,11 @@ def git_commit() -> str:
         return "unknown"
 
 
+def _ci(metrics: dict, name: str) -> str:
+    ci = metrics.get(f"{name}_ci")
+    return f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+
+
 def write_card(run_dir: Path, *, config, train_config, members, result, contract, metrics,
                n_train, n_val, split_index, pseudo, outputs=("score",)) -> Path:
     card = {
@@ -62,11 +67,12 @@ def write_card(run_dir: Path, *, config, train_config, members, result, contract
              f"- Epochs {len(result.history)}, best epoch {result.best_epoch} "
              f"(validation PLCC {result.best_val_plcc:.3f}), {card['train_seconds']} s",
              f"- Git commit: {card['git_commit']}", "",
-             "| test set | labels | n | PLCC | SROCC | KROCC | RMSE | RMSE of predicting the training mean |",
+             "| test set | labels | n | PLCC [95 % bootstrap CI] | SROCC [95 % bootstrap CI] | KROCC | RMSE "
+             "| RMSE of predicting the training mean |",
              "|---|---|---|---|---|---|---|---|"]
     for name, m in metrics.items():
-        lines.append(f"| {name} | {'pseudo-MOS' if pseudo.get(name) else 'MOS'} | {m['n']} | {m['plcc']:.3f} | "
-                     f"{m['srocc']:.3f} | {m['krocc']:.3f} | {m['rmse']:.3f} | {m.get('baseline_rmse', float('nan')):.3f} |")
+        lines.append(f"| {name} | {'pseudo-MOS' if pseudo.get(name) else 'MOS'} | {m['n']} | {m['plcc']:.3f}{_ci(m, 'plcc')} | "
+                     f"{m['srocc']:.3f}{_ci(m, 'srocc')} | {m['krocc']:.3f} | {m['rmse']:.3f} | {m.get('baseline_rmse', float('nan')):.3f} |")
     for name, m in metrics.items():
         if m.get("reason_auc"):
             lines += ["", f"Reasons head on {name} (AUC: a distorted image of that reason vs all others):", "",

@@ -40,13 +40,9 @@ class Decision:
 
 def roc_auc(pred, mos, mos_cutoff: float = DEFAULT_MOS_CUTOFF) -> float:
     """Probability that an unacceptable photo scores below an acceptable one (ties count half)."""
-    from scipy.stats import mannwhitneyu
+    from .metrics import binary_auc
 
-    pred, mos = np.asarray(pred, dtype=float), np.asarray(mos, dtype=float)
-    bad, good = pred[mos < mos_cutoff], pred[mos >= mos_cutoff]
-    if not len(bad) or not len(good):
-        return float("nan")
-    return float(mannwhitneyu(good, bad).statistic / (len(good) * len(bad)))
+    return binary_auc(pred, np.asarray(mos, dtype=float) >= mos_cutoff)
 
 
 def roc_points(pred, mos, mos_cutoff: float = DEFAULT_MOS_CUTOFF) -> tuple[np.ndarray, np.ndarray]:

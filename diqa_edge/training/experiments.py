@@ -129,7 +129,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path) -> dict:
                                   desc=f"test {test_name}", all_outputs=True)
                 pred = outputs[:, 0]
                 mos = np.array([r.mos for r in recs])
-                metrics[test_name] = all_metrics(pred, mos)
+                metrics[test_name] = all_metrics(pred, mos, ci=True)
                 if model.reasons:
                     aucs = reason_aucs(outputs[:, 1:], [r.distortion for r in recs], model.reasons)
                     if aucs:

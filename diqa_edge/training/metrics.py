@@ -72,9 +72,27 @@ def plcc_logistic(pred, mos, params: int = 5) -> float:
     return max(plcc(p, m), plcc(fitted, m))
 
 
-def all_metrics(pred, mos) -> dict[str, float]:
-    return {"plcc": plcc(pred, mos), "srocc": srocc(pred, mos), "krocc": krocc(pred, mos),
-            "rmse": rmse(pred, mos), "plcc_logistic": plcc_logistic(pred, mos), "n": int(np.size(pred))}
+def all_metrics(pred, mos, ci: bool = False) -> dict[str, float]:
+    """PLCC, SROCC, KROCC, RMSE; with ``ci`` also 95 % bootstrap intervals of PLCC and SROCC."""
+    out = {"plcc": plcc(pred, mos), "srocc": srocc(pred, mos), "krocc": krocc(pred, mos),
+           "rmse": rmse(pred, mos), "plcc_logistic": plcc_logistic(pred, mos), "n": int(np.size(pred))}
+    if ci:
+        out["plcc_ci"] = bootstrap_ci(pred, mos, plcc)
+        out["srocc_ci"] = bootstrap_ci(pred, mos, srocc)
+    return out
+
+
+def bootstrap_ci(pred, mos, metric, resamples: int = 1000, level: float = 0.95, seed: int = 0) -> list[float]:
+    """Percentile bootstrap interval of ``metric(pred, mos)`` over images (pairs resampled together):
+    how far the figure could move on another draw of test images of the same kind."""
+    from scipy.stats import bootstrap
+
+    p, m = _arrays(pred, mos)
+    if len(p) < 10:
+        return [float("nan"), float("nan")]
+    res = bootstrap((p, m), lambda a, b: metric(a, b), paired=True, vectorized=False, n_resamples=resamples,
+                    confidence_level=level, method="percentile", random_state=np.random.default_rng(seed))
+    return [round(float(res.confidence_interval.low), 4), round(float(res.confidence_interval.high), 4)]
 
 
 def binary_auc(scores, positive) -> float:

@@ -65,8 +65,8 @@ class IQAModel(nn.Module):
     def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(score N x 1, reason logits N x K or None): what training's losses need."""
         features = self.backbone(x)
-        logits = self.reason_head(features) if self.reason_head is not None else None
-        return self.head(features), logits
+        score = self.head(features)   # before the reasons head: layer checks match layers in this order
+        return score, (self.reason_head(features) if self.reason_head is not None else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         score, logits = self.outputs(x)

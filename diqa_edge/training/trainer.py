@@ -180,6 +180,23 @@ def _ddp_outputs(ddp_model, x):
     return out[:, :1], torch.log(probs) - torch.log1p(-probs)
 
 
+def validation_by_dataset(pred: np.ndarray, records: list[Record]) -> dict[str, dict]:
+    """PLCC / SROCC per dataset of the validation set. Why not pooled: datasets rate on different scales
+    (and with ``align="affine"`` the model learns one latent scale), so a pooled correlation rewards
+    matching the scales, not ranking photos; the best epoch is the one with the best mean over datasets."""
+    out = {}
+    for name in dict.fromkeys(r.dataset for r in records):
+        idx = [i for i, r in enumerate(records) if r.dataset == name]
+        p, m = pred[idx], np.array([records[i].mos for i in idx])
+        if len(m) >= 3 and np.std(m) > 0 and np.std(p) > 0:
+            out[name] = {"plcc": plcc(p, m), "srocc": srocc(p, m), "n": len(m)}
+    return out
+
+
+def _mean_or_nan(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
+
+
 def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     g = torch.Generator().manual_seed(seed * 100_003 + epoch)
     return torch.randperm(n, generator=g).tolist()
@@ -284,18 +301,19 @@ def train(train_records: list[Record], val_records: list[Record], config: TrainC
         seconds = time.perf_counter() - t0
         val_pred = predict(model, val_records, contract, cache_dir=config.cache_dir,
                            channels_last=config.channels_last, bf16=config.bf16)
-        val_mos = np.array([r.mos for r in val_records])
-        enough = len(val_mos) >= 3 and np.std(val_mos) > 0 and np.std(val_pred) > 0
+        by_dataset = validation_by_dataset(val_pred, val_records)
         entry = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1),
-                 "val_plcc": plcc(val_pred, val_mos) if enough else float("nan"),
-                 "val_srocc": srocc(val_pred, val_mos) if enough else float("nan"),
+                 "val_plcc": _mean_or_nan([m["plcc"] for m in by_dataset.values()]),
+                 "val_srocc": _mean_or_nan([m["srocc"] for m in by_dataset.values()]),
+                 "val_by_dataset": by_dataset,
                  "lr": scheduler.get_last_lr()[0], "images_per_s": seen * world / seconds,
                  "seconds": seconds}
         history.append(entry)
         if rank == 0:
             # without a usable validation set, the latest epoch counts as the best
             if not math.isfinite(entry["val_plcc"]) or entry["val_plcc"] > best["plcc"]:
-                best = {"plcc": entry["val_plcc"], "epoch": epoch + 1}
+                best = {"plcc": entry["val_plcc"], "epoch": epoch + 1,
+                        "alignment": affine.to_dict() if affine is not None else {}}
                 save_weights(model, out_dir / "best.safetensors", {"epoch": epoch + 1})
             _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                           "affine": affine.state_dict() if affine is not None else None,
@@ -317,4 +335,4 @@ def train(train_records: list[Record], val_records: list[Record], config: TrainC
         load_weights(model, out_dir / "best.safetensors")
     return TrainResult(out_dir, best["epoch"], best["plcc"], history,
                        sum(h["seconds"] for h in history), built.weights, finished,
-                       alignment=affine.to_dict() if affine is not None else {})
+                       alignment=best.get("alignment", {}))   # the maps that went with the best weights

@@ -30,7 +30,12 @@ def test_export_all_builds_every_format_and_passes_the_gate(exported):
         assert r["status"] == "pass" and r["n"] == 60
         if r["target"] == "coreml":
             assert "reference executor" in r["runtime"] or "Apple" in r["runtime"]
-            assert r["layers"]["ok"] and len(r["layers"]["layers"]) == 53   # 49 conv + 3 linear + score
+            # 49 conv + 3 score-head linear + reasons-head linear + score
+            assert r["layers"]["ok"] and len(r["layers"]["layers"]) == 54
+        # both heads in every format: the reasons' probabilities pass the gate too
+        if r["precision"] in ("fp32", "fp16"):
+            assert r["reasons_max_abs"] <= {"fp32": 0.01, "fp16": 0.05}[r["precision"]], r
+        assert r["hint_agreement"] >= 0.9, r
         print(f"{r['target']} {r['precision']}: max|d| {r['max_abs']:.4f}, SROCC vs torch {r['srocc']:.4f}, "
               f"{r['size_mb']:.2f} MB")
     assert _row(exported, "tflite", "fp32")["max_abs"] <= 0.01
@@ -186,3 +191,31 @@ def test_bad_arguments_fail_early_with_one_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", "diqa_edge.export", "--target", "onnx", "--checkpoint",
                           str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 1 and "not a training run" in out.stderr
+
+
+def test_sdk_returns_reasons_and_the_cli_prints_the_right_hint(exported):
+    """The fixture's reasons head was trained on blurred / darkened / JPEG views of other photos; on
+    unseen blurred and darkened views every runtime names the cause, and `diqa-edge score` prints it."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from diqa_edge.sdk.hints import HINTS
+
+    blurred = next(exported["images"].glob("*__gaussian_blur_4.png"))
+    darkened = next(exported["images"].glob("*__darken_2.png"))
+    for model in (next(exported["out"].glob("*_onnx_fp32.onnx")), next(exported["out"].glob("*_tflite_int8.tflite"))):
+        scorer = QualityScorer(model)
+        assert scorer.manifest.reasons == ("blur", "dark", "bright", "contrast", "noise", "jpeg", "colour")
+        for path, reason in ((blurred, "blur"), (darkened, "dark")):
+            result = scorer.score(path)
+            assert set(result.reasons) == set(scorer.manifest.reasons)
+            assert result.top_reason == reason, (model.name, path.name, result.reasons)
+            assert result.hint == HINTS[reason].hint and result.to_dict()["reasons"][reason] >= 0.5
+    proc = subprocess.run([sys.executable, "-m", "diqa_edge.cli", "score", "--model",
+                           str(next(exported["out"].glob("*_tflite_int8.tflite"))), str(blurred), str(darkened)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert HINTS["blur"].hint in next(line for line in lines if blurred.name in line)
+    assert HINTS["dark"].hint in next(line for line in lines if darkened.name in line)

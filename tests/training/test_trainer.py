@@ -102,3 +102,24 @@ changed = any(not torch.equal(state[k], captured["start"][k]) for k in state)
                                                   "digest": digest, "changed": changed}))
 dist.destroy_process_group()
 """
+
+
+def test_reasons_head_and_affine_alignment_train_and_resume_exactly(tmp_path):
+    """Two datasets (one pseudo-MOS with distortion labels), reasons head + affine maps: a cut and
+    resumed run ends where an uninterrupted one does, maps and head included."""
+    from dataclasses import replace
+
+    from safetensors.torch import load_file
+
+    recs = sample_records()
+    families = ["none", "gaussian_blur", "darken", "jpeg", "none", "brighten"]
+    mixed = [replace(r, dataset="derm", pseudo=True, distortion=families[i % len(families)], level=1)
+             if i % 2 else r for i, r in enumerate(recs)]
+    kw = dict(reason_loss_weight=1.0, align="affine")
+    full = _train(mixed[:8], mixed[8:], tiny_config(tmp_path, **kw), tmp_path / "full")
+    _train(mixed[:8], mixed[8:], tiny_config(tmp_path, stop_after_epochs=1, **kw), tmp_path / "cut")
+    resumed = _train(mixed[:8], mixed[8:], tiny_config(tmp_path, **kw), tmp_path / "cut")
+    assert resumed.history[1]["train_loss"] == pytest.approx(full.history[1]["train_loss"], rel=1e-6)
+    assert resumed.alignment == full.alignment and resumed.alignment["reference"] == "samples"
+    assert resumed.alignment["derm"]["scale"] != 1.0        # the map moved off its start
+    assert "reason_head.weight" in load_file(str(tmp_path / "cut" / "best.safetensors"))

@@ -1,0 +1,47 @@
+"""What the app tells the patient when a photo fails: one table, so an app can translate it.
+
+Keys are the reasons head's output names (``diqa_edge.data.distort.REASONS``,
+also listed in every model manifest's ``outputs``). ``label`` is a short name
+for a list or a log; ``hint`` is the sentence shown to the patient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIN_PROBABILITY = 0.5   # below this the head is not sure enough to name a cause
+
+
+@dataclass(frozen=True)
+class Hint:
+    label: str
+    hint: str
+
+
+HINTS: dict[str, Hint] = {
+    "blur": Hint("blurred", "Hold the phone still and tap the skin on the screen to focus."),
+    "dark": Hint("too dark", "Move to a brighter place or turn on more light."),
+    "bright": Hint("too bright", "Move out of direct sunlight and turn the flash off."),
+    "contrast": Hint("washed out", "Light the skin from the front, not from behind, and wipe the lens."),
+    "noise": Hint("grainy or over-sharpened", "Add light and turn off beauty or sharpening filters."),
+    "jpeg": Hint("compressed or pixelated", "Send the original photo, not a compressed copy or a screenshot."),
+    "colour": Hint("colours look wrong", "Turn off colour filters and take the photo in daylight or white light."),
+}
+GENERIC = Hint("low quality", "Retake the photo in good light, holding the phone still, close to the skin.")
+
+
+def top_reason(reasons: dict[str, float], min_probability: float = MIN_PROBABILITY) -> str | None:
+    """The most probable reason, when the head is sure enough; None otherwise."""
+    if not reasons:
+        return None
+    name, p = max(reasons.items(), key=lambda kv: kv[1])
+    return name if p >= min_probability else None
+
+
+def hint_for(reasons: dict[str, float], acceptable: bool) -> Hint | None:
+    """The patient's hint: the top reason's when it is sure, a generic one for a retake without a
+    sure reason, none for an accepted photo without one."""
+    name = top_reason(reasons)
+    if name is not None:
+        return HINTS.get(name, GENERIC)
+    return None if acceptable else GENERIC
