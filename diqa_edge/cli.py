@@ -26,6 +26,8 @@ COMMANDS = {
                    "12 MP phone photos: full-path latency and score drift of the DCT-domain (draft) decode"),
     "train": ("diqa_edge.training.cli",
               "train EfficientNet IQA models: one run, several splits, or the paper's grid"),
+    "fit-reasons": ("diqa_edge.training.reasons_probe",
+                    "fit a run's reasons head as a linear probe on its frozen backbone (score path unchanged)"),
     "ablate": ("diqa_edge.training.cli_ablate",
                "train variants of one recipe (resolution, loss, backbone, data) on the same splits; one table"),
 }

@@ -158,6 +158,19 @@ def reasons_verdict(precision: str, figures: dict) -> tuple[bool, str]:
     return ok, f"same hint on {figures['hint_agreement']:.0%} of images ({'>=' if ok else '<'} {limit:.0%})"
 
 
+def compare(reference: np.ndarray, scores: np.ndarray, mos: np.ndarray | None) -> dict:
+    from scipy import stats
+
+    d = {"n": int(len(scores)), "max_abs": float(np.max(np.abs(scores - reference))),
+         "mean_abs": float(np.mean(np.abs(scores - reference))),
+         "plcc": float(stats.pearsonr(scores, reference)[0]) if np.std(scores) > 0 else float("nan"),
+         "srocc": float(stats.spearmanr(scores, reference)[0]) if np.std(scores) > 0 else float("nan")}
+    if mos is not None and len(mos) == len(scores):
+        d["srocc_vs_labels"] = float(stats.spearmanr(scores, mos)[0])
+        d["srocc_torch_vs_labels"] = float(stats.spearmanr(reference, mos)[0])
+    return d
+
+
 def verdict(precision: str, figures: dict, thresholds: dict) -> tuple[bool, str]:
     rule = thresholds[precision]
     if "max_abs" in rule:

@@ -161,7 +161,7 @@ def eval_mode_scores(model, records, contract, mode: str) -> np.ndarray:
             else:
                 raise ValueError(f"unknown evaluation mode {mode!r}; known: {', '.join(EVAL_MODES)}")
             x = torch.from_numpy(np.stack([normalise(v, contract).transpose(2, 0, 1) for v in views]))
-            out.append(float(model(x).mean()))
+            out.append(float(model(x)[:, 0].mean()))   # column 0: the score (reasons follow)
     return np.array(out)
 
 

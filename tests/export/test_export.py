@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import SAMPLES, SKIN
+from conftest import SKIN
 from diqa_edge.contract import Contract
 from diqa_edge.sdk import QualityScorer
 from diqa_edge.sdk.manifest import MANIFEST_KEY, read_sidecar
@@ -87,7 +87,7 @@ def test_int8_tflite_through_the_sdk_scores_real_photos_like_pytorch(exported, t
     for p in photos:
         ours.append(scorer.score(p).score)
         with torch.inference_mode():
-            ref.append(trained.contract.clamp_score(float(trained.model(torch.from_numpy(preprocess(p, trained.contract))))))
+            ref.append(trained.contract.clamp_score(float(trained.model(torch.from_numpy(preprocess(p, trained.contract))).reshape(-1)[0])))
     from scipy.stats import spearmanr
     ours, ref = np.array(ours), np.array(ref)
     print(f"int8 via SDK on {len(photos)} unseen images: max|d| {np.abs(ours - ref).max():.3f}, "

@@ -52,7 +52,7 @@ def test_every_runnable_format_matches_pytorch_through_the_sdk(exported):
     trained = load_trained(exported["run"])
     images = sorted(exported["images"].glob("*.png"))
     with torch.inference_mode():
-        ref = np.array([trained.contract.clamp_score(float(trained.model(torch.from_numpy(preprocess(p, trained.contract)))))
+        ref = np.array([trained.contract.clamp_score(float(trained.model(torch.from_numpy(preprocess(p, trained.contract))).reshape(-1)[0]))
                         for p in images])
     checked = 0
     for target, precision in _formats(exported):

@@ -98,3 +98,24 @@ def test_new_train_options_leave_old_checkpoints_resumable():
     old = TrainConfig().identity()
     assert "reason_loss_weight" not in old and "align" not in old
     assert TrainConfig(align="affine", reason_loss_weight=1.0).identity()["align"] == "affine"
+
+
+def test_linear_probe_separates_reasons_it_can_see_and_ignores_unlabelled_records():
+    from diqa_edge.data.records import Record
+    from diqa_edge.training.reasons_probe import fit_probe, labelled
+
+    rng = np.random.default_rng(0)
+    families = ["none", "gaussian_blur", "darken", "jpeg"]
+    recs = [Record(image=None, name=f"{i}", mos_native=5, mos=5, group=f"{i}", dataset="d",
+                   distortion=families[i % 4] if i % 5 else None) for i in range(200)]
+    kept, targets = labelled(recs)
+    assert len(kept) == 160 and targets.shape == (160, len(REASONS))
+    # features: one informative direction per reason present, plus noise
+    feats = rng.normal(size=(160, 32)).astype(np.float32) + 5 * np.pad(targets, ((0, 0), (0, 32 - len(REASONS))))
+    layer, loss = fit_probe(feats[:120], targets[:120], steps=300)
+    with torch.inference_mode():
+        probs = torch.sigmoid(layer(torch.from_numpy(feats[120:]))).numpy()
+    aucs = reason_aucs(probs, [r.distortion for r in kept[120:]], REASONS)
+    for reason in ("blur", "dark", "jpeg"):
+        assert aucs[reason]["auc"] > 0.9, aucs
+    assert loss < 0.2
