@@ -39,9 +39,10 @@ def top_reason(reasons: dict[str, float], min_probability: float = MIN_PROBABILI
 
 
 def hint_for(reasons: dict[str, float], acceptable: bool) -> Hint | None:
-    """The patient's hint: the top reason's when it is sure, a generic one for a retake without a
-    sure reason, none for an accepted photo without one."""
+    """The patient's hint for a retake: the top reason's when the head is sure, else a generic one.
+    An accepted photo gets none: the reasons head was trained on synthetic faults and flags some good
+    photos (its probabilities stay in the result for an app that wants them)."""
+    if acceptable:
+        return None
     name = top_reason(reasons)
-    if name is not None:
-        return HINTS.get(name, GENERIC)
-    return None if acceptable else GENERIC
+    return HINTS.get(name, GENERIC) if name is not None else GENERIC

@@ -4,8 +4,8 @@ What is proven here, on 12 MP JPEGs made from the bundled real photos: the draft
 decode keeps both sides >= draft_factor x the input size, the model sees nearly
 the same pixels as after a full decode, it is several times faster, and the
 bundled model's score drift stays within what ``diqa-edge bench-12mp`` measured
-on 200 photos (benchmarks/RESULTS.md). The issue's target (drift <= 0.02) is NOT
-met by the bundled int8 model: its output step alone is 0.042 on the 1-10 scale.
+(benchmarks/RESULTS.md). The issue's target (drift <= 0.02) is NOT met by the
+bundled 384-px int8-dynamic model: 60 photos measured max 0.131, mean 0.036.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ def test_draft_decode_keeps_twice_the_input_size_and_nearly_the_same_crop(phone_
     for photo in phone_jpegs:
         small, big = decode_image(photo, draft), decode_image(photo, full)
         assert big.shape[:2] == (PHONE_SIZE[1], PHONE_SIZE[0])
-        assert small.shape[:2] == (PHONE_SIZE[1] // 4, PHONE_SIZE[0] // 4)   # 1/4: 756 >= 2 x 224 > 378
+        # libjpeg's largest 1/2^k reduction keeping the shorter side >= draft_factor x the model input
+        k = max(f for f in (1, 2, 4, 8) if PHONE_SIZE[1] // f >= draft.draft_factor * contract.input_size)
+        assert small.shape[:2] == (PHONE_SIZE[1] // k, PHONE_SIZE[0] // k)
         a = resize_and_crop(small, contract).astype(np.float64)
         b = resize_and_crop(big, contract).astype(np.float64)
         diffs.append((np.abs(a - b).mean(), np.abs((a - b).mean(axis=(0, 1))).max(), np.abs(a - b).max()))
@@ -48,6 +50,8 @@ def test_bundled_model_drift_and_speed_on_12mp_photos(phone_jpegs):
     print(f"{len(phone_jpegs)} 12 MP photos: drift max {doc['drift']['max']:.4f} mean {doc['drift']['mean']:.4f}; "
           f"draft full path {doc['draft_full_path_ms']['median']:.1f} ms, full decode "
           f"{doc['full_decode_full_path_ms']['median']:.1f} ms")
-    # guards at the 200-photo measurement (benchmarks/RESULTS.md), not the issue's 0.02 target
-    assert doc["drift"]["max"] <= 0.55 and doc["drift"]["mean"] <= 0.15
-    assert doc["draft_full_path_ms"]["median"] * 3 < doc["full_decode_full_path_ms"]["median"]
+    # guards at the measurement for the shipped 384-px int8-dynamic model (benchmarks/RESULTS.md: 60 photos,
+    # max 0.131, mean 0.036; these 8: max 0.044, mean 0.020), not the issue's 0.02 target; at 384 px the
+    # draft decode stops at 1/2 scale, so the full path is 2.5x faster, not the 5x it was at 224 px
+    assert doc["drift"]["max"] <= 0.2 and doc["drift"]["mean"] <= 0.06
+    assert doc["draft_full_path_ms"]["median"] * 2 < doc["full_decode_full_path_ms"]["median"]

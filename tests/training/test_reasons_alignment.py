@@ -34,6 +34,7 @@ def test_every_reason_has_a_patient_hint_and_the_hint_rules():
     assert hint_for({"blur": 0.9}, acceptable=False) == HINTS["blur"]
     assert hint_for({"blur": 0.1}, acceptable=False) == GENERIC
     assert hint_for({"blur": 0.1}, acceptable=True) is None
+    assert hint_for({"blur": 0.9}, acceptable=True) is None      # accepted: no hint
     assert hint_for({}, acceptable=True) is None
 
 
