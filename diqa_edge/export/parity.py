@@ -191,15 +191,16 @@ def mark_failed(artefact: Artefact) -> Path:
 
 def gate(artefact: Artefact, reference: np.ndarray, images: ParityImages, contract,
          thresholds: dict = DEFAULT_THRESHOLDS, model=None) -> dict:
-    """``reference``: PyTorch's scores (N,) or its whole outputs (N, 1 + reasons), as ``torch_outputs``
-    gives them; with reasons, their probabilities are gated too (``REASON_RULES``)."""
-    reference = np.asarray(reference, dtype=np.float64)
-    reference = reference.reshape(len(reference), -1)
     """Run the artefact, compare, and return the report row (status pass / FAILED / built, not executed).
 
-    Core ML off macOS runs through the NumPy reference executor and says so in ``runtime``; given the
-    PyTorch ``model``, a Core ML row also carries the per-layer comparison on the first image."""
+    ``reference``: PyTorch's scores (N,) or its whole outputs (N, 1 + reasons), as ``torch_outputs``
+    gives them; with reasons, their probabilities are gated too (``REASON_RULES``). Core ML off macOS
+    runs through the NumPy reference executor and says so in ``runtime``; given the PyTorch ``model``,
+    a Core ML row also carries the per-layer comparison on the first image."""
     from .formats import FORMATS
+
+    reference = np.asarray(reference, dtype=np.float64)
+    reference = reference.reshape(len(reference), -1)
 
     row = {"target": artefact.target, "precision": artefact.precision, "path": str(artefact.path),
            "size_mb": round(artefact.size_mb, 3), "convert_s": round(artefact.seconds, 1), **artefact.notes}

@@ -68,7 +68,11 @@ class IQAModel(nn.Module):
         score = self.head(features)   # before the reasons head: layer checks match layers in this order
         return score, (self.reason_head(features) if self.reason_head is not None else None)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, training_outputs: bool = False):
+        """The exported tensor; ``training_outputs=True``: ``outputs(x)`` instead, through forward so that
+        DistributedDataParallel synchronises the reasons head's gradients as well."""
+        if training_outputs:
+            return self.outputs(x)
         score, logits = self.outputs(x)
         if logits is None:
             return score

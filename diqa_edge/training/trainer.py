@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
+from ..data.distort import REASONS
 from ..data.records import Record
 from ..sdk.manifest import atomic_write_text
 from .inputs import EvalImages, TrainImages
-from ..data.distort import REASONS
 from .alignment import ALIGN_MODES, DatasetAffine, reference_dataset
 from .alignment import LR_FACTOR as AFFINE_LR_FACTOR
 from .losses import class_weights, pairwise_rank_loss, reason_loss, sample_weights, weighted_mse
@@ -169,17 +169,6 @@ def predict(model, records: list[Record], contract, *, batch_size=64, cache_dir=
     return outputs if all_outputs else outputs[:, 0]
 
 
-def _ddp_outputs(ddp_model, x):
-    """DistributedDataParallel only synchronises gradients through its own forward: run the full
-    output tensor through it and split it back into (score, reason logits)."""
-    out = ddp_model(x)
-    inner = _unwrap(ddp_model)
-    if inner.reason_head is None:
-        return out, None
-    probs = out[:, 1:].clamp(1e-6, 1 - 1e-6)
-    return out[:, :1], torch.log(probs) - torch.log1p(-probs)
-
-
 def validation_by_dataset(pred: np.ndarray, records: list[Record]) -> dict[str, dict]:
     """PLCC / SROCC per dataset of the validation set. Why not pooled: datasets rate on different scales
     (and with ``align="affine"`` the model learns one latent scale), so a pooled correlation rewards
@@ -283,7 +272,7 @@ def train(train_records: list[Record], val_records: list[Record], config: TrainC
             if config.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with _autocast(device, config.bf16):
-                score, logits = _unwrap(train_model).outputs(x) if world == 1 else _ddp_outputs(train_model, x)
+                score, logits = train_model(x, training_outputs=True)
             pred = score.view(-1)
             fitted = affine(pred, where.to(device)) if affine is not None else pred
             loss = weighted_mse(fitted, y, w)
