@@ -38,11 +38,16 @@ IMAGE_SUFFIXES = SCORABLE_SUFFIXES - {".gif"}   # pristine photos: no GIFs
 MANIFEST_COLUMNS = ["image", "mos", "group", "pseudo", "distortion", "level", "scale_min", "scale_max"]
 
 
-def pseudo_mos(pristine: np.ndarray, view: np.ndarray) -> float:
+def ssim_rgb(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean SSIM over R, G, B with a 7x7 window (smaller, odd, for images under 7 px)."""
     from skimage.metrics import structural_similarity
 
-    ssim = structural_similarity(pristine, view, channel_axis=2, data_range=255)
-    return 1.0 + 9.0 * float(np.clip(ssim, 0.0, 1.0))
+    win = min(7, (min(a.shape[:2]) - 1) // 2 * 2 + 1)
+    return float(structural_similarity(a, b, channel_axis=2, data_range=255, win_size=win))
+
+
+def pseudo_mos(pristine: np.ndarray, view: np.ndarray) -> float:
+    return 1.0 + 9.0 * float(np.clip(ssim_rgb(pristine, view), 0.0, 1.0))
 
 
 def resize_long_side(rgb: np.ndarray, long_side: int = LONG_SIDE) -> np.ndarray:
@@ -54,7 +59,7 @@ def resize_long_side(rgb: np.ndarray, long_side: int = LONG_SIDE) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS))
 
 
-def _encode(rgb: np.ndarray, family: str | None, level: int | None) -> tuple[bytes, str]:
+def encode_view(rgb: np.ndarray, family: str | None, level: int | None) -> tuple[bytes, str]:
     """PNG (lossless) for every view, so the only loss is the intended one; JPEG views stay JPEG."""
     buf = io.BytesIO()
     if family == "jpeg":
@@ -76,7 +81,7 @@ def _build_one(args) -> tuple[list[dict], str | None]:
     views = [(None, None)] + list(RECIPES[recipe_name])
     for index, (family, level) in enumerate(views):
         view = rgb if family is None else distort(rgb, family, level, seed=seed + index)
-        data, suffix = _encode(view, family, level)
+        data, suffix = encode_view(view, family, level)
         name = f"{stem}__pristine{suffix}" if family is None else f"{stem}__{family}_{level}{suffix}"
         atomic_write_bytes(out_dir / "images" / name, data)
         stored = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))  # what the file holds

@@ -59,6 +59,9 @@ VARIANTS: dict[str, Variant] = {
                             lambda c: _train(reason_loss_weight=1.0)(_with_datasets("derm")(c))),
     "derm-affine-reasons": Variant("plus-derm with affine alignment and the reasons head",
                                    lambda c: _train(align="affine", reason_loss_weight=1.0)(_with_datasets("derm")(c))),
+    "plus-synth": Variant("adds 1,600 synthetic distorted views of its own training photos (paper recipe, "
+                          "pseudo-MOS anchored on the source's human MOS), as many images as plus-derm adds",
+                          lambda c: dataclasses.replace(c, synthetic_views=1600)),
     "epochs-x2": Variant("twice the epochs", _epochs_times(2)),
     "nchw": Variant("CPU speed reference: contiguous NCHW instead of channels_last", _train(channels_last=False)),
 }

@@ -43,6 +43,10 @@ class ExperimentConfig:
     trainval_holdout: float = 0.2
     max_train_images: int | None = None   # subsample for quick CPU runs (seeded)
     max_eval_images: int | None = None
+    # synthetic distorted views of the first dataset's training part added to the training pool
+    # (anchored pseudo-MOS; see data/synthetic.py), drawn from this recipe
+    synthetic_views: int = 0
+    synthetic_recipe: str = "paper"
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict:
@@ -92,6 +96,22 @@ def _parts(config: ExperimentConfig, loaded: dict[str, LoadedDataset], split_ind
     return parts
 
 
+def training_pool(config: ExperimentConfig, parts: dict, members: list[str], split_index: int,
+                  out_dir: Path) -> list[Record]:
+    """Every member's training part, plus synthetic views made from the first member's training part only
+    (never from val or test, so no view of a held-out photo can leak into training)."""
+    pool = [r for n in members for r in parts[n]["train"]]
+    if config.synthetic_views:
+        from ..data.synthetic import synthetic_views
+
+        source = members[0]
+        pool += synthetic_views(parts[source]["train"], config.synthetic_views,
+                                out_dir / "synthetic_views" / f"{source}_split{split_index}",
+                                recipe=config.synthetic_recipe, seed=config.split_seed + split_index,
+                                progress=config.train.progress)
+    return pool
+
+
 def run_experiment(config: ExperimentConfig, out_dir: str | Path) -> dict:
     """Train every configuration on every split; test each on every test set; write the tables."""
     out_dir = Path(out_dir)
@@ -109,7 +129,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path) -> dict:
         for members in runs:
             label = run_label(members, trainable)
             seed = config.train.seed + split_index
-            train_recs = _subsample([r for n in members for r in parts[n]["train"]],
+            train_recs = _subsample(training_pool(config, parts, members, split_index, out_dir),
                                     config.max_train_images, seed)
             val_recs = _subsample([r for n in members for r in parts[n]["val"]],
                                   config.max_eval_images, seed)
