@@ -73,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="distortions the synthetic views are drawn from (default: paper)")
     parser.add_argument("--cache-dir", default="cache/images", help="resized-image cache ('' to disable)")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast: faster only on CPUs with AVX512-BF16 / AMX or on a GPU; "
-                             "10x slower than fp32 on an AVX2-only CPU (measured 0.8 vs 8.3 img/s)")
+                             "5-10x slower than fp32 on an AVX2-only CPU (measured 1.0 vs 11.3 img/s)")
     parser.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     parser.add_argument("--workers", type=int, default=0, help="data-loader worker processes")
     parser.add_argument("--stop-after-epochs", type=int, default=None,
