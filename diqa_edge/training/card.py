@@ -27,7 +27,7 @@ def _ci(metrics: dict, name: str) -> str:
 
 
 def write_card(run_dir: Path, *, config, train_config, members, result, contract, metrics,
-               n_train, n_val, split_index, pseudo, outputs=("score",)) -> Path:
+               n_train, n_val, split_index, pseudo, outputs=("score",), n_synthetic: int = 0) -> Path:
     card = {
         "model": f"{train_config.backbone} + 2-layer regression head"
                  + (" + reasons head" if getattr(train_config, "reason_loss_weight", 0) > 0 else ""),
@@ -42,6 +42,11 @@ def write_card(run_dir: Path, *, config, train_config, members, result, contract
         "dataset_dirs": {n: config.dataset_dirs[n] for n in config.datasets},
         "split": {"index": split_index, "seed": config.split_seed,
                   "trainval_holdout": config.trainval_holdout},
+        "synthetic_views": ({"requested": config.synthetic_views, "in_training": n_synthetic,
+                             "recipe": config.synthetic_recipe,
+                             "made_from": f"{members[0]} training part",
+                             "labels": "pseudo-MOS: 1 + (source MOS - 1) x SSIM(source, view)"}
+                            if getattr(config, "synthetic_views", 0) else None),
         "n_train": n_train, "n_val": n_val,
         "train_config": train_config.to_dict(),
         "epochs_run": len(result.history), "best_epoch": result.best_epoch,
@@ -61,7 +66,9 @@ def write_card(run_dir: Path, *, config, train_config, members, result, contract
              f"- Input: {contract.input_size} px, resize shorter side + center crop, "
              f"mean {list(contract.mean)}, std {list(contract.std)}",
              f"- Trained on: {', '.join(n + ' (' + card['labels'][n] + ')' for n in members)}; "
-             f"{n_train} training / {n_val} validation images",
+             f"{n_train} training / {n_val} validation images"
+             + (f" ({n_synthetic} of the training images are synthetic distorted views of "
+                f"{members[0]}'s training photos, pseudo-MOS)" if getattr(config, "synthetic_views", 0) else ""),
              f"- Split {split_index} (seed {config.split_seed}); not trained on: "
              f"{', '.join(card['not_trained_on']) or 'nothing'}",
              f"- Epochs {len(result.history)}, best epoch {result.best_epoch} "

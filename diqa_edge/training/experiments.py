@@ -165,7 +165,8 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path) -> dict:
                        contract=built_contract, metrics=metrics, n_train=len(train_recs),
                        n_val=len(val_recs), split_index=split_index,
                        pseudo={n: loaded[n].pseudo for n in config.datasets},
-                       outputs=model.output_names)
+                       outputs=model.output_names,
+                       n_synthetic=sum(r.dataset.endswith("-synth") for r in train_recs))
     if not _is_main():
         return results
     _write_tables(results, out_dir, {n: loaded[n].pseudo for n in config.datasets}, config)

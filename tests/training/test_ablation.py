@@ -24,11 +24,11 @@ def test_each_variant_is_a_row_on_the_same_held_out_images(tmp_path):
                           batch_size=8, cache_dir=str(tmp_path / "cache"), progress=False))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rows = run_ablation(base, ["baseline", "rank-loss", "plus-derm"], tmp_path / "abl",
+        rows = run_ablation(base, ["baseline", "rank-loss", "plus-derm", "plus-synth"], tmp_path / "abl",
                             eval_modes=["full-image", "five-crop"])
     names = [r["variant"] for r in rows]
     assert names == ["baseline", "baseline, test: full-image", "baseline, test: five-crop", "rank-loss",
-                     "plus-derm"]
+                     "plus-derm", "plus-synth"]
     # every row is measured on the same held-out images of the first dataset
     assert len({r["held_out_n"] for r in rows}) == 1
     assert all(-1 <= r["held_out_srocc"] <= 1 for r in rows)
@@ -37,9 +37,14 @@ def test_each_variant_is_a_row_on_the_same_held_out_images(tmp_path):
     assert card["train_config"]["rank_loss_weight"] == 1.0
     card = json.loads((tmp_path / "abl" / "plus-derm" / "all" / "split0" / "card.json").read_text())
     assert card["trained_on"] == ["kadid", "derm"]
+    # plus-synth: the same one dataset, its training pool grown by synthetic views of its own training photos
+    card = json.loads((tmp_path / "abl" / "plus-synth" / "kadid" / "split0" / "card.json").read_text())
+    assert card["trained_on"] == ["kadid"] and card["synthetic_views"]["requested"] == 1600
+    assert 0 < card["synthetic_views"]["in_training"] < card["n_train"]
+    assert "synthetic distorted views" in (tmp_path / "abl" / "plus-synth" / "kadid" / "split0" / "card.md").read_text()
     md = (tmp_path / "abl" / "ablation.md").read_text()
     assert "| rank-loss |" in md and "held-out SROCC" in md
-    assert len(list(csv.DictReader(open(tmp_path / "abl" / "ablation.csv")))) == 5
+    assert len(list(csv.DictReader(open(tmp_path / "abl" / "ablation.csv")))) == 6
     # a re-run reuses finished variants (same figures, no training) and refuses a changed recipe
     again = run_ablation(base, ["rank-loss"], tmp_path / "abl")
     assert again[0]["held_out_srocc"] == rows[3]["held_out_srocc"]
