@@ -59,7 +59,7 @@ def resize_long_side(rgb: np.ndarray, long_side: int = LONG_SIDE) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS))
 
 
-def encode_view(rgb: np.ndarray, family: str | None, level: int | None) -> tuple[bytes, str]:
+def _encode(rgb: np.ndarray, family: str | None, level: int | None) -> tuple[bytes, str]:
     """PNG (lossless) for every view, so the only loss is the intended one; JPEG views stay JPEG."""
     buf = io.BytesIO()
     if family == "jpeg":
@@ -67,6 +67,17 @@ def encode_view(rgb: np.ndarray, family: str | None, level: int | None) -> tuple
         return buf.getvalue(), ".jpg"
     Image.fromarray(rgb).save(buf, format="PNG", optimize=False, compress_level=3)
     return buf.getvalue(), ".png"
+
+
+def write_view(rgb: np.ndarray, family: str | None, level: int | None, seed: int, folder: Path,
+               stem: str) -> tuple[str, np.ndarray]:
+    """Distort (``family`` None: the photo itself), encode and write one view; its file name and the
+    pixels the file holds, which are what a label must be computed from (JPEG views lose more)."""
+    view = rgb if family is None else distort(rgb, family, level, seed=seed)
+    data, suffix = _encode(view, family, level)
+    name = f"{stem}__pristine{suffix}" if family is None else f"{stem}__{family}_{level}{suffix}"
+    atomic_write_bytes(Path(folder) / name, data)
+    return name, np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
 def _build_one(args) -> tuple[list[dict], str | None]:
@@ -80,11 +91,7 @@ def _build_one(args) -> tuple[list[dict], str | None]:
     rows = []
     views = [(None, None)] + list(RECIPES[recipe_name])
     for index, (family, level) in enumerate(views):
-        view = rgb if family is None else distort(rgb, family, level, seed=seed + index)
-        data, suffix = encode_view(view, family, level)
-        name = f"{stem}__pristine{suffix}" if family is None else f"{stem}__{family}_{level}{suffix}"
-        atomic_write_bytes(out_dir / "images" / name, data)
-        stored = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))  # what the file holds
+        name, stored = write_view(rgb, family, level, seed + index, out_dir / "images", stem)
         mos = 10.0 if family is None else pseudo_mos(rgb, stored)
         rows.append({"image": f"images/{name}", "mos": f"{mos:.4f}", "group": stem, "pseudo": 1,
                      "distortion": family or "none", "level": level or 0,

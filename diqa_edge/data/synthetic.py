@@ -23,16 +23,16 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ..contract import DEFAULT_CONTRACT
 from ..errors import ImageDecodeError
 from ..sdk.decode import decode_image
-from ..sdk.manifest import atomic_write_bytes, atomic_write_text
-from .dermset import LONG_SIDE, encode_view, resize_long_side, ssim_rgb
+from ..sdk.manifest import atomic_write_text
+from .dermset import LONG_SIDE, resize_long_side, ssim_rgb, write_view
 from .distort import RECIPES
 from .records import SCORE_MIN, Record
 
+SYNTHETIC_SUFFIX = "-synth"   # a view's dataset is its source's name + this
 INDEX_COLUMNS = ["file", "source", "group", "source_mos", "distortion", "level", "ssim", "mos"]
 
 
@@ -41,20 +41,19 @@ def anchored_mos(source_mos: float, ssim: float) -> float:
     return SCORE_MIN + (float(source_mos) - SCORE_MIN) * float(np.clip(ssim, 0.0, 1.0))
 
 
-def _make_view(job) -> dict | str:
-    """One view (runs in a worker process): the index row, or an error message for a bad source."""
-    src, stem, out_dir, family, level, seed, long_side = job
-    from .distort import distort
-
+def _make_views(job) -> list[dict] | str:
+    """Every view drawn for one source (runs in a worker process, decoding the source once): their
+    index rows, or an error message for a source that cannot be decoded."""
+    src, stem, out_dir, wanted, long_side = job
     try:
         rgb = resize_long_side(decode_image(src, DEFAULT_CONTRACT), long_side)
     except ImageDecodeError as exc:
         return str(exc)
-    data, suffix = encode_view(distort(rgb, family, level, seed=seed), family, level)
-    name = f"{stem}__{family}_{level}{suffix}"
-    atomic_write_bytes(Path(out_dir) / name, data)
-    stored = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))   # what the file holds
-    return {"file": name, "distortion": family, "level": level, "ssim": ssim_rgb(rgb, stored)}
+    rows = []
+    for family, level, seed in wanted:
+        name, stored = write_view(rgb, family, level, seed, Path(out_dir), stem)
+        rows.append({"file": name, "distortion": family, "level": level, "ssim": ssim_rgb(rgb, stored)})
+    return rows
 
 
 def synthetic_views(records: list[Record], n_views: int, out_dir: str | Path, *, recipe: str = "paper",
@@ -81,30 +80,34 @@ def synthetic_views(records: list[Record], n_views: int, out_dir: str | Path, *,
         with open(index_path, newline="") as fh:
             done = {row["file"]: row for row in csv.DictReader(fh) if (out_dir / row["file"]).exists()}
 
-    rows, jobs, problems = [], [], []
-    for s, v in picks:
-        r, (family, level) = records[s], views[v]
-        jobs.append((r, (str(r.image), Path(r.name).stem, str(out_dir), family, level, seed + 1000 * s + v,
-                         long_side)))
+    wanted: dict[int, list] = {}   # source index -> [(family, level, seed)], views not on disk yet
     already = {Path(name).stem for name in done}
-    todo = [job for _, job in jobs if _file_stem(job) not in already]
+    for s, v in picks:
+        family, level = views[v]
+        if _view_stem(records[s], family, level) not in already:
+            wanted.setdefault(s, []).append((family, level, seed + 1000 * s + v))
+    jobs = [(str(records[s].image), Path(records[s].name).stem, str(out_dir), w, long_side)
+            for s, w in wanted.items()]
     out_dir.mkdir(parents=True, exist_ok=True)
-    made = {}
-    with tqdm(total=len(todo), desc="synthetic views", unit="view", disable=not progress or None) as bar:
-        pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 and len(todo) > 1 else None
+    made, problems = {}, []
+    with tqdm(total=sum(len(w) for w in wanted.values()), desc="synthetic views", unit="view",
+              disable=not progress or None) as bar:
+        pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 and len(jobs) > 1 else None
         try:
-            for job, result in zip(todo, (pool.map if pool else map)(_make_view, todo)):
+            for job, result in zip(jobs, (pool.map if pool else map)(_make_views, jobs)):
                 if isinstance(result, str):
                     problems.append(result)
                 else:
-                    made[_file_stem(job)] = result
-                bar.update()
+                    made.update({Path(row["file"]).stem: row for row in result})
+                bar.update(len(job[3]))
         finally:
             if pool:
                 pool.shutdown()
     by_stem = {**{Path(k).stem: v for k, v in done.items()}, **made}
-    for r, job in jobs:
-        row = by_stem.get(_file_stem(job))
+    rows = []
+    for s, v in picks:
+        r = records[s]
+        row = by_stem.get(_view_stem(r, *views[v]))
         if row is None:
             continue
         ssim = round(float(row["ssim"]), 6)   # as the index stores it, so a re-run gives the same MOS
@@ -120,12 +123,12 @@ def synthetic_views(records: list[Record], n_views: int, out_dir: str | Path, *,
         atomic_write_text(index_path, buf.getvalue())
     for problem in problems:
         print(f"synthetic views: skipped a source: {problem}")
-    dataset = {r.dataset for r in records}
+    dataset = "+".join(sorted({r.dataset for r in records})) + SYNTHETIC_SUFFIX
     return [Record(image=out_dir / row["file"], name=f"synth/{row['file']}", mos_native=float(row["mos"]),
-                   mos=float(row["mos"]), group=row["group"], dataset=f"{'+'.join(sorted(dataset))}-synth",
+                   mos=float(row["mos"]), group=row["group"], dataset=dataset,
                    pseudo=True, distortion=row["distortion"], level=int(row["level"])) for row in rows]
 
 
-def _file_stem(job) -> str:
-    _, stem, _, family, level, _, _ = job
-    return f"{stem}__{family}_{level}"
+def _view_stem(record: Record, family: str, level: int) -> str:
+    """The view's file name without its suffix, as ``write_view`` names it."""
+    return f"{Path(record.name).stem}__{family}_{level}"

@@ -68,7 +68,7 @@ def write_card(run_dir: Path, *, config, train_config, members, result, contract
              f"- Trained on: {', '.join(n + ' (' + card['labels'][n] + ')' for n in members)}; "
              f"{n_train} training / {n_val} validation images"
              + (f" ({n_synthetic} of the training images are synthetic distorted views of "
-                f"{members[0]}'s training photos, pseudo-MOS)" if getattr(config, "synthetic_views", 0) else ""),
+                f"{members[0]}'s training photos, pseudo-MOS)" if card["synthetic_views"] else ""),
              f"- Split {split_index} (seed {config.split_seed}); not trained on: "
              f"{', '.join(card['not_trained_on']) or 'nothing'}",
              f"- Epochs {len(result.history)}, best epoch {result.best_epoch} "

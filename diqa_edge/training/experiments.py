@@ -21,6 +21,7 @@ import numpy as np
 from ..data.records import LoadedDataset, Record
 from ..data.registry import DATASETS, load_dataset
 from ..data.splits import Split, leaks, make_split
+from ..data.synthetic import SYNTHETIC_SUFFIX
 from ..sdk.manifest import atomic_write_text
 from .card import write_card
 from .metrics import all_metrics, reason_aucs
@@ -166,7 +167,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path) -> dict:
                        n_val=len(val_recs), split_index=split_index,
                        pseudo={n: loaded[n].pseudo for n in config.datasets},
                        outputs=model.output_names,
-                       n_synthetic=sum(r.dataset.endswith("-synth") for r in train_recs))
+                       n_synthetic=sum(r.dataset.endswith(SYNTHETIC_SUFFIX) for r in train_recs))
     if not _is_main():
         return results
     _write_tables(results, out_dir, {n: loaded[n].pseudo for n in config.datasets}, config)
