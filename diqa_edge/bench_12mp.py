@@ -63,11 +63,27 @@ def phone_photos(sources: list[Path], work: Path, n: int, progress: bool = True)
     return out
 
 
+def box_reduce(rgb: np.ndarray, k: int) -> np.ndarray:
+    """Exact k x k box average (Pillow ``Image.reduce``)."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(rgb).reduce(k))
+
+
+def _drift_stats(delta: np.ndarray) -> dict:
+    return {"max": float(delta.max()), "mean": float(delta.mean()), "p99": float(np.percentile(delta, 99))}
+
+
 def drift(model: Path, photos: list[Path], threads: int = 2, progress: bool = True,
-          timed_full: int = 20, draft_factor: int | None = None) -> dict:
-    """Scores under both decode rules for every photo; full-path times (decode + preprocess + inference)."""
+          timed_full: int = 20, draft_factor: int | None = None, floor: bool = True) -> dict:
+    """Scores under both decode rules for every photo; full-path times (decode + preprocess + inference).
+
+    ``floor`` also scores each full decode after an exact 2 x 2 box average: a downscale no decoder
+    approximates, just another valid one. Its drift from the full decode is the model's own sensitivity
+    to sub-grey-level changes, the level below which no decode rule can bring the draft drift."""
     from tqdm import tqdm
 
+    from .sdk.decode import decode_image
     from .sdk.scorer import QualityScorer
 
     draft = QualityScorer(model, threads=threads, decode="jpeg_draft")
@@ -76,7 +92,7 @@ def drift(model: Path, photos: list[Path], threads: int = 2, progress: bool = Tr
     full = QualityScorer(model, threads=threads, decode="full")
     for _ in range(3):   # warm-up: first invocations allocate
         draft.score(photos[0])
-    d_scores, f_scores, d_ms, f_ms, stages = [], [], [], [], []
+    d_scores, f_scores, r_scores, d_ms, f_ms, stages = [], [], [], [], [], []
     for i, p in enumerate(tqdm(photos, desc="draft vs full decode", unit="photo", disable=not progress or None)):
         rd = draft.score(p)
         d_scores.append(rd.score)
@@ -86,6 +102,8 @@ def drift(model: Path, photos: list[Path], threads: int = 2, progress: bool = Tr
         f_scores.append(rf.score)
         if i < timed_full:
             f_ms.append(rf.total_ms)
+        if floor:
+            r_scores.append(full.score(box_reduce(decode_image(p, full.contract), 2)).score)
     delta = np.abs(np.asarray(d_scores) - np.asarray(f_scores))
     st = np.median(np.asarray(stages), axis=0)
     return {"model": str(model), "photos": len(photos), "size": list(PHONE_SIZE), "threads": threads,
@@ -94,7 +112,8 @@ def drift(model: Path, photos: list[Path], threads: int = 2, progress: bool = Tr
             "draft_stages_median_ms": {"decode": float(st[0]), "preprocess": float(st[1]), "inference": float(st[2])},
             "full_decode_full_path_ms": {"median": float(np.median(f_ms)), "p90": float(np.percentile(f_ms, 90)),
                                          "photos": len(f_ms)},
-            "drift": {"max": float(delta.max()), "mean": float(delta.mean()), "p99": float(np.percentile(delta, 99))},
+            "drift": _drift_stats(delta),
+            "box_reduce_drift": _drift_stats(np.abs(np.asarray(r_scores) - np.asarray(f_scores))) if floor else None,
             "median_file_mb": float(np.median([p.stat().st_size for p in photos]) / 1e6),
             "scores": {"draft": d_scores, "full": f_scores, "files": [p.name for p in photos]}}
 
@@ -107,7 +126,10 @@ def markdown(doc: dict) -> str:
             f"| {doc['photos']} x {doc['size'][0]}x{doc['size'][1]} JPEG (median {doc['median_file_mb']:.1f} MB) | "
             f"jpeg_draft x{doc['draft_factor']} ({Path(doc['model']).name}, {doc['precision']}) | {d['median']:.1f} / {d['p90']:.1f} ({st['decode']:.1f} + {st['preprocess']:.1f} + "
             f"{st['inference']:.1f}) | {dr['max']:.4f} / {dr['mean']:.4f} / {dr['p99']:.4f} |\n"
-            f"| first {f['photos']} of them | full | {f['median']:.1f} / {f['p90']:.1f} | (reference) |\n")
+            f"| first {f['photos']} of them | full | {f['median']:.1f} / {f['p90']:.1f} | (reference) |\n"
+            + ("" if not doc.get("box_reduce_drift") else
+               "| all | full, then an exact 2 x 2 box average (the model's own floor, not a decode rule) | – | "
+               "{max:.4f} / {mean:.4f} / {p99:.4f} |\n".format(**doc["box_reduce_drift"])))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

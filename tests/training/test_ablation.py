@@ -14,7 +14,7 @@ from diqa_edge.training.experiments import ExperimentConfig
 from diqa_edge.training.trainer import TrainConfig
 
 
-def test_each_variant_is_a_row_on_the_same_held_out_images(tmp_path):
+def test_each_variant_is_a_row_on_the_same_held_out_images(tmp_path, monkeypatch):
     layouts.kadid(tmp_path / "kadid", refs=10)
     layouts.manifest(tmp_path / "derm", groups=10)
     base = ExperimentConfig(
@@ -48,6 +48,12 @@ def test_each_variant_is_a_row_on_the_same_held_out_images(tmp_path):
     # a re-run reuses finished variants (same figures, no training) and refuses a changed recipe
     again = run_ablation(base, ["rank-loss"], tmp_path / "abl")
     assert again[0]["held_out_srocc"] == rows[3]["held_out_srocc"]
+    # test-time crop rules of unchanged baseline weights are kept, not scored again
+    import diqa_edge.training.ablation as ablation
+
+    monkeypatch.setattr(ablation, "eval_mode_scores", lambda *a, **k: pytest.fail("re-scored a kept eval mode"))
+    again = run_ablation(base, ["baseline"], tmp_path / "abl", eval_modes=["five-crop"])
+    assert again[1]["held_out_srocc"] == rows[2]["held_out_srocc"] and again[1]["held_out_n"] == rows[2]["held_out_n"]
     changed = dataclasses.replace(base, train=dataclasses.replace(base.train, max_lr=1e-3))
     with pytest.raises(ValueError, match="another configuration"):
         run_ablation(changed, ["rank-loss"], tmp_path / "abl")
