@@ -64,6 +64,8 @@ VARIANTS: dict[str, Variant] = {
                           lambda c: dataclasses.replace(c, synthetic_views=1600)),
     "epochs-x2": Variant("twice the epochs", _epochs_times(2)),
     "nchw": Variant("CPU speed reference: contiguous NCHW instead of channels_last", _train(channels_last=False)),
+    "dither": Variant("augmentation: uniform noise of up to 2 grey levels, amplitude drawn per image",
+                      _train(dither=2.0)),
 }
 # Test-time levers: the baseline's weights, another way of looking at the image.
 EVAL_MODES = {
@@ -142,6 +144,30 @@ def int8_latency(path: Path, x: np.ndarray | None = None, runs: int = 30, thread
     return measure(lambda: runtime.run(x), runs)["median_ms"]
 
 
+def noise_sensitivity(model, records, contract, n: int = 200, levels: float = 0.5, seed: int = 0) -> dict:
+    """Mean and max |score change| when uniform noise of +-``levels`` grey levels is added to the crop.
+
+    Why a column: noise this small is invisible and below the 8-bit step, yet it is what a different
+    JPEG decoder, a box instead of a bilinear downscale, or an int8 input step changes. A model whose
+    score moves with it cannot meet a drift bound of 0.02 (issue 10), whatever the phone's decoder."""
+    import torch
+
+    from ..sdk.decode import decode_image
+    from ..sdk.preprocess import normalise, resize_and_crop
+
+    rng = np.random.default_rng(seed)
+    deltas = []
+    with torch.inference_mode():
+        for r in records[:n]:
+            crop = resize_and_crop(decode_image(r.image, contract), contract).astype(np.float32)
+            noisy = np.clip(crop + rng.uniform(-levels, levels, crop.shape).astype(np.float32), 0, 255)
+            x = torch.from_numpy(np.stack([normalise(v, contract).transpose(2, 0, 1) for v in (crop, noisy)]))
+            out = model(x)[:, 0]
+            deltas.append(float((out[1] - out[0]).abs()))
+    d = np.array(deltas)
+    return {"mean": float(d.mean()), "max": float(d.max()), "n": len(d), "levels": levels}
+
+
 def eval_mode_scores(model, records, contract, mode: str) -> np.ndarray:
     """Scores under a test-time crop rule other than the contract's center crop."""
     import torch
@@ -214,6 +240,15 @@ def run_ablation(base: ExperimentConfig, variants: list[str], out: Path, *, int8
             row["reason_auc_mean"] = float(np.mean(aucs))
         model = _trained_model(config.train, run_dir)
         row["mmacs"] = model_mmacs(model, row["input_size"])
+        sens_path = run_dir / "noise_sensitivity.json"
+        if not sens_path.exists():
+            from .models import contract_for
+
+            sens = noise_sensitivity(model, _test_records(config, held_out),
+                                     contract_for(config.train.backbone, config.train.input_size))
+            atomic_write_text(sens_path, json.dumps(sens, indent=1) + "\n")
+        sens = json.loads(sens_path.read_text())
+        row.update(noise_delta_mean=sens["mean"], noise_delta_max=sens["max"])
         if int8:
             figures_path = run_dir / "int8.json"
             if not figures_path.exists():
@@ -273,6 +308,7 @@ COLUMNS = [("variant", "variant"), ("input_size", "px"), ("train_images", "train
            ("val_plcc", "val PLCC"), ("held_out_srocc", "held-out SROCC"), ("held_out_plcc", "held-out PLCC"),
            ("fp32_tflite_srocc", "TFLite fp32 SROCC"), ("int8_srocc", "int8 SROCC"),
            ("int8_latency_ms", "int8 ms (2 thr)"), ("mmacs", "MMACs"), ("int8_size_mb", "int8 MB"),
+           ("noise_delta_mean", "score Δ, ±0.5-level noise, mean"), ("noise_delta_max", "score Δ, ±0.5-level noise, max"),
            ("other_tests", "other test sets SROCC / PLCC"), ("reason_auc_mean", "mean reason AUC")]
 
 

@@ -54,6 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reasons", type=float, default=0.0, metavar="WEIGHT",
                         help="add the reasons head (blur, dark, bright, contrast, noise, jpeg, colour), trained "
                              "with this loss weight on images whose distortion is known (0 = score only)")
+    parser.add_argument("--dither", type=float, default=0.0, metavar="LEVELS",
+                        help="augmentation: add uniform noise of up to LEVELS grey levels (amplitude drawn per "
+                             "image from [0, LEVELS]) so the score does not hang on invisible rounding "
+                             "differences between decoders and int8 steps (0 = off, the paper's recipe)")
     parser.add_argument("--align", choices=("rescale", "affine"), default="rescale",
                         help="MOS alignment across datasets: 'rescale' = the paper's linear map of each "
                              "declared range to [1, 10]; 'affine' = one learnable scale + shift per "
@@ -104,6 +108,7 @@ def config_from_args(args: argparse.Namespace):
                           epochs=args.epochs, batch_size=args.batch_size, max_lr=args.lr,
                           seed=args.seed, rank_loss_weight=args.rank_loss, bf16=args.bf16,
                           reason_loss_weight=getattr(args, "reasons", 0.0), align=getattr(args, "align", "rescale"),
+                          dither=getattr(args, "dither", 0.0),
                           channels_last=args.channels_last, num_workers=args.workers,
                           cache_dir=args.cache_dir or None,
                           stop_after_epochs=args.stop_after_epochs))

@@ -4,7 +4,10 @@ Evaluation uses exactly the phone's path (decode, shorter side to S with the
 contract's filter, center crop, normalise), so a validation PLCC is a claim
 about what the phone computes. Training augmentation is the paper's: shorter
 side to 1.125 x S, random S x S crop, random horizontal flip; nothing
-photometric, since that would change the true quality.
+photometric, since that would change the true quality. The one exception is
+opt-in (``dither``): noise under one grey level, which no rater can see but
+which moved a trained model's score by up to 0.6 (benchmarks/RESULTS.md), so
+the score the phone computes does not hang on its decoder's rounding.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ class TrainImages(Dataset):
 
     def __init__(self, records: list[Record], contract: Contract, weights: np.ndarray, seed: int,
                  cache_dir=None, resize_factor: float = TRAIN_RESIZE_FACTOR,
-                 datasets: list[str] | None = None):
+                 datasets: list[str] | None = None, dither: float = 0.0):
         from ..data.distort import REASONS, reason_target
 
         self.records = records
@@ -77,6 +80,7 @@ class TrainImages(Dataset):
         self.weights = weights
         self.seed = seed
         self.epoch = 0
+        self.dither = dither
         self.resize = _Resizer(contract, int(round(contract.input_size * resize_factor)), cache_dir)
         targets = [reason_target(r.distortion) for r in records]
         self.reason_known = np.array([t is not None for t in targets], dtype=np.float32)
@@ -97,6 +101,11 @@ class TrainImages(Dataset):
         crop = img[top:top + size, left:left + size]
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
+        if self.dither > 0:
+            # an amplitude drawn per image from [0, dither], clean images included, so the label is seen
+            # not to depend on it; values stay on the 0-255 scale (not rounded: that is the point)
+            amp = rng.uniform(0, self.dither)
+            crop = np.clip(crop.astype(np.float32) + rng.uniform(-amp, amp, crop.shape).astype(np.float32), 0, 255)
         return (_to_tensor(crop, self.contract), torch.tensor(self.records[index].mos, dtype=torch.float32),
                 torch.tensor(self.weights[index]), torch.from_numpy(self.reasons[index]),
                 torch.tensor(self.reason_known[index]), torch.tensor(self.dataset_index[index]))

@@ -48,6 +48,7 @@ class TrainConfig:
     rank_loss_weight: float = 0.0          # 0 = the paper's loss alone
     reason_loss_weight: float = 0.0        # > 0: add the reasons head, trained on distortion labels
     align: str = "rescale"                 # "rescale": the paper's [1, 10] rule; "affine": per-dataset maps
+    dither: float = 0.0                    # > 0: add uniform noise of up to this many grey levels (see inputs.py)
     bf16: bool = False                     # CPU: bfloat16 autocast; GPU: autocast is always on
     channels_last: bool = False
     num_workers: int = 0
@@ -64,7 +65,7 @@ class TrainConfig:
 
     # fields added after runs were already on disk: left out of the identity at their default,
     # so those runs still resume and the ablation still reuses them
-    LATER_DEFAULTS = {"reason_loss_weight": 0.0, "align": "rescale"}
+    LATER_DEFAULTS = {"reason_loss_weight": 0.0, "align": "rescale", "dither": 0.0}
 
     def identity(self) -> dict:
         """The fields a resumed run must share with the checkpoint it continues."""
@@ -220,7 +221,7 @@ def train(train_records: list[Record], val_records: list[Record], config: TrainC
         affine = DatasetAffine(datasets, reference_dataset(datasets, pseudo)).to(device)
 
     dataset = TrainImages(train_records, contract, sample_weights(train_mos, weights_by_level),
-                          config.seed, config.cache_dir, datasets=datasets)
+                          config.seed, config.cache_dir, datasets=datasets, dither=config.dither)
     per_rank_batch = max(1, config.batch_size // world)
     steps_per_epoch = math.ceil(len(dataset) / world / per_rank_batch)
     groups = [{"params": list(model.parameters())}]

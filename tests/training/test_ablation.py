@@ -33,6 +33,10 @@ def test_each_variant_is_a_row_on_the_same_held_out_images(tmp_path, monkeypatch
     assert len({r["held_out_n"] for r in rows}) == 1
     assert all(-1 <= r["held_out_srocc"] <= 1 for r in rows)
     assert rows[0]["mmacs"] > 0 and rows[0]["images_per_s"] > 0 and rows[0]["train_s"] > 0
+    # every trained row carries its score's sensitivity to invisible noise, kept beside the run
+    kept = json.loads((tmp_path / "abl" / "baseline" / "kadid" / "split0" / "noise_sensitivity.json").read_text())
+    assert rows[0]["noise_delta_mean"] == kept["mean"] and kept["n"] == rows[0]["held_out_n"]
+    assert 0 <= kept["mean"] <= kept["max"]
     card = json.loads((tmp_path / "abl" / "rank-loss" / "kadid" / "split0" / "card.json").read_text())
     assert card["train_config"]["rank_loss_weight"] == 1.0
     card = json.loads((tmp_path / "abl" / "plus-derm" / "all" / "split0" / "card.json").read_text())

@@ -1,0 +1,56 @@
+"""Sub-grey-level dither augmentation and the ablation's noise-sensitivity column, on the sample photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from diqa_edge.training.ablation import noise_sensitivity
+from diqa_edge.training.inputs import TrainImages
+from diqa_edge.training.models import contract_for
+from test_trainer import sample_records
+
+CONTRACT = contract_for("efficientnet_lite0", 64)
+
+
+def _images(dither: float) -> TrainImages:
+    recs = sample_records()
+    return TrainImages(recs, CONTRACT, np.ones(len(recs), np.float32), seed=3, cache_dir=None, dither=dither)
+
+
+def test_dither_moves_pixels_by_at_most_its_amplitude_and_repeats_per_seed():
+    clean, dithered = _images(0.0), _images(2.0)
+    grey = torch.tensor(CONTRACT.std).view(3, 1, 1) * 255   # one normalised unit in grey levels
+    amplitudes = []
+    for i in range(len(clean)):
+        a, b = clean[i][0], dithered[i][0]
+        diff = ((b - a) * grey).abs()
+        # same crop and flip as the clean image; only sub-2-level noise added (clipping can only shrink it)
+        assert float(diff.max()) <= 2.0 + 1e-3
+        amplitudes.append(float(diff.max()))
+        assert torch.equal(b, _images(2.0)[i][0])        # keyed by (seed, epoch, index): resumes exactly
+    # amplitudes are drawn per image from [0, 2]: they differ, and some noise is present
+    assert len({round(a, 2) for a in amplitudes}) > 1 and max(amplitudes) > 0.5
+
+
+class _Mean(torch.nn.Module):
+    """Scores the mean brightness: invisible noise averages out."""
+
+    def forward(self, x):
+        return x.mean(dim=(1, 2, 3), keepdim=False).unsqueeze(1) + 5.0
+
+
+class _Texture(torch.nn.Module):
+    """Scores pixel-to-pixel differences, like a noise detector does."""
+
+    def forward(self, x):
+        return 100 * (x[:, :, :, 1:] - x[:, :, :, :-1]).abs().mean(dim=(1, 2, 3)).unsqueeze(1)
+
+
+def test_noise_sensitivity_separates_a_texture_detector_from_a_brightness_meter():
+    recs = sample_records()
+    flat = noise_sensitivity(_Mean(), recs, CONTRACT, n=8)
+    sharp = noise_sensitivity(_Texture(), recs, CONTRACT, n=8)
+    assert flat["n"] == sharp["n"] == min(8, len(recs)) and flat["levels"] == 0.5
+    assert flat["mean"] < 1e-3
+    assert sharp["mean"] > 50 * flat["mean"] and sharp["max"] >= sharp["mean"]
