@@ -66,6 +66,7 @@ VARIANTS: dict[str, Variant] = {
     "nchw": Variant("CPU speed reference: contiguous NCHW instead of channels_last", _train(channels_last=False)),
     "dither": Variant("augmentation: uniform noise of up to 2 grey levels, amplitude drawn per image",
                       _train(dither=2.0)),
+    "res384-dither": Variant("res384 with the dither augmentation", _train(input_size=384, dither=2.0)),
 }
 # Test-time levers: the baseline's weights, another way of looking at the image.
 EVAL_MODES = {
