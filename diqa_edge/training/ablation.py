@@ -67,6 +67,9 @@ VARIANTS: dict[str, Variant] = {
     "dither": Variant("augmentation: uniform noise of up to 2 grey levels, amplitude drawn per image",
                       _train(dither=2.0)),
     "res384-dither": Variant("res384 with the dither augmentation", _train(input_size=384, dither=2.0)),
+    "consistency": Variant("adds 100 x the mean squared score change under +-1-level noise to the loss",
+                           _train(consistency_weight=100.0)),
+    "res384-consistency": Variant("res384 with the consistency term", _train(input_size=384, consistency_weight=100.0)),
 }
 # Test-time levers: the baseline's weights, another way of looking at the image.
 EVAL_MODES = {

@@ -58,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="augmentation: add uniform noise of up to LEVELS grey levels (amplitude drawn per "
                              "image from [0, LEVELS]) so the score does not hang on invisible rounding "
                              "differences between decoders and int8 steps (0 = off, the paper's recipe)")
+    parser.add_argument("--consistency", type=float, default=0.0, metavar="WEIGHT",
+                        help="add WEIGHT x the mean squared score change under +-1 grey level of noise to the "
+                             "loss (a second forward pass per batch: about 2x the training time; 0 = off)")
     parser.add_argument("--align", choices=("rescale", "affine"), default="rescale",
                         help="MOS alignment across datasets: 'rescale' = the paper's linear map of each "
                              "declared range to [1, 10]; 'affine' = one learnable scale + shift per "
@@ -109,6 +112,7 @@ def config_from_args(args: argparse.Namespace):
                           seed=args.seed, rank_loss_weight=args.rank_loss, bf16=args.bf16,
                           reason_loss_weight=getattr(args, "reasons", 0.0), align=getattr(args, "align", "rescale"),
                           dither=getattr(args, "dither", 0.0),
+                          consistency_weight=getattr(args, "consistency", 0.0),
                           channels_last=args.channels_last, num_workers=args.workers,
                           cache_dir=args.cache_dir or None,
                           stop_after_epochs=args.stop_after_epochs))
