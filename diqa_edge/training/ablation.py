@@ -125,14 +125,34 @@ def int8_figures(run_dir: Path, records, out_dir: Path, num_calibration: int, la
     onnx = export_onnx(trained, out_dir)
     arts = {a.precision: a for a in export_tflite(trained, onnx.path, ["fp32", "int8"], out_dir, calib.paths)}
     images = ParityImages.from_records(records, len(records))
-    figures = {}
+    figures, scores = {}, {}
     for precision, art in arts.items():
-        scores = artefact_scores(art.path, images, trained.contract)
-        figures[precision] = _srocc_plcc(scores, images.mos)
+        scores[precision] = artefact_scores(art.path, images, trained.contract)
+        figures[precision] = _srocc_plcc(scores[precision], images.mos)
     x = preprocess_rgb(images.decoded(trained.contract)[0], trained.contract, layout="NHWC")
     return {"fp32_tflite": figures["fp32"], "int8": figures["int8"],
+            "int8_vs_fp32": _agreement(scores["int8"], scores["fp32"]),
             "int8_latency_ms": int8_latency(arts["int8"].path, x, latency_runs), "int8_size_mb": arts["int8"].size_mb,
             "latency_image": str(images.paths[0])}
+
+
+def _agreement(a: np.ndarray, b: np.ndarray) -> dict:
+    from .metrics import srocc
+
+    d = np.abs(np.asarray(a) - np.asarray(b))
+    return {"srocc": srocc(a, b), "max_abs": float(d.max()), "mean_abs": float(d.mean())}
+
+
+def int8_agreement(run_dir: Path, records) -> dict:
+    """int8 against fp32 TFLite scores on the held-out images, from the files a finished row exported
+    (rows exported before this figure existed get it on a re-run, without exporting again)."""
+    from ..export.parity import ParityImages, artefact_scores
+    from ..export.trained import load_trained
+
+    contract = load_trained(run_dir).contract
+    images = ParityImages.from_records(records, len(records))
+    files = {p: next((run_dir / "export").glob(f"*_tflite_{p}.tflite")) for p in ("fp32", "int8")}
+    return _agreement(*(artefact_scores(files[p], images, contract) for p in ("int8", "fp32")))
 
 
 def int8_latency(path: Path, x: np.ndarray | None = None, runs: int = 30, threads: int = 2) -> float:
@@ -261,9 +281,14 @@ def run_ablation(base: ExperimentConfig, variants: list[str], out: Path, *, int8
                 atomic_write_text(figures_path, json.dumps(figures, indent=1) + "\n")
             figures = json.loads(figures_path.read_text())
             int8_file = next((run_dir / "export").glob("*_tflite_int8.tflite"), None)
+            if "int8_vs_fp32" not in figures and int8_file is not None:
+                figures["int8_vs_fp32"] = int8_agreement(run_dir, _test_records(config, held_out))
+                atomic_write_text(figures_path, json.dumps(figures, indent=1) + "\n")
             if retime and int8_file is not None:
                 figures["int8_latency_ms"] = int8_latency(int8_file)
                 atomic_write_text(figures_path, json.dumps(figures, indent=1) + "\n")
+            agree = figures.get("int8_vs_fp32", {})
+            row.update(int8_vs_fp32_srocc=agree.get("srocc"), int8_vs_fp32_max_abs=agree.get("max_abs"))
             row.update(int8_srocc=figures["int8"]["srocc"], fp32_tflite_srocc=figures["fp32_tflite"]["srocc"],
                        int8_latency_ms=figures["int8_latency_ms"], int8_size_mb=figures["int8_size_mb"])
         rows.append(row)
@@ -311,6 +336,7 @@ COLUMNS = [("variant", "variant"), ("input_size", "px"), ("train_images", "train
            ("train_s", "train s"), ("images_per_s", "img/s"), ("val_srocc", "val SROCC"),
            ("val_plcc", "val PLCC"), ("held_out_srocc", "held-out SROCC"), ("held_out_plcc", "held-out PLCC"),
            ("fp32_tflite_srocc", "TFLite fp32 SROCC"), ("int8_srocc", "int8 SROCC"),
+           ("int8_vs_fp32_srocc", "int8 vs fp32 SROCC"), ("int8_vs_fp32_max_abs", "int8 vs fp32 max |Δ|"),
            ("int8_latency_ms", "int8 ms (2 thr)"), ("mmacs", "MMACs"), ("int8_size_mb", "int8 MB"),
            ("noise_delta_mean", "score Δ, ±0.5-level noise, mean"), ("noise_delta_max", "score Δ, ±0.5-level noise, max"),
            ("other_tests", "other test sets SROCC / PLCC"), ("reason_auc_mean", "mean reason AUC")]

@@ -68,3 +68,26 @@ def test_unknown_variant_is_an_error_naming_the_known_ones(tmp_path):
     with pytest.raises(ValueError, match="res320"):
         run_ablation(base, ["res999"], tmp_path / "abl")
     assert "res384" in VARIANTS and "lite2" in VARIANTS
+
+
+def test_int8_columns_export_score_and_agree_with_fp32(tmp_path):
+    layouts.kadid(tmp_path / "kadid", refs=20)   # 2 validation groups: 12 calibration images
+    base = ExperimentConfig(
+        datasets=["kadid"], dataset_dirs={"kadid": str(tmp_path / "kadid")}, max_train_images=24,
+        train=TrainConfig(backbone="efficientnet_lite0", input_size=64, pretrained=True, epochs=1,
+                          batch_size=8, cache_dir=str(tmp_path / "cache"), progress=False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        row = run_ablation(base, ["baseline"], tmp_path / "abl", int8=True, eval_modes=[], num_calibration=8)[0]
+    assert 0 < row["int8_size_mb"] < 5 and row["int8_latency_ms"] > 0
+    assert -1 <= row["int8_srocc"] <= 1 and -1 <= row["fp32_tflite_srocc"] <= 1
+    # int8 is compared with the fp32 file on the same held-out images: close, not identical
+    assert 0.5 < row["int8_vs_fp32_srocc"] <= 1 and 0 < row["int8_vs_fp32_max_abs"] < 3
+    # a row exported before the agreement figure existed gets it on a re-run, from its files, unchanged
+    figures_path = tmp_path / "abl" / "baseline" / "kadid" / "split0" / "int8.json"
+    figures = json.loads(figures_path.read_text())
+    kept = figures.pop("int8_vs_fp32")
+    figures_path.write_text(json.dumps(figures))
+    again = run_ablation(base, ["baseline"], tmp_path / "abl", int8=True, eval_modes=[])[0]
+    assert again["int8_vs_fp32_srocc"] == pytest.approx(kept["srocc"], abs=1e-9)
+    assert json.loads(figures_path.read_text())["int8_vs_fp32"]["max_abs"] == pytest.approx(kept["max_abs"], abs=1e-6)
