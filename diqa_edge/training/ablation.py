@@ -69,7 +69,9 @@ VARIANTS: dict[str, Variant] = {
     "res384-dither": Variant("res384 with the dither augmentation", _train(input_size=384, dither=2.0)),
     "consistency": Variant("adds 100 x the mean squared score change under +-1-level noise to the loss",
                            _train(consistency_weight=100.0)),
-    "res384-consistency": Variant("res384 with the consistency term", _train(input_size=384, consistency_weight=100.0)),
+    "consistency-10": Variant("the consistency term at weight 10", _train(consistency_weight=10.0)),
+    "res384-consistency": Variant("res384 with the consistency term at weight 10",
+                                  _train(input_size=384, consistency_weight=10.0)),
 }
 # Test-time levers: the baseline's weights, another way of looking at the image.
 EVAL_MODES = {
