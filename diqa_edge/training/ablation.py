@@ -183,6 +183,7 @@ def noise_sensitivity(model, records, contract, n: int = 200, levels: float = 0.
 
     rng = np.random.default_rng(seed)
     deltas = []
+    model.eval()
     with torch.inference_mode():
         for r in records[:n]:
             crop = resize_and_crop(decode_image(r.image, contract), contract).astype(np.float32)

@@ -6,7 +6,7 @@ about what the phone computes. Training augmentation is the paper's: shorter
 side to 1.125 x S, random S x S crop, random horizontal flip; nothing
 photometric, since that would change the true quality. The one exception is
 opt-in (``dither``): noise under one grey level, which no rater can see but
-which moved a trained model's score by up to 0.6 (benchmarks/RESULTS.md), so
+which moved a 384-px model's score by up to 1.2 (benchmarks/RESULTS.md), so
 the score the phone computes does not hang on its decoder's rounding.
 """
 
