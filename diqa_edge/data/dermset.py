@@ -69,13 +69,18 @@ def _encode(rgb: np.ndarray, family: str | None, level: int | None) -> tuple[byt
     return buf.getvalue(), ".png"
 
 
+def view_stem(stem: str, family: str | None, level: int | None) -> str:
+    """A view's file name without its suffix: the one place the naming rule lives."""
+    return f"{stem}__pristine" if family is None else f"{stem}__{family}_{level}"
+
+
 def write_view(rgb: np.ndarray, family: str | None, level: int | None, seed: int, folder: Path,
                stem: str) -> tuple[str, np.ndarray]:
     """Distort (``family`` None: the photo itself), encode and write one view; its file name and the
     pixels the file holds, which are what a label must be computed from (JPEG views lose more)."""
     view = rgb if family is None else distort(rgb, family, level, seed=seed)
     data, suffix = _encode(view, family, level)
-    name = f"{stem}__pristine{suffix}" if family is None else f"{stem}__{family}_{level}{suffix}"
+    name = view_stem(stem, family, level) + suffix
     atomic_write_bytes(Path(folder) / name, data)
     return name, np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 

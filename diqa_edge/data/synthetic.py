@@ -28,7 +28,7 @@ from ..contract import DEFAULT_CONTRACT
 from ..errors import ImageDecodeError
 from ..sdk.decode import decode_image
 from ..sdk.manifest import atomic_write_text
-from .dermset import LONG_SIDE, resize_long_side, ssim_rgb, write_view
+from .dermset import LONG_SIDE, resize_long_side, ssim_rgb, view_stem, write_view
 from .distort import RECIPES
 from .records import SCORE_MIN, Record
 
@@ -84,7 +84,7 @@ def synthetic_views(records: list[Record], n_views: int, out_dir: str | Path, *,
     already = {Path(name).stem for name in done}
     for s, v in picks:
         family, level = views[v]
-        if _view_stem(records[s], family, level) not in already:
+        if view_stem(Path(records[s].name).stem, family, level) not in already:
             wanted.setdefault(s, []).append((family, level, seed + 1000 * s + v))
     jobs = [(str(records[s].image), Path(records[s].name).stem, str(out_dir), w, long_side)
             for s, w in wanted.items()]
@@ -107,7 +107,7 @@ def synthetic_views(records: list[Record], n_views: int, out_dir: str | Path, *,
     rows = []
     for s, v in picks:
         r = records[s]
-        row = by_stem.get(_view_stem(r, *views[v]))
+        row = by_stem.get(view_stem(Path(r.name).stem, *views[v]))
         if row is None:
             continue
         ssim = round(float(row["ssim"]), 6)   # as the index stores it, so a re-run gives the same MOS
@@ -128,7 +128,3 @@ def synthetic_views(records: list[Record], n_views: int, out_dir: str | Path, *,
                    mos=float(row["mos"]), group=row["group"], dataset=dataset,
                    pseudo=True, distortion=row["distortion"], level=int(row["level"])) for row in rows]
 
-
-def _view_stem(record: Record, family: str, level: int) -> str:
-    """The view's file name without its suffix, as ``write_view`` names it."""
-    return f"{Path(record.name).stem}__{family}_{level}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
 import json
 from dataclasses import dataclass
@@ -145,13 +146,11 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> dict:
     return {"srocc": srocc(a, b), "max_abs": float(d.max()), "mean_abs": float(d.mean())}
 
 
-def int8_agreement(run_dir: Path, records) -> dict:
+def int8_agreement(run_dir: Path, records, contract) -> dict:
     """int8 against fp32 TFLite scores on the held-out images, from the files a finished row exported
     (rows exported before this figure existed get it on a re-run, without exporting again)."""
     from ..export.parity import ParityImages, artefact_scores
-    from ..export.trained import load_trained
 
-    contract = load_trained(run_dir).contract
     images = ParityImages.from_records(records, len(records))
     files = {p: next((run_dir / "export").glob(f"*_tflite_{p}.tflite")) for p in ("fp32", "int8")}
     return _agreement(*(artefact_scores(files[p], images, contract) for p in ("int8", "fp32")))
@@ -228,6 +227,7 @@ def run_ablation(base: ExperimentConfig, variants: list[str], out: Path, *, int8
     ``retime`` re-measures the int8 latency of finished variants (timings taken while other work shared
     the CPU are not worth keeping)."""
     from .experiments import _trained_model
+    from .models import contract_for
 
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
@@ -266,26 +266,25 @@ def run_ablation(base: ExperimentConfig, variants: list[str], out: Path, *, int8
         if aucs:
             row["reason_auc_mean"] = float(np.mean(aucs))
         model = _trained_model(config.train, run_dir)
+        contract = contract_for(config.train.backbone, config.train.input_size)
+        # the held-out records, loaded at most once per row and only when a figure is missing
+        test_records = functools.cache(lambda config=config: _test_records(config, held_out))
         row["mmacs"] = model_mmacs(model, row["input_size"])
         sens_path = run_dir / "noise_sensitivity.json"
         if not sens_path.exists():
-            from .models import contract_for
-
-            sens = noise_sensitivity(model, _test_records(config, held_out),
-                                     contract_for(config.train.backbone, config.train.input_size))
+            sens = noise_sensitivity(model, test_records(), contract)
             atomic_write_text(sens_path, json.dumps(sens, indent=1) + "\n")
         sens = json.loads(sens_path.read_text())
         row.update(noise_delta_mean=sens["mean"], noise_delta_max=sens["max"])
         if int8:
             figures_path = run_dir / "int8.json"
             if not figures_path.exists():
-                records = _test_records(config, held_out)
-                figures = int8_figures(run_dir, records, run_dir / "export", num_calibration)
+                figures = int8_figures(run_dir, test_records(), run_dir / "export", num_calibration)
                 atomic_write_text(figures_path, json.dumps(figures, indent=1) + "\n")
             figures = json.loads(figures_path.read_text())
             int8_file = next((run_dir / "export").glob("*_tflite_int8.tflite"), None)
             if "int8_vs_fp32" not in figures and int8_file is not None:
-                figures["int8_vs_fp32"] = int8_agreement(run_dir, _test_records(config, held_out))
+                figures["int8_vs_fp32"] = int8_agreement(run_dir, test_records(), contract)
                 atomic_write_text(figures_path, json.dumps(figures, indent=1) + "\n")
             if retime and int8_file is not None:
                 figures["int8_latency_ms"] = int8_latency(int8_file)
@@ -297,7 +296,7 @@ def run_ablation(base: ExperimentConfig, variants: list[str], out: Path, *, int8
         rows.append(row)
         if name == "baseline":
             for mode in eval_modes:
-                m = _eval_mode_metrics(model, config, run_dir, held_out, mode)
+                m = _eval_mode_metrics(model, test_records, contract, run_dir, mode)
                 rows.append({"variant": f"baseline, test: {mode}", "description": EVAL_MODES[mode],
                              "status": "done (evaluation only)", "input_size": row["input_size"],
                              "held_out_srocc": m["srocc"], "held_out_plcc": m["plcc"],
@@ -306,7 +305,7 @@ def run_ablation(base: ExperimentConfig, variants: list[str], out: Path, *, int8
     return rows
 
 
-def _eval_mode_metrics(model, config: ExperimentConfig, run_dir: Path, held_out: str, mode: str) -> dict:
+def _eval_mode_metrics(model, test_records: Callable[[], list], contract, run_dir: Path, mode: str) -> dict:
     """Held-out metrics of the baseline's weights under a test-time crop rule, kept in the run folder.
 
     Why kept: five-crop scores 5 views of each of hundreds of images, minutes on this CPU that a re-run
@@ -314,10 +313,7 @@ def _eval_mode_metrics(model, config: ExperimentConfig, run_dir: Path, held_out:
     path = run_dir / "eval_modes.json"
     saved = json.loads(path.read_text()) if path.exists() else {}
     if mode not in saved:
-        from ..training.models import contract_for
-
-        records = _test_records(config, held_out)
-        contract = contract_for(config.train.backbone, config.train.input_size)
+        records = test_records()
         pred = eval_mode_scores(model, records, contract, mode)
         saved[mode] = {**_srocc_plcc(pred, np.array([r.mos for r in records])), "n": len(records)}
         atomic_write_text(path, json.dumps(saved, indent=1) + "\n")
