@@ -82,8 +82,8 @@ def test_int8_columns_export_score_and_agree_with_fp32(tmp_path):
     assert 0 < row["int8_size_mb"] < 5 and row["int8_latency_ms"] > 0
     assert -1 <= row["int8_srocc"] <= 1 and -1 <= row["fp32_tflite_srocc"] <= 1
     # int8 is compared with the fp32 file on the same held-out images: close, not identical. No bound on the
-    # rank agreement: this 1-epoch 64-px model's scores span less than int8's output step, so its ranking is
-    # noise (a fresh clone measured SROCC 0.0 where an earlier run gave > 0.5); the re-run below proves the figure
+    # rank agreement: it is not stable for this 1-epoch model trained on 24 images at 64 px (a fresh clone
+    # measured SROCC 0.0 where earlier runs gave > 0.5); the re-run below proves the figure from the files
     assert -1 <= row["int8_vs_fp32_srocc"] <= 1 and 0 < row["int8_vs_fp32_max_abs"] < 3
     # a row exported before the agreement figure existed gets it on a re-run, from its files, unchanged
     figures_path = tmp_path / "abl" / "baseline" / "kadid" / "split0" / "int8.json"
