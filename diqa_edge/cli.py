@@ -15,6 +15,8 @@ COMMANDS = {
     "score": ("diqa_edge.sdk.cli", "score photos with an exported model: accept or retake"),
     "make-derm-set": ("diqa_edge.data.cli_dermset",
                       "build a dermatology IQA set (distorted views + pseudo-MOS) from pristine photos"),
+    "make-skin-set": ("diqa_edge.data.cli_skinset",
+                      "skin photos -> the phone's faults at KADID-10k's levels, labelled with KADID's human ratings"),
     "aggregate-ratings": ("diqa_edge.data.cli_ratings",
                           "turn raw 1-10 ratings into MOS with std, 95%% CI and rater screening"),
     "make-splits": ("diqa_edge.data.cli_splits", "write five seeded, grouped train/val/test splits"),

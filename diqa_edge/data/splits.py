@@ -85,6 +85,33 @@ def make_split(dataset: LoadedDataset, index: int, seed: int = 0,
     return Split(dataset.name, index, seed, *(tuple(sorted(parts[p])) for p in PARTS))
 
 
+# Rows appended to a published subset after models were trained on it: each block is split on its own
+# with the same seeded rule, so the photos an earlier model held out stay held out (and its numbers stay
+# comparable), and the new rows are spread over train / val / test in the same proportions.
+APPENDED_BLOCKS = {"biq2021": (4000,)}   # BIQ2021: 4,000 rows, 2,000 appended on 2026-12-02
+
+
+def _blocks(dataset: LoadedDataset) -> list[LoadedDataset]:
+    starts = [0] + [b for b in APPENDED_BLOCKS.get(dataset.name, ()) if b < len(dataset.records)]
+    ends = starts[1:] + [len(dataset.records)]
+    return [LoadedDataset(dataset.name, dataset.records[a:b], dataset.native_range, dataset.role)
+            for a, b in zip(starts, ends)]
+
+
+def split_with_holdout(data: LoadedDataset, index: int, seed: int, holdout: float) -> Split:
+    """The standard grouped split; for train/val-only sets a seeded share of groups becomes test.
+    A set with appended rows (``APPENDED_BLOCKS``) is split block by block, then merged."""
+    blocks = _blocks(data)
+    if len(blocks) > 1:
+        parts = [split_with_holdout(b, index, seed, holdout) for b in blocks]
+        return Split(data.name, index, seed, *(tuple(sorted(k for s in parts for k in s.part(p))) for p in PARTS))
+    if data.role != "trainval" or holdout <= 0:
+        return make_split(data, index, seed)
+    as_all = LoadedDataset(data.name, data.records, data.native_range, "all")
+    val_share = 0.1 / 0.8 * (1 - holdout)
+    return make_split(as_all, index, seed, proportions=(1 - holdout - val_share, val_share, holdout))
+
+
 def make_splits(dataset: LoadedDataset, n: int = 5, seed: int = 0,
                 proportions=DEFAULT_PROPORTIONS) -> list[Split]:
     return [make_split(dataset, i, seed, proportions) for i in range(n)]

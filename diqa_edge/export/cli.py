@@ -67,6 +67,8 @@ def _decide_on_validation(trained, min_sensitivity: float | None, mos_cutoff: fl
     from .parity import ParityImages, torch_scores
 
     held = trained.card.get("decision") or {}
+    if held.get("chosen_on", "").startswith("skin"):
+        return held     # a skin gate chosen at training time on skin views: never replaced by a BIQ cutoff
     if held.get("table") and held.get("min_sensitivity") == min_sensitivity and held.get("mos_cutoff") == mos_cutoff \
             and (out_dir / "decision_roc.png").exists():
         return held

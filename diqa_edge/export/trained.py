@@ -29,7 +29,7 @@ class TrainedModel:
     def split_part(self, part: str) -> list[Record]:
         """The model's own split part ("val" or "test") of every dataset it was trained with."""
         from ..data.registry import load_dataset
-        from ..training.experiments import split_with_holdout
+        from ..data.splits import split_with_holdout
 
         if not self.card.get("dataset_dirs"):
             return []
@@ -55,6 +55,8 @@ def load_trained(path: str | Path) -> TrainedModel:
     path = Path(path)
     run_dir = path if path.is_dir() else path.parent
     card_path = run_dir / "card.json"
+    if card_path.exists() and (run_dir / "head.safetensors").exists():
+        return _load_pooled_stats(run_dir)
     weights = path if path.suffix == ".safetensors" else run_dir / "best.safetensors"
     if not card_path.exists() or not weights.exists():
         raise DiqaError(f"{path}: not a training run (need card.json and best.safetensors, "
@@ -68,4 +70,25 @@ def load_trained(path: str | Path) -> TrainedModel:
     load_weights(built.model, weights)
     built.model.eval()
     name = f"{card['backbone']}-{'+'.join(card.get('trained_on', []))}"
+    return TrainedModel(built.model, contract, card, run_dir, name)
+
+
+def _load_pooled_stats(run_dir: Path) -> TrainedModel:
+    """A feature-model run: the frozen backbone rebuilt from the packaged ImageNet weights, the fitted
+    linear layer read from ``head.safetensors`` (the only trained tensors, small enough to commit)."""
+    from safetensors.torch import load_file
+
+    from ..training.pooled_stats import build_pooled_stats
+
+    try:
+        card = json.loads((run_dir / "card.json").read_text())
+        contract = Contract.from_dict(card["contract"])
+        built = build_pooled_stats(card["backbone"], tuple(card["stages"]), tuple(card["outputs"][1:]),
+                                   input_size=contract.input_size)
+        built.model.head.load_state_dict({k.removeprefix("head."): v for k, v in
+                                          load_file(str(run_dir / "head.safetensors")).items()})
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise DiqaError(f"{run_dir}: not a loadable feature-model run ({type(exc).__name__}: {exc})") from None
+    built.model.eval()
+    name = f"{card['backbone']}-pooled-{'+'.join(card.get('trained_on', []))}"
     return TrainedModel(built.model, contract, card, run_dir, name)

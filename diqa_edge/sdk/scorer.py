@@ -11,7 +11,8 @@ from PIL import Image
 
 from ..errors import ModelLoadError
 from .decode import ImageSource, decode_image
-from .hints import hint_for, top_reason
+from .decision import RetakeRule
+from .hints import HINTS, hint_for, top_reason
 from .manifest import ModelManifest, read_sidecar
 from .preprocess import normalise, resize_and_crop, to_layout
 from .runtimes import Runtime, load_runtime
@@ -22,7 +23,7 @@ class ScoreResult:
     source: str
     score: float          # on the contract's score range (1-10), clamped as the contract says
     raw: float            # the model's unclamped output
-    acceptable: bool      # score >= threshold
+    acceptable: bool      # the manifest's rule: score >= threshold and no reason past its own threshold
     threshold: float
     decode_ms: float
     preprocess_ms: float
@@ -70,6 +71,7 @@ class QualityScorer:
         if decode is not None:
             self.contract = self.contract.replace(decode=decode)
         self.threshold = float(self.manifest.threshold if threshold is None else threshold)
+        self.rule = RetakeRule.from_decision(self.manifest.decision, self.threshold)
         width = self.runtime.output_width()
         if width is not None and width != len(self.manifest.outputs):
             raise ModelLoadError(f"{model_path}: the model has {width} output(s) but its manifest names "
@@ -91,13 +93,13 @@ class QualityScorer:
         t3 = time.perf_counter()
         raw = float(out[0])
         score = self.contract.clamp_score(raw)
-        acceptable = bool(score >= self.threshold)
         reasons = {name: round(float(np.clip(p, 0.0, 1.0)), 4)
                    for name, p in zip(self.manifest.reasons, out[1:])}
-        hint = hint_for(reasons, acceptable)
+        acceptable, trigger = self.rule.decide(score, reasons)
+        hint = HINTS.get(trigger) if trigger else hint_for(reasons, acceptable)
         label = str(source) if isinstance(source, (str, Path)) else f"<{type(source).__name__}>"
         return ScoreResult(
             source=label, score=score, raw=raw, acceptable=acceptable,
             threshold=self.threshold, decode_ms=(t1 - t0) * 1e3,
             preprocess_ms=(t2 - t1) * 1e3, inference_ms=(t3 - t2) * 1e3, reasons=reasons,
-            hint=hint.hint if hint else None, top_reason=top_reason(reasons))
+            hint=hint.hint if hint else None, top_reason=trigger or top_reason(reasons))

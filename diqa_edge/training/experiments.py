@@ -20,7 +20,7 @@ import numpy as np
 
 from ..data.records import LoadedDataset, Record
 from ..data.registry import DATASETS, load_dataset
-from ..data.splits import Split, leaks, make_split
+from ..data.splits import Split, leaks, make_split, split_with_holdout  # noqa: F401 (re-exported)
 from ..data.synthetic import SYNTHETIC_SUFFIX
 from ..sdk.manifest import atomic_write_text
 from .card import write_card
@@ -68,15 +68,6 @@ def resolve_dirs(datasets: list[str], data_root: Path, overrides: dict[str, str]
             raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
         dirs[name] = str(overrides.get(name) or (data_root / DEFAULT_FOLDERS[name]))
     return dirs
-
-
-def split_with_holdout(data: LoadedDataset, index: int, seed: int, holdout: float) -> Split:
-    """The standard grouped split; for train/val-only sets a seeded share of groups becomes test."""
-    if data.role != "trainval" or holdout <= 0:
-        return make_split(data, index, seed)
-    as_all = LoadedDataset(data.name, data.records, data.native_range, "all")
-    val_share = 0.1 / 0.8 * (1 - holdout)
-    return make_split(as_all, index, seed, proportions=(1 - holdout - val_share, val_share, holdout))
 
 
 def _subsample(records: list[Record], limit: int | None, seed: int) -> list[Record]:

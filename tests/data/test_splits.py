@@ -53,6 +53,25 @@ def test_split_json_is_deterministic_and_round_trips(tmp_path):
 @pytest.mark.skipif(not (SHARED_DATA / "biq2021").exists(), reason="../shared/data/biq2021 not present")
 def test_real_biq2021_splits_are_train_val_only_with_the_papers_proportions():
     data = load_dataset("biq2021", SHARED_DATA / "biq2021")
+    n = len(data)
     for split in make_splits(data, seed=0):
         assert not split.test and leaks(data, split) == []
-        assert len(split.train) == 3500 and len(split.val) == 500   # 70:10 of 4,000
+        assert len(split.train) == round(n * 0.7 / 0.8) and len(split.val) == n - round(n * 0.7 / 0.8)   # 70:10
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "biq2021").exists(), reason="../shared/data/biq2021 not present")
+def test_appended_biq2021_rows_keep_the_earlier_held_out_photos_held_out():
+    """The 800 photos the earlier shipped model was tested on (split of the first 4,000 rows) stay in the
+    test part now that 2,000 rows were appended; the new rows are split in the same proportions."""
+    from diqa_edge.data.records import LoadedDataset
+    from diqa_edge.data.splits import split_with_holdout
+
+    data = load_dataset("biq2021", SHARED_DATA / "biq2021")
+    first = LoadedDataset(data.name, data.records[:4000], data.native_range, data.role)
+    old = split_with_holdout(first, 0, 0, 0.2)
+    new = split_with_holdout(data, 0, 0, 0.2)
+    assert len(old.test) == 800 and set(old.test) <= set(new.test)
+    assert set(old.train) <= set(new.train) and set(old.val) <= set(new.val)
+    assert leaks(data, new) == []
+    added = len(data) - 4000
+    assert len(new.test) - 800 == round(0.2 * added)

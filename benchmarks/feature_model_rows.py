@@ -1,0 +1,109 @@
+"""Rows of the feature-model table (issue 21): what each choice does to held-out BIQ2021 accuracy.
+
+Every row fits the ridge score head on cached pooled statistics (``~/.cache/diqa-edge/features``;
+the first run of a (backbone, input size) extracts them, later runs read them) and reports SROCC /
+PLCC with 95 % bootstrap intervals on the 1,200 held-out BIQ2021 photos and on the 800 of them that
+the earlier shipped model was tested on. Stage subsets slice the columns of the all-stage features.
+
+    python benchmarks/feature_model_rows.py --rows base,first4000,late,early,plus-skin,res384 \
+        --out benchmarks/results/feature_model_rows.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+BIQ = ROOT.parent / "shared" / "data" / "biq2021"
+
+ROWS = {
+    # name: (backbone, input size, stages kept, BIQ train rows limit, skin weight or None, note)
+    "base": ("efficientnet_lite0", 512, "all", None, None, "Lite0 512 px, all stages, 6,000-photo split"),
+    "first4000": ("efficientnet_lite0", 512, "all", 2800, None, "trained on the first 4,000 rows' train part"),
+    "late": ("efficientnet_lite0", 512, "block4,block5,block6,head", None, None, "late stages only"),
+    "early": ("efficientnet_lite0", 512, "block0,block1,block2,block3", None, None, "early stages only"),
+    "no-head": ("efficientnet_lite0", 512, "block0,block1,block2,block3,block4,block5,block6", None, None,
+                "without the 1,280-channel head conv"),
+    "plus-skin": ("efficientnet_lite0", 512, "all", None, 1.0, "+ KADID-labelled skin views (weight 1)"),
+    "plus-skin-0.3": ("efficientnet_lite0", 512, "all", None, 0.3, "+ skin views at weight 0.3"),
+    "plus-skin-0.05": ("efficientnet_lite0", 512, "all", None, 0.05, "+ skin views at weight 0.05 (shipped)"),
+    "res384": ("efficientnet_lite0", 384, "all", None, None, "Lite0 at 384 px (resized from 512)"),
+    "res384-no-head": ("efficientnet_lite0", 384, "block0,block1,block2,block3,block4,block5,block6", None, None,
+                       "Lite0 at 384 px, without the head conv"),
+    "lite1": ("efficientnet_lite1", 512, "all", None, None, "Lite1 at 512 px"),
+    "lite2": ("efficientnet_lite2", 512, "all", None, None, "Lite2 at 512 px"),
+}
+
+
+def run_row(name: str, skin_dir: Path) -> dict:
+    from diqa_edge.training.feature_cache import pooled_features
+    from diqa_edge.training.feature_model import FeatureModelConfig, _earlier_holdout, fit_heads, load_parts
+    from diqa_edge.training.metrics import all_metrics
+    from diqa_edge.training.pooled_stats import build_pooled_stats, features_key, stage_columns
+
+    backbone, size, stages, limit, skin_weight, note = ROWS[name]
+    dirs = {"biq2021": str(BIQ)} | ({"derm": str(skin_dir)} if skin_weight else {})
+    config = FeatureModelConfig(dataset_dirs=dirs, backbone=backbone, input_size=size, reasons=False,
+                                skin_weight=skin_weight or 1.0, max_train={"biq2021": limit} if limit else {})
+    built = build_pooled_stats(backbone, "all", input_size=size)
+    key = features_key(backbone, "all", built.contract, built.weights)
+    cols = np.array(stage_columns(built.model.trunk, stages))
+    parts = load_parts(config)
+    t0 = time.perf_counter()
+    feats, computed = {}, 0
+    for ds, by_part in parts.items():
+        for p in ("train", "test"):
+            f, cache = pooled_features([r.image for r in by_part[p]], built.model.trunk, built.contract, key,
+                                       desc=f"{name} {ds} {p}")
+            feats[(ds, p)] = f[:, cols]
+            computed += cache.computed
+    extract_s = time.perf_counter() - t0
+    x = np.concatenate([feats[(ds, "train")] for ds in parts])
+    y = np.concatenate([[r.mos for r in parts[ds]["train"]] for ds in parts])
+    w = np.concatenate([np.full(len(parts[ds]["train"]), skin_weight if ds == "derm" else 1.0) for ds in parts])
+    t1 = time.perf_counter()
+    heads = fit_heads(x, y, w, None, [], config)
+    fit_s = time.perf_counter() - t1
+    test = parts["biq2021"]["test"]
+    pred = heads.predict(feats[("biq2021", "test")])[:, 0]
+    mos = np.array([r.mos for r in test])
+    old = set(_earlier_holdout(config))
+    first = np.array([r.key in old for r in test])
+    return {"row": name, "note": note, "backbone": backbone, "input_size": size, "stages": stages,
+            "features": int(len(cols)), "n_train": {ds: len(parts[ds]["train"]) for ds in parts},
+            "alpha": heads.alpha, "images_extracted": computed, "extract_s": round(extract_s, 1),
+            "fit_s": round(fit_s, 1), "biq_heldout_1200": all_metrics(pred, mos, ci=True),
+            "biq_heldout_800": all_metrics(pred[first], mos[first], ci=True)}
+
+
+def main(argv=None) -> int:
+    from diqa_edge.cachedir import skin_set_dir
+    from diqa_edge.sdk.manifest import atomic_write_text
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", default="base,first4000,late,early,no-head,plus-skin,plus-skin-0.3,plus-skin-0.05,res384",
+                    help="comma list of: " + ", ".join(ROWS))
+    ap.add_argument("--skin-set", type=Path, default=skin_set_dir(512))
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "feature_model_rows.json")
+    args = ap.parse_args(argv)
+    done = {r["row"]: r for r in json.loads(args.out.read_text())} if args.out.exists() else {}
+    for name in [r.strip() for r in args.rows.split(",") if r.strip()]:
+        if name not in ROWS:
+            ap.error(f"unknown row {name!r}; known: {', '.join(ROWS)}")
+        done[name] = run_row(name, args.skin_set)
+        atomic_write_text(args.out, json.dumps(list(done.values()), indent=1) + "\n")   # resumable row by row
+        r = done[name]
+        a, b = r["biq_heldout_1200"], r["biq_heldout_800"]
+        print(f"{name:14s} SROCC 1200: {a['srocc']:.3f} {a['srocc_ci']}  800: {b['srocc']:.3f} {b['srocc_ci']}  "
+              f"PLCC {a['plcc']:.3f}  alpha {r['alpha']:.3g}  extract {r['extract_s']} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

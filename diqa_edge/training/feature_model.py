@@ -1,0 +1,319 @@
+"""Train the frozen-backbone feature model: cached pooled statistics -> ridge score + logistic reasons.
+
+Why a separate trainer: nothing here back-propagates through the backbone, so
+the cost is one cached forward pass per image (``feature_cache``) and a few
+seconds of linear algebra; the SGD trainer's epochs, augmentation and
+checkpoints do not apply. The run folder it writes (``card.json`` +
+``head.safetensors``) is loaded by export like any other run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..data.kadid import FAMILIES as KADID_FAMILIES
+from ..data.registry import load_dataset
+from ..data.splits import leaks, split_with_holdout
+from ..sdk.manifest import atomic_write_text
+from .feature_cache import cache_root, pooled_features
+from .pooled_stats import build_pooled_stats, features_key, stage_columns, stage_names
+
+REASONS = ("blur", "dark", "bright", "contrast", "noise", "jpeg", "colour")
+SEVERE_LEVELS = (4, 5)      # the faults a clinician sends back (the gate's targets)
+MILD_LEVELS = (1,)
+ALPHAS = tuple(float(a) for a in np.logspace(0, 5, 21))
+
+
+@dataclass
+class FeatureModelConfig:
+    dataset_dirs: dict[str, str]                 # "biq2021" and / or "derm" (a KADID-labelled skin set)
+    backbone: str = "efficientnet_lite0"
+    input_size: int = 512
+    stages: str = "block0,block1,block2,block3,block4,block5,block6"   # without the head conv: +0.007 SROCC
+    skin_weight: float = 0.05                    # ridge weight of a skin view relative to a BIQ2021 photo
+    reasons: bool = True
+    split_index: int = 0
+    split_seed: int = 0
+    trainval_holdout: float = 0.2
+    max_train: dict[str, int] = field(default_factory=dict)   # e.g. {"biq2021": 2800}: the 4,000-photo row
+    reason_c: float = 0.5                        # inverse L2 strength of the logistic reasons heads
+    cv_folds: int = 5                            # grouped folds for the gate's out-of-fold calibration scores
+
+
+@dataclass
+class Part:
+    records: list
+    features: np.ndarray
+
+    @property
+    def mos(self) -> np.ndarray:
+        return np.array([r.mos for r in self.records])
+
+
+def load_parts(config: FeatureModelConfig) -> dict[str, dict[str, list]]:
+    parts = {}
+    for name, folder in config.dataset_dirs.items():
+        data = load_dataset(name, folder)
+        split = split_with_holdout(data, config.split_index, config.split_seed, config.trainval_holdout)
+        problems = leaks(data, split)
+        if problems:
+            raise RuntimeError(f"{name}: split leaks: {problems[:3]}")
+        parts[name] = {p: split.select(data.records, p) for p in ("train", "val", "test")}
+        limit = config.max_train.get(name)
+        if limit and len(parts[name]["train"]) > limit:
+            parts[name]["train"] = parts[name]["train"][:limit]   # records keep the label file's order
+    return parts
+
+
+def reason_targets(records) -> tuple[np.ndarray, np.ndarray]:
+    """(targets N x K, used N x K): a reason is positive for its families' severe levels, negative for
+    pristine views, other families and its own mild level; its own middle levels are left out."""
+    y = np.zeros((len(records), len(REASONS)), np.float32)
+    used = np.ones_like(y, dtype=bool)
+    for i, r in enumerate(records):
+        if r.distortion in (None, "none"):
+            continue
+        k = REASONS.index(KADID_FAMILIES[r.distortion].reason)
+        if r.level in SEVERE_LEVELS:
+            y[i, k] = 1
+        elif r.level not in MILD_LEVELS:
+            used[i, k] = False
+    return y, used
+
+
+@dataclass
+class LinearHeads:
+    mean: np.ndarray
+    scale: np.ndarray
+    weight: np.ndarray        # (1 + K) x F on standardised features, score row first
+    bias: np.ndarray
+    alpha: float
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        z = (features - self.mean) / self.scale @ self.weight.T + self.bias
+        z[:, 1:] = 1 / (1 + np.exp(-z[:, 1:]))
+        return z
+
+
+def fit_heads(x: np.ndarray, y: np.ndarray, weights: np.ndarray, reason_x: np.ndarray | None,
+              reason_records, config: FeatureModelConfig, alpha: float | None = None) -> LinearHeads:
+    """Ridge on standardised features (alpha by efficient leave-one-out CV on these rows unless given),
+    and one L2 logistic regression per reason on the skin views."""
+    from sklearn.linear_model import LogisticRegression, Ridge, RidgeCV
+
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0) + 1e-6
+    xs = (x - mean) / scale
+    if alpha is None:
+        ridge = RidgeCV(alphas=ALPHAS).fit(xs, y, sample_weight=weights)
+        alpha = float(ridge.alpha_)
+    else:
+        ridge = Ridge(alpha=alpha).fit(xs, y, sample_weight=weights)
+    rows, biases = [np.asarray(ridge.coef_).ravel()], [float(ridge.intercept_)]
+    if config.reasons and reason_x is not None and len(reason_x):
+        rs = (reason_x - mean) / scale
+        targets, used = reason_targets(reason_records)
+        for k in range(len(REASONS)):
+            clf = LogisticRegression(C=config.reason_c, max_iter=2000)
+            clf.fit(rs[used[:, k]], targets[used[:, k], k])
+            rows.append(clf.coef_.ravel())
+            biases.append(float(clf.intercept_[0]))
+    return LinearHeads(mean, scale, np.stack(rows), np.array(biases), alpha)
+
+
+def training_rows(parts: dict[str, Part], config: FeatureModelConfig):
+    xs, ys, ws = [], [], []
+    for name, part in parts.items():
+        xs.append(part.features)
+        ys.append(part.mos)
+        ws.append(np.full(len(part.records), config.skin_weight if name == "derm" else 1.0))
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
+
+
+def out_of_fold(train: dict[str, Part], config: FeatureModelConfig, alpha: float) -> np.ndarray:
+    """Outputs for every skin training view from heads fitted without its photo (grouped folds): the
+    calibration scores of the gate, so its thresholds never see a photo the heads trained on."""
+    skin = train["derm"]
+    groups = np.array([r.group for r in skin.records])
+    names = np.unique(groups)
+    fold_of = {g: i % config.cv_folds for i, g in
+               enumerate(np.random.default_rng(config.split_seed).permutation(names))}
+    fold = np.array([fold_of[g] for g in groups])
+    out = np.zeros((len(skin.records), 1 + (len(REASONS) if config.reasons else 0)))
+    for k in range(config.cv_folds):
+        keep = fold != k
+        sub = {**train, "derm": Part([r for r, m in zip(skin.records, keep) if m], skin.features[keep])}
+        x, y, w = training_rows(sub, config)
+        heads = fit_heads(x, y, w, sub["derm"].features, sub["derm"].records, config, alpha=alpha)
+        out[~keep] = heads.predict(skin.features[~keep])
+    return out
+
+
+def mild_views(records) -> np.ndarray:
+    """Level-1 views of the families whose level 1 people rate >= 4 of 5 (near-imperceptible): these the
+    gate must mostly accept. (KADID's level 1 of lens blur, noise, contrast and saturation is rated lower.)"""
+    from ..data.kadid import kadid_dmos
+
+    dmos = kadid_dmos()
+    return np.array([r.level == 1 and r.distortion not in (None, "none")
+                     and dmos[(KADID_FAMILIES[r.distortion].kadid_type, 1)][0] >= 4.0 for r in records])
+
+
+def run_dir_for(name: str) -> Path:
+    return cache_root() / "runs" / name
+
+
+def train_feature_model(config: FeatureModelConfig, out_dir: Path, progress: bool = True) -> dict:
+    """Extract (cached) features, fit the heads, evaluate, calibrate the skin gate, write the run folder."""
+    from safetensors.torch import save_file
+
+    from ..eval.gate import Views, acceptance_table, choose_rule
+    from .card import git_commit
+    from .metrics import all_metrics
+
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    built = build_pooled_stats(config.backbone, config.stages, REASONS if config.reasons else (),
+                               input_size=config.input_size)
+    # Features are cached for every stage and sliced: any stage subset reuses one extraction.
+    full = build_pooled_stats(config.backbone, "all", input_size=config.input_size).model.trunk
+    key = features_key(config.backbone, "all", built.contract, built.weights)
+    columns = stage_columns(full, config.stages)
+    split_parts = load_parts(config)
+    parts: dict[str, dict[str, Part]] = {p: {} for p in ("train", "val", "test")}
+    computed = 0
+    for name, by_part in split_parts.items():
+        for p, records in by_part.items():
+            feats, cache = pooled_features([r.image for r in records], full, built.contract, key,
+                                           progress=progress, desc=f"{name} {p}")
+            computed += cache.computed
+            parts[p][name] = Part(records, feats[:, columns])
+    x, y, w = training_rows(parts["train"], config)
+    skin_train = parts["train"].get("derm")
+    heads = fit_heads(x, y, w, skin_train.features if skin_train else None,
+                      skin_train.records if skin_train else [], config)
+    built.model.set_linear(heads.weight, heads.bias, heads.mean, heads.scale)
+
+    metrics: dict = {}
+    predictions: dict = {}
+    for p in ("val", "test"):
+        for name, part in parts[p].items():
+            out = heads.predict(part.features)
+            predictions[(name, p)] = out
+            if p == "test":
+                metrics[name] = all_metrics(out[:, 0], part.mos, ci=True)
+    biq_test = parts["test"].get("biq2021")
+    if biq_test is not None:   # the 800 held-out photos of the earlier shipped model (first 4,000 rows)
+        old_keys = set(_earlier_holdout(config))
+        first = np.array([r.key in old_keys for r in biq_test.records])
+        metrics["biq2021_first4000_holdout"] = all_metrics(predictions[("biq2021", "test")][first, 0],
+                                                           biq_test.mos[first], ci=True)
+    decision, gate = {}, {}
+    if "derm" in parts["train"] and config.reasons:
+        calib_records = parts["train"]["derm"].records + parts["val"]["derm"].records
+        calib = np.concatenate([out_of_fold(parts["train"], config, heads.alpha), predictions[("derm", "val")]])
+        chosen = choose_rule(calib, Views.of(calib_records), REASONS, mild_views(calib_records))
+        decision = chosen.to_dict()
+        test_records = parts["test"]["derm"].records
+        test_out = predictions[("derm", "test")]
+        gate = acceptance_table(chosen.rule.retake_mask(test_out, REASONS), Views.of(test_records), -test_out[:, 0])
+
+    tensors = {"head.weight": built.model.head.weight.detach().contiguous(),
+               "head.bias": built.model.head.bias.detach().contiguous()}
+    save_file(tensors, str(out_dir / "head.safetensors"))
+    card = {
+        "model": f"{config.backbone} frozen (ImageNet) + pooled stage statistics + linear heads",
+        "model_kind": "pooled_stats",
+        "stages": list(stage_names(config.stages)),
+        "outputs": list(built.model.output_names),
+        "backbone": config.backbone,
+        "backbone_start": built.weights,
+        "contract": built.contract.to_dict(),
+        "trained_on": sorted(config.dataset_dirs),
+        "labels": {n: ("KADID-10k human DMOS per (type, level) (see data/kadid.py), not ratings of these photos"
+                       if n == "derm" else "human MOS") for n in config.dataset_dirs},
+        "dataset_dirs": dict(config.dataset_dirs),
+        "split": {"index": config.split_index, "seed": config.split_seed,
+                  "trainval_holdout": config.trainval_holdout},
+        "n_train": {n: len(part.records) for n, part in parts["train"].items()},
+        "n_val": {n: len(part.records) for n, part in parts["val"].items()},
+        "config": asdict(config),
+        "ridge_alpha": heads.alpha,
+        "features_key": key,
+        "features_computed_this_run": computed,
+        "test_metrics": metrics,
+        "decision": decision,
+        "skin_gate": gate,
+        "weights_file": "head.safetensors",
+        "train_seconds": round(time.perf_counter() - t0, 1),
+        "git_commit": git_commit(),
+    }
+    atomic_write_text(out_dir / "card.json", json.dumps(card, indent=1, default=float) + "\n")
+    atomic_write_text(out_dir / "card.md", card_markdown(card))
+    return card
+
+
+def _ci(m: dict, name: str) -> str:
+    lo, hi = m[f"{name}_ci"]
+    return f"{m[name]:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def gate_markdown(table: dict) -> list[str]:
+    lines = ["| family | retake at level 1 | 2 | 3 | 4 | 5 | AUC faulty vs pristine |", "|---|---|---|---|---|---|---|"]
+    for fam, row in table["families"].items():
+        lines.append(f"| {fam} | " + " | ".join(f"{row[str(lv)]['retake']:.2f}" for lv in range(1, 6))
+                     + f" | {row.get('auc', float('nan')):.3f} |")
+    p = table["pristine"]
+    lines.append(f"| pristine accepted | {p['accept']:.3f} [{p['accept_ci'][0]:.3f}, {p['accept_ci'][1]:.3f}] "
+                 f"(n = {p['n']}) | | | | | |")
+    return lines
+
+
+def card_markdown(card: dict) -> str:
+    """The human-readable card of a feature-model run (the bundle appends the shipped file's figures)."""
+    c = card["contract"]
+    lines = [f"# Model card: {card['model']}", "",
+             f"- Backbone: {card['backbone_start']}, frozen; statistics (mean, std) of stages "
+             f"{', '.join(card['stages'])}; one linear layer (ridge score, alpha {card['ridge_alpha']:.3g}, chosen by "
+             "leave-one-out CV on the training rows; logistic reasons heads)",
+             f"- Input: {c['input_size']} px, resize shorter side + center crop, mean {c['mean']}, std {c['std']}",
+             f"- Trained on: " + "; ".join(f"{n} ({card['labels'][n]}): {card['n_train'][n]} training views"
+                                          for n in card["trained_on"]),
+             f"- Split {card['split']['index']} (seed {card['split']['seed']}); BIQ2021 rows appended after the "
+             "first 4,000 are split on their own, so the earlier model's 800 held-out photos stay held out",
+             f"- Git commit: {card['git_commit']}", "",
+             "| test set | n | SROCC [95 % CI] | PLCC [95 % CI] | RMSE |", "|---|---|---|---|---|"]
+    for name, m in card["test_metrics"].items():
+        lines.append(f"| {name} | {m['n']} | {_ci(m, 'srocc')} | {_ci(m, 'plcc')} | {m['rmse']:.3f} |")
+    if card.get("decision"):
+        d = card["decision"]
+        lines += ["", "## Accept / retake rule (skin)", "",
+                  f"{d['rule']} (kind {d['kind']}: each threshold at the {d['quantile']:.2%} tail of pristine "
+                  f"calibration views; chosen on {d['chosen_on']}: out-of-fold outputs of the skin training views "
+                  "and the validation views). Reason thresholds: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in d["reason_thresholds"].items()), "",
+                  f"On the calibration views: pristine accepted {d['calibration']['pristine_accept']:.3f}, "
+                  f"levels 4-5 sent back {d['calibration']['severe_retake']:.3f} (worst family "
+                  f"{d['calibration']['severe_retake_worst_family']:.3f}), mild level-1 views accepted "
+                  f"{d['calibration']['mild_accept']:.3f}.", "",
+                  "On the skin test part (photos never seen; PyTorch fp32 outputs):", ""]
+        lines += gate_markdown(card["skin_gate"])
+        lines += ["", "Labels of the skin views: " + card["labels"].get("derm", "") + ". Dermoscopy is not a phone "
+                  "photo, and the photos are of mostly light skin: behaviour across skin tones is unmeasured with "
+                  "the data available."]
+    return "\n".join(lines) + "\n"
+
+
+def _earlier_holdout(config: FeatureModelConfig) -> list[str]:
+    """The keys of the test part the first 4,000 BIQ2021 rows get on their own (the earlier model's)."""
+    from ..data.records import LoadedDataset
+
+    data = load_dataset("biq2021", config.dataset_dirs["biq2021"])
+    first = LoadedDataset(data.name, data.records[:4000], data.native_range, data.role)
+    return list(split_with_holdout(first, config.split_index, config.split_seed, config.trainval_holdout).test)

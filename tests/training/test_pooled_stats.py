@@ -1,0 +1,76 @@
+"""The frozen-backbone feature model: its features, the cache that keeps them, the folded linear layer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import SAMPLES
+from diqa_edge.sdk.preprocess import preprocess
+from diqa_edge.training.feature_cache import pooled_features
+from diqa_edge.training.feature_model import LinearHeads
+from diqa_edge.training.pooled_stats import build_pooled_stats, features_key, mean_and_std, stage_names
+
+SIZE = 64   # small input: the test is about bookkeeping and algebra, not accuracy
+
+
+@pytest.fixture(scope="module")
+def built():
+    return build_pooled_stats("efficientnet_lite0", "all", ("blur", "dark"), input_size=SIZE)
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return sorted(SAMPLES.glob("*.jpg"))[:4]
+
+
+def test_features_are_mean_and_std_of_every_stage(built):
+    assert built.model.trunk.num_features == 2 * (16 + 24 + 40 + 80 + 112 + 192 + 320 + 1280) == 4128
+    x = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).reshape(2, 3, 4, 5)
+    out = mean_and_std(x)
+    assert torch.allclose(out[:, :3], x.mean(dim=(2, 3)))
+    assert torch.allclose(out[:, 3:], x.std(dim=(2, 3), unbiased=False), atol=1e-4)
+    late = build_pooled_stats("efficientnet_lite0", "block5,head", input_size=SIZE).model.trunk
+    assert late.num_features == 2 * (192 + 1280)
+    with pytest.raises(ValueError, match="unknown stage"):
+        stage_names("block9")
+
+
+def test_second_run_reads_the_cache_and_a_changed_contract_or_backbone_does_not(built, photos, tmp_path):
+    trunk, contract = built.model.trunk, built.contract
+    key = features_key("efficientnet_lite0", "all", contract, built.weights)
+    first, cache = pooled_features(photos, trunk, contract, key, root=tmp_path, progress=False)
+    assert cache.computed == len(photos) and first.shape == (len(photos), 4128)
+    again, cache = pooled_features(photos, trunk, contract, key, root=tmp_path, progress=False)
+    assert cache.computed == 0                               # counted, not timed: nothing recomputed
+    np.testing.assert_array_equal(first, again)
+    # the cached features are the trunk's own (fp16 storage: relative error ~1e-3)
+    with torch.no_grad():
+        direct = trunk(torch.from_numpy(preprocess(photos[0], contract, layout="NCHW"))).numpy()[0]
+    np.testing.assert_allclose(first[0], direct, rtol=2e-3, atol=2e-3)
+
+    wider = contract.replace(input_size=SIZE + 8)
+    assert features_key("efficientnet_lite0", "all", wider, built.weights) != key
+    assert features_key("efficientnet_lite1", "all", contract, built.weights) != key
+    assert features_key("efficientnet_lite0", "block6,head", contract, built.weights) != key
+    wider_built = build_pooled_stats("efficientnet_lite0", "all", input_size=SIZE + 8)
+    wider_key = features_key("efficientnet_lite0", "all", wider_built.contract, wider_built.weights)
+    _, cache = pooled_features(photos[:2], wider_built.model.trunk, wider_built.contract, wider_key, root=tmp_path,
+                               progress=False)
+    assert cache.computed == 2
+
+
+def test_standardisation_folds_into_the_exported_linear_layer(built, photos):
+    rng = np.random.default_rng(0)
+    f = built.model.trunk.num_features
+    heads = LinearHeads(mean=rng.normal(size=f), scale=rng.uniform(0.5, 2, size=f),
+                        weight=rng.normal(scale=0.01, size=(3, f)), bias=np.array([5.0, -1.0, 0.5]), alpha=1.0)
+    built.model.set_linear(heads.weight, heads.bias, heads.mean, heads.scale)
+    x = torch.from_numpy(np.concatenate([preprocess(p, built.contract, layout="NCHW") for p in photos[:2]]))
+    with torch.no_grad():
+        exported = built.model(x).numpy()
+        expected = heads.predict(built.model.trunk(x).numpy().astype(np.float64))
+    assert exported.shape == (2, 3)
+    np.testing.assert_allclose(exported, expected, rtol=1e-4, atol=1e-4)
+    assert ((exported[:, 1:] > 0) & (exported[:, 1:] < 1)).all()     # reasons leave as probabilities
