@@ -32,7 +32,7 @@ ROWS = {
                 "without the 1,280-channel head conv"),
     "plus-skin": ("efficientnet_lite0", 512, "all", None, 1.0, "+ KADID-labelled skin views (weight 1)"),
     "plus-skin-0.3": ("efficientnet_lite0", 512, "all", None, 0.3, "+ skin views at weight 0.3"),
-    "plus-skin-0.05": ("efficientnet_lite0", 512, "all", None, 0.05, "+ skin views at weight 0.05 (shipped)"),
+    "plus-skin-0.05": ("efficientnet_lite0", 512, "all", None, 0.05, "+ skin views at weight 0.05"),
     "res384": ("efficientnet_lite0", 384, "all", None, None, "Lite0 at 384 px (resized from 512)"),
     "res384-no-head": ("efficientnet_lite0", 384, "block0,block1,block2,block3,block4,block5,block6", None, None,
                        "Lite0 at 384 px, without the head conv"),

@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "train no-reference image-quality models, export them to the phone, score photos.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
-        sp = sub.add_parser(name, help=help_text, description=help_text)
+        # argparse %-formats a sub-command's help but prints its description as written
+        sp = sub.add_parser(name, help=help_text, description=help_text.replace("%%", "%"))
         sp.set_defaults(_module=module)
         importlib.import_module(module).add_arguments(sp)
     return parser

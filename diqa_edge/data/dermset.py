@@ -98,10 +98,15 @@ def _build_one(args) -> tuple[list[dict], str | None]:
     for index, (family, level) in enumerate(views):
         name, stored = write_view(rgb, family, level, seed + index, out_dir / "images", stem)
         mos = 10.0 if family is None else pseudo_mos(rgb, stored)
-        rows.append({"image": f"images/{name}", "mos": f"{mos:.4f}", "group": stem, "pseudo": 1,
-                     "distortion": family or "none", "level": level or 0,
-                     "scale_min": 1, "scale_max": 10})
+        rows.append(manifest_row(name, mos, stem, family, level))
     return rows, None
+
+
+def manifest_row(name: str, label: float, group: str, family: str | None, level: int | None) -> dict:
+    """One view's row in a derm-set manifest (MANIFEST_COLUMNS); ``pseudo``: the label is not a human
+    rating of that image."""
+    return {"image": f"images/{name}", "mos": f"{label:.4f}", "group": group, "pseudo": 1,
+            "distortion": family or "none", "level": level or 0, "scale_min": 1, "scale_max": 10}
 
 
 @dataclass
@@ -113,41 +118,51 @@ class DermSetReport:
     failed: list[str]
 
 
-def make_derm_set(pristine_dir: Path, out_dir: Path, *, recipe: str = "paper", seed: int = 0,
-                  long_side: int = LONG_SIDE, workers: int = 2, limit: int | None = None,
-                  progress: bool = True) -> DermSetReport:
-    from tqdm import tqdm
-
-    pristine_dir, out_dir = Path(pristine_dir), Path(out_dir)
-    if recipe not in RECIPES:
-        raise DiqaError(f"unknown recipe {recipe!r}; known: {', '.join(RECIPES)}")
-    sources = sorted(p for p in pristine_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+def pristine_sources(pristine_dir: Path, limit: int | None = None) -> list[Path]:
+    sources = sorted(p for p in Path(pristine_dir).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if limit:
         sources = sources[:limit]
     if not sources:
         raise DiqaError(f"{pristine_dir}: no images found")
-    (out_dir / "images").mkdir(parents=True, exist_ok=True)
-    jobs = [(str(s), out_dir, recipe, seed, long_side) for s in sources]
+    return sources
+
+
+def build_views(build_one, jobs: list, workers: int, desc: str, progress: bool) -> tuple[list[dict], list[str]]:
+    """Run ``build_one`` (one pristine photo -> its manifest rows, or an error) over ``jobs``, in worker
+    processes when ``workers`` > 1, with a progress bar; rows in job order and the errors."""
+    from tqdm import tqdm
+
     rows: list[dict] = []
     failed: list[str] = []
-    bar = tqdm(total=len(jobs), desc="derm set", unit="photo", disable=not progress or None)
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = pool.map(_build_one, jobs)
-            for built, error in results:
-                rows.extend(built)
-                if error:
-                    failed.append(error)
-                bar.update()
-    else:
-        for job in jobs:
-            built, error = _build_one(job)
-            rows.extend(built)
-            if error:
-                failed.append(error)
-            bar.update()
-    bar.close()
+    with tqdm(total=len(jobs), desc=desc, unit="photo", disable=not progress or None) as bar:
+        if workers > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                results = list(_tick(pool.map(build_one, jobs), bar))
+        else:
+            results = list(_tick(map(build_one, jobs), bar))
+    for built, error in results:
+        rows.extend(built)
+        if error:
+            failed.append(error)
+    return rows, failed
 
+
+def _tick(results, bar):
+    for item in results:
+        bar.update()
+        yield item
+
+
+def make_derm_set(pristine_dir: Path, out_dir: Path, *, recipe: str = "paper", seed: int = 0,
+                  long_side: int = LONG_SIDE, workers: int = 2, limit: int | None = None,
+                  progress: bool = True) -> DermSetReport:
+    pristine_dir, out_dir = Path(pristine_dir), Path(out_dir)
+    if recipe not in RECIPES:
+        raise DiqaError(f"unknown recipe {recipe!r}; known: {', '.join(RECIPES)}")
+    sources = pristine_sources(pristine_dir, limit)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    jobs = [(str(s), out_dir, recipe, seed, long_side) for s in sources]
+    rows, failed = build_views(_build_one, jobs, workers, "derm set", progress)
     manifest = out_dir / "manifest.csv"
     atomic_write_text(manifest, _csv_text(MANIFEST_COLUMNS, rows))
     rng = np.random.default_rng(seed)

@@ -12,7 +12,6 @@ loaders and export read it unchanged; re-running skips views already written.
 from __future__ import annotations
 
 import io
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +19,10 @@ import numpy as np
 from PIL import Image
 
 from ..contract import DEFAULT_CONTRACT
-from ..errors import DiqaError, ImageDecodeError
+from ..errors import ImageDecodeError
 from ..sdk.decode import decode_image
 from ..sdk.manifest import atomic_write_bytes, atomic_write_text
-from .dermset import IMAGE_SUFFIXES, MANIFEST_COLUMNS, _csv_text, view_stem
+from .dermset import MANIFEST_COLUMNS, _csv_text, build_views, manifest_row, pristine_sources, view_stem
 from .kadid import FAMILIES, LABEL_RULE, PRISTINE_RULE, RECIPE, distort_kadid, kadid_label
 
 LABELS_NOTE = f"{LABEL_RULE}; {PRISTINE_RULE}"
@@ -73,9 +72,7 @@ def _build_one(args) -> tuple[list[dict], str | None]:
         if not done:
             data, _ = encode_view(rgb, family, level, view_seed(seed, stem, index))
             atomic_write_bytes(out_dir / "images" / name, data)
-        rows.append({"image": f"images/{name}", "mos": f"{kadid_label(family, level):.4f}", "group": stem,
-                     "pseudo": 1, "distortion": family or "none", "level": level or 0,
-                     "scale_min": 1, "scale_max": 10})
+        rows.append(manifest_row(name, kadid_label(family, level), stem, family, level))
     return rows, None
 
 
@@ -90,26 +87,11 @@ class SkinSetReport:
 def make_skin_set(pristine_dir: Path, out_dir: Path, *, short_side: int = 512, seed: int = 0,
                   workers: int = 2, limit: int | None = None, progress: bool = True) -> SkinSetReport:
     """Write ``out_dir/images/*`` and ``out_dir/manifest.csv`` (resumable)."""
-    from tqdm import tqdm
-
-    pristine_dir, out_dir = Path(pristine_dir), Path(out_dir)
-    sources = sorted(p for p in pristine_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if limit:
-        sources = sources[:limit]
-    if not sources:
-        raise DiqaError(f"{pristine_dir}: no images found")
+    out_dir = Path(out_dir)
+    sources = pristine_sources(pristine_dir, limit)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     jobs = [(str(s), out_dir, seed, short_side) for s in sources]
-    rows: list[dict] = []
-    failed: list[str] = []
-    with tqdm(total=len(jobs), desc="skin views", unit="photo", disable=not progress or None) as bar:
-        results = (ProcessPoolExecutor(max_workers=workers).map(_build_one, jobs) if workers > 1
-                   else map(_build_one, jobs))
-        for built, error in results:
-            rows.extend(built)
-            if error:
-                failed.append(error)
-            bar.update()
+    rows, failed = build_views(_build_one, jobs, workers, "skin views", progress)
     manifest = out_dir / "manifest.csv"
     atomic_write_text(manifest, _csv_text(MANIFEST_COLUMNS, rows))
     atomic_write_text(out_dir / "LABELS.txt", f"short side {short_side} px, seed {seed}.\nLabels: {LABELS_NOTE}.\n")

@@ -22,7 +22,8 @@ QUANTILES = tuple(np.round(np.linspace(0.001, 0.03, 30), 4))
 
 @dataclass(frozen=True)
 class Views:
-    """What is known of each view: its fault family ("none" for the pristine photo) and level."""
+    """What is known of each view: its fault family ("none" for the pristine photo; any other name without a
+    level, e.g. "natural", for good photos from elsewhere that must pass) and level."""
     families: np.ndarray
     levels: np.ndarray
 
@@ -60,6 +61,8 @@ def rates(retake: np.ndarray, views: Views, mild: np.ndarray) -> dict:
             "severe_retake_worst_family": float(min(retake[views.severe() & (views.families == f)].mean()
                                                     for f in np.unique(views.families[views.severe()]))),
             "mild_accept": float(1 - retake[mild].mean()) if mild.any() else float("nan"),
+            **({"natural_accept": float(1 - retake[views.families == "natural"].mean())}
+               if (views.families == "natural").any() else {}),
             "n": int(len(retake))}
 
 

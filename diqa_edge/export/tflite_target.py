@@ -54,7 +54,11 @@ def _onnx2tf_sample_file(crops: np.ndarray, folder: Path) -> None:
 
 
 @stage("tflite", "onnx2tf conversion", "onnx2tf")
-def _convert(onnx_path: Path, crops: np.ndarray, contract, workdir: Path, verbose: bool) -> dict:
+def _convert(onnx_path: Path, crops: np.ndarray, contract, workdir: Path, verbose: bool,
+             full_integer: bool = True) -> dict:
+    """``full_integer``: also calibrate the integer models (onnx2tf then writes four of them, each a pass over
+    the calibration images: 16 of the 22 minutes of a 512-px export here); without it only fp32, fp16 and
+    dynamic-range int8 are written."""
     import onnx2tf
 
     _onnx2tf_sample_file(crops, workdir)
@@ -69,7 +73,8 @@ def _convert(onnx_path: Path, crops: np.ndarray, contract, workdir: Path, verbos
         os.chdir(workdir)
         with contextlib.redirect_stdout(log) if not verbose else contextlib.nullcontext():
             onnx2tf.convert(input_onnx_file_path=str(onnx_path), output_folder_path=str(workdir / "tf"),
-                            output_integer_quantized_tflite=True,
+                            output_integer_quantized_tflite=full_integer,
+                            output_dynamic_range_quantized_tflite=True,
                             custom_input_op_name_np_data_path=[["image", str(calib), mean, std]],
                             non_verbose=not verbose)
     except SystemExit as exc:  # onnx2tf reports errors on stdout and calls sys.exit
@@ -96,7 +101,7 @@ def export_tflite(trained, onnx_path: Path, precisions: list[str], out_dir: Path
     crops = calibration_crops(calibration, contract)
     with tempfile.TemporaryDirectory(prefix="diqa-onnx2tf-") as tmp:
         workdir = Path(tmp)
-        info, seconds = _convert(onnx_path, crops, contract, workdir, verbose)
+        info, seconds = _convert(onnx_path, crops, contract, workdir, verbose, full_integer="int8" in precisions)
         stem = onnx_path.stem
         artefacts = []
         for precision in precisions:

@@ -57,8 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a .tflite, .onnx, .pt (TorchScript) or .mlpackage model with its "
                              "manifest (default: the model bundled with the package)")
     parser.add_argument("--threshold", "-t", type=float, default=None,
-                        help="accept a photo when its score is >= this (default: the threshold "
-                             "stored in the model's manifest)")
+                        help="the score a photo needs (default: the threshold stored in the model's "
+                             "manifest); a reason past its own threshold in the manifest still sends it back")
     parser.add_argument("--threads", type=int, default=2, help="inference threads (default: 2)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object per file instead of a table")
@@ -88,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
     results = []
     width = max([len(str(f)) for f in files] + [4])
     if not args.json:
-        print(f"model: {model} (threshold {scorer.threshold:.2f}, {scorer.runtime.name}, "
+        rule = ("; retake also when a reason passes its threshold: " + ", ".join(
+            f"{r} {t:.2f}" for r, t in scorer.rule.reason_thresholds.items())) if scorer.rule.reason_thresholds else ""
+        print(f"model: {model} (score threshold {scorer.threshold:.2f}{rule}; {scorer.runtime.name}, "
               f"{args.threads} threads)")
         reasons_note = "" if scorer.manifest.reasons else " (this model has no reasons head: no hints)"
         print(f"{'file':<{width}}  {'score':>5}  {'decision':<8}  {'ms':>7}  hint{reasons_note}")

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..data.records import LoadedDataset, Record
 from ..data.registry import DATASETS, load_dataset
-from ..data.splits import Split, leaks, make_split, split_with_holdout  # noqa: F401 (re-exported)
+from ..data.splits import leaks, split_with_holdout
 from ..data.synthetic import SYNTHETIC_SUFFIX
 from ..sdk.manifest import atomic_write_text
 from .card import write_card
