@@ -24,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
+DARKER_TONE = "darker_tone"   # diqa_edge.data.kadid.DARKER_TONE: views with nothing lost, must pass
 
 
 def split_parts(skin_dir: Path, index: int = 0, seed: int = 0):
@@ -72,7 +73,7 @@ def markdown(tables: dict, order: list[str]) -> str:
         cells = []
         for n in order:
             row = tables[n]["families"][fam]
-            cells.append(" / ".join(f"{row[str(lv)]['retake']:.2f}" for lv in range(1, 6)))
+            cells.append(" / ".join(f"{row[str(lv)]['retake']:.2f}" if str(lv) in row else "–" for lv in range(1, 6)))
             cells.append(f"{row.get('auc', float('nan')):.3f}")
         lines.append(f"| {fam} | " + " | ".join(cells) + " |")
     lines.append("| pristine accepted | " + " | ".join(
@@ -82,10 +83,12 @@ def markdown(tables: dict, order: list[str]) -> str:
 
 def summary(table: dict) -> dict:
     fams = table["families"]
-    severe = [fams[f][str(lv)]["retake"] for f in fams for lv in (4, 5)]
+    severe = [fams[f][str(lv)]["retake"] for f in fams for lv in (4, 5) if str(lv) in fams[f]]
     return {"pristine_accept": table["pristine"]["accept"],
             "severe_retake_mean": float(np.mean(severe)), "severe_retake_min": float(np.min(severe)),
-            "level1_accept": {f: 1 - fams[f]["1"]["retake"] for f in fams}}
+            "level1_accept": {f: 1 - fams[f]["1"]["retake"] for f in fams},
+            **({"darker_tone_accept": 1 - float(np.mean([fams[DARKER_TONE][lv]["retake"] for lv in ("1", "2")]))}
+               if DARKER_TONE in fams else {})}
 
 
 def main(argv=None) -> int:

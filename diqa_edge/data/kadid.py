@@ -201,11 +201,30 @@ FAMILIES: dict[str, KadidFamily] = {f.name: f for f in (
 LEVELS = (1, 2, 3, 4, 5)
 RECIPE: tuple[tuple[str, int], ...] = tuple((name, level) for name in FAMILIES for level in LEVELS)
 
+# Dark skin is not a dark photo: views with a darker skin tone and nothing lost (CIE L* raised to a power:
+# black stays black, white stays white, no value clipped, every edge kept). Labelled as their pristine
+# photo, they teach the reasons heads, and check the rule, that darkness alone is no fault; exposure faults
+# are what the camera lost (KADID's darken level 5 clips the shadows).
+DARKER_TONE = "darker_tone"
+TONE_GAMMAS = (1.3, 1.6)     # level 1, 2; the test of the shipped gate uses 1.5, between them
+TONE_RECIPE: tuple[tuple[str, int], ...] = tuple((DARKER_TONE, level) for level in (1, 2))
+
+
+def darker_tone(rgb: np.ndarray, gamma: float) -> np.ndarray:
+    """L* -> 100 (L*/100)^gamma with a* and b* kept: a darker skin tone, same range, monotonic."""
+    from skimage.color import lab2rgb, rgb2lab
+
+    lab = rgb2lab(rgb)
+    lab[..., 0] = 100 * (lab[..., 0] / 100) ** gamma
+    return _u8(lab2rgb(lab))
+
 
 def distort_kadid(rgb: np.ndarray, family: str, level: int, *, short_side: int | None = None,
                   seed: int = 0) -> np.ndarray:
     """``family`` at KADID ``level`` (1 mildest .. 5) on an HxWx3 uint8 image; spatial parameters scaled
     from KADID's 384-px short side to ``short_side`` (default: this image's)."""
+    if family == DARKER_TONE:
+        return darker_tone(rgb, TONE_GAMMAS[level - 1])
     if family not in FAMILIES:
         raise KeyError(f"unknown distortion {family!r}; known: {', '.join(FAMILIES)}")
     if level not in LEVELS:
@@ -249,6 +268,6 @@ def dmos_to_score(dmos: float) -> float:
 
 def kadid_label(family: str | None, level: int | None) -> float:
     """The [1, 10] label of a view: KADID's human mean for (type, level); pristine (None) -> 10."""
-    if family is None or family == "none":
+    if family is None or family in ("none", DARKER_TONE):
         return PRISTINE_LABEL
     return dmos_to_score(kadid_dmos()[(FAMILIES[family].kadid_type, int(level))][0])

@@ -4,7 +4,8 @@ Each pristine photo is resized so its shorter side is the model's input size
 (the view then *is* what the model sees, up to the center crop), and distorted
 with each phone fault of ``diqa_edge.data.kadid`` at KADID's five levels. Every
 view is labelled with KADID-10k's human mean DMOS for its (type, level); the
-pristine with 10 (the rule and why: ``kadid.PRISTINE_RULE``). The manifest is
+pristine, and its two darker-skin-tone views (``kadid.darker_tone``), with 10 (the rule and why:
+``kadid.PRISTINE_RULE``). The manifest is
 the same loadable layout as the SSIM pseudo-MOS set (``dermset``), so splits,
 loaders and export read it unchanged; re-running skips views already written.
 """
@@ -23,7 +24,7 @@ from ..errors import ImageDecodeError
 from ..sdk.decode import decode_image
 from ..sdk.manifest import atomic_write_bytes, atomic_write_text
 from .dermset import MANIFEST_COLUMNS, _csv_text, build_views, manifest_row, pristine_sources, view_stem
-from .kadid import FAMILIES, LABEL_RULE, PRISTINE_RULE, RECIPE, distort_kadid, kadid_label
+from .kadid import FAMILIES, LABEL_RULE, PRISTINE_RULE, RECIPE, TONE_RECIPE, distort_kadid, kadid_label
 
 LABELS_NOTE = f"{LABEL_RULE}; {PRISTINE_RULE}"
 
@@ -55,7 +56,7 @@ def view_seed(seed: int, stem: str, index: int) -> int:
 def _build_one(args) -> tuple[list[dict], str | None]:
     src, out_dir, seed, short_side = args
     stem = Path(src).stem
-    views = [(None, None)] + list(RECIPE)
+    views = [(None, None)] + list(RECIPE) + list(TONE_RECIPE)
     todo = []
     for index, (family, level) in enumerate(views):
         suffix = ".jpg" if family == "jpeg" else ".png"

@@ -209,7 +209,7 @@ def roc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], views: Views, p
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    families = sorted(set(views.families[~views.pristine]))
+    families = sorted(set(views.families[views.severe()]))
     cols = 3
     rows = int(np.ceil(len(families) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 3.2, rows * 3.0), squeeze=False)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.kadid import FAMILIES as KADID_FAMILIES
+from ..data.kadid import DARKER_TONE, FAMILIES as KADID_FAMILIES
 from ..data.registry import load_dataset
 from ..data.splits import leaks, split_with_holdout
 from ..sdk.manifest import atomic_write_text
@@ -77,7 +77,7 @@ def reason_targets(records) -> tuple[np.ndarray, np.ndarray]:
     y = np.zeros((len(records), len(REASONS)), np.float32)
     used = np.ones_like(y, dtype=bool)
     for i, r in enumerate(records):
-        if r.distortion in (None, "none"):
+        if r.distortion in (None, "none", DARKER_TONE):   # no fault: negative for every reason
             continue
         k = REASONS.index(KADID_FAMILIES[r.distortion].reason)
         if r.level in SEVERE_LEVELS:
@@ -172,10 +172,12 @@ def out_of_fold(train: dict[str, Part], config: FeatureModelConfig, alpha: float
 
 
 def mild_views(records) -> np.ndarray:
-    """Level-1 views: the gate must mostly accept them (target: >= 0.80 of each family). KADID's people
+    """Level-1 views and darker-skin-tone views: the gate must mostly accept them (target: >= 0.80 of each
+    family). KADID's people
     rate most level-1 faults >= 4 of 5; lens blur (3.86), noise (3.89), contrast (3.42) and saturation (2.75)
     lower, and those are still counted here, as the target states."""
-    return np.array([r.level == 1 and r.distortion not in (None, "none") for r in records])
+    return np.array([(r.level == 1 and r.distortion not in (None, "none")) or r.distortion == DARKER_TONE
+                     for r in records])
 
 
 def run_dir_for(name: str) -> Path:
@@ -290,7 +292,8 @@ def _ci(m: dict, name: str) -> str:
 def gate_markdown(table: dict) -> list[str]:
     lines = ["| family | retake at level 1 | 2 | 3 | 4 | 5 | AUC faulty vs pristine |", "|---|---|---|---|---|---|---|"]
     for fam, row in table["families"].items():
-        lines.append(f"| {fam} | " + " | ".join(f"{row[str(lv)]['retake']:.2f}" for lv in range(1, 6))
+        lines.append(f"| {fam} | " + " | ".join(f"{row[str(lv)]['retake']:.2f}" if str(lv) in row else "–"
+                                                for lv in range(1, 6))
                      + f" | {row.get('auc', float('nan')):.3f} |")
     p = table["pristine"]
     lines.append(f"| pristine accepted | {p['accept']:.3f} [{p['accept_ci'][0]:.3f}, {p['accept_ci'][1]:.3f}] "

@@ -1,38 +1,35 @@
 """Dark skin is not a dark photo: a darker skin tone that loses no information is still accepted.
 
-The transform darkens the skin (CIE L* raised to a power: skin at L* 70 drops to about 58) but keeps
-the full tonal range (black stays black, white stays white), clips nothing and keeps every edge,
-unlike an under-exposed photo (KADID's darken level 5 clips the shadows). The bundled gate must keep
-accepting the sharp sample photos after it. The CC0 photos here are dermoscopy of mostly light skin,
-so this is a synthetic check, not a measurement across real skin tones (the card says so).
+The transform darkens the skin (CIE L* raised to the power 1.5: skin at L* 70 drops to about 59) but
+keeps the full tonal range (black stays black, white stays white), clips nothing and keeps every edge,
+unlike an under-exposed photo (KADID's darken level 5 clips the shadows). The shipped gate must accept
+such views of photos it never trained on about as often as the photos themselves. (The skin set's
+training photos carry darker-tone views at powers 1.3 and 1.6, labelled as their pristine.) The CC0
+photos here are dermoscopy of mostly light skin, so this is a synthetic check, not a measurement
+across real skin tones (the card says so).
 """
 
 from __future__ import annotations
-
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, SAMPLES
+from conftest import SAMPLES, SHARED_DATA
 from diqa_edge.sdk.cli import bundled_model
 
 pytestmark = pytest.mark.skipif(bundled_model() is None, reason="no bundled default model in this build")
 
+SKIN = SHARED_DATA / "skin-cc0" / "images"
 SHARP = ["skin_ISIC_0000051.jpg", "skin_ISIC_0000083.jpg", "skin_ISIC_0000157.jpg", "skin_ISIC_0000173.jpg",
          "skin_ISIC_0000347.jpg", "skin_ISIC_0000447.jpg", "skin_ISIC_0000450.jpg", "skin_ISIC_0000483.jpg"]
-GAMMA = 1.5
+GAMMA = 1.5   # the skin set's darker-tone views use 1.3 and 1.6 (diqa_edge.data.kadid.TONE_GAMMAS)
 
 
-def darker_skin_tone(rgb: np.ndarray, gamma: float = GAMMA) -> np.ndarray:
-    """L* -> 100 (L*/100)^gamma, chroma kept: darker, same range, monotonic (no detail merged away)."""
-    from skimage.color import lab2rgb, rgb2lab
+def darker_skin_tone(rgb: np.ndarray) -> np.ndarray:
+    from diqa_edge.data.kadid import darker_tone
 
-    lab = rgb2lab(rgb)
-    lab[..., 0] = 100 * (lab[..., 0] / 100) ** gamma
-    return np.clip(np.rint(lab2rgb(lab) * 255), 0, 255).astype(np.uint8)
+    return darker_tone(rgb, GAMMA)
 
 
 def test_the_transform_darkens_without_losing_range_or_detail():
@@ -47,19 +44,31 @@ def test_the_transform_darkens_without_losing_range_or_detail():
     assert laplace(dgrey).var() > 0.5 * laplace(grey).var()                    # edges kept
 
 
-def test_bundled_gate_accepts_darker_skin_tones(tmp_path):
-    paths = []
-    for name in SHARP:
-        rgb = np.asarray(Image.open(SAMPLES / name).convert("RGB"))
-        out = tmp_path / f"darker_{name.replace('.jpg', '.png')}"
-        Image.fromarray(darker_skin_tone(rgb)).save(out)
-        paths.append(out)
-    proc = subprocess.run([sys.executable, "-m", "diqa_edge.cli", "score", *map(str, paths), "--json"],
-                          capture_output=True, text=True, cwd=ROOT, timeout=300)
-    import json
+def _unseen_skin_photos() -> list:
+    """The test part of the skin set's grouped split (seed 0): photos the shipped model never trained on.
+    Every photo has the same number of views, so splitting one record per photo gives the same parts."""
+    from diqa_edge.data.records import LoadedDataset, Record
+    from diqa_edge.data.splits import split_with_holdout
 
-    records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    decisions = {r["source"]: (r["decision"], round(r["score"], 2), r.get("top_reason")) for r in records}
-    print(decisions)
-    assert len(records) == len(SHARP)
-    assert all(d[0] == "accept" for d in decisions.values()), decisions
+    photos = sorted(SKIN.glob("*.jpg"))
+    records = [Record(image=p, name=p.stem, mos_native=10, mos=10, group=p.stem, dataset="derm") for p in photos]
+    test = set(split_with_holdout(LoadedDataset("derm", records, (1.0, 10.0), "all"), 0, 0, 0.2).test)
+    return [p for p in photos if p.stem in test]
+
+
+@pytest.mark.skipif(not SKIN.exists(), reason="../shared/data/skin-cc0 not present")
+def test_bundled_gate_accepts_darker_skin_tones_of_unseen_photos():
+    from diqa_edge.sdk import QualityScorer
+
+    photos = _unseen_skin_photos()
+    scorer = QualityScorer(bundled_model())
+    pristine, darker = [], []
+    for path in photos:
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        pristine.append(scorer.score(rgb).acceptable)
+        darker.append(scorer.score(darker_skin_tone(rgb)).acceptable)
+    print(f"{len(photos)} unseen photos: pristine accepted {np.mean(pristine):.3f}, darker tone {np.mean(darker):.3f}")
+    assert len(photos) == 51
+    # measured when shipped, on the full-size originals: pristine 0.941, darker tone 0.961 (the skin set's
+    # 512-px views of the same photos: 0.961 pristine, 0.961 / 0.941 of the power 1.3 / 1.6 views)
+    assert np.mean(darker) >= 0.90 and sum(pristine) - sum(darker) <= 2

@@ -1,0 +1,70 @@
+"""``diqa-edge train --model pooled-stats`` end to end on a tiny BIQ2021 layout and a tiny skin set: the run
+folder loads for export, computes what the fit predicted, carries a skin retake rule, and a second run reads
+every feature from the cache."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import SAMPLES
+
+torch = pytest.importorskip("torch", reason="full install only")
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    from diqa_edge.data.skinviews import make_skin_set
+
+    root = tmp_path_factory.mktemp("feature_model")
+    photos = sorted(SAMPLES.glob("*.jpg"))
+    rng = np.random.default_rng(0)
+    biq = root / "biq2021"
+    (biq / "Images").mkdir(parents=True)
+    rows = []
+    for i in range(40):   # BIQ2021's published layout: names, MOS on 0-1, trailing empty columns
+        src = Image.open(photos[i % len(photos)]).convert("RGB").resize((96, 80))
+        arr = np.clip(np.asarray(src, np.int16) + rng.integers(-30, 31, (80, 96, 3)) * (i % 3), 0, 255)
+        name = f"ss01 ({i}).jpg"
+        Image.fromarray(arr.astype(np.uint8)).save(biq / "Images" / name, quality=90)
+        rows.append(f"{name},{rng.uniform(0.05, 0.95):.4f},,\n")
+    (biq / "Train (Images and MOS).csv").write_text("Image Name,MOS,,\n" + "".join(rows))
+    pristine = root / "pristine"
+    pristine.mkdir()
+    sharp_skin = [p for p in photos if p.stem.startswith("skin_") and p.stem.count("_") == 2]   # not *_blurred
+    for p in sharp_skin[:7]:
+        Image.open(p).convert("RGB").resize((120, 90)).save(pristine / p.name, quality=95)
+    make_skin_set(pristine, root / "skin", short_side=SIZE, workers=1, progress=False)
+    return {"biq2021": str(biq), "derm": str(root / "skin")}
+
+
+def test_pooled_stats_run_loads_for_export_and_reuses_its_features(data, tmp_path, monkeypatch):
+    from diqa_edge.export.parity import ParityImages, torch_outputs
+    from diqa_edge.export.trained import load_trained
+    from diqa_edge.training.feature_model import FeatureModelConfig, train_feature_model
+
+    monkeypatch.setenv("DIQA_EDGE_CACHE", str(tmp_path / "cache"))
+    config = FeatureModelConfig(dataset_dirs=data, input_size=SIZE, cv_folds=2)
+    card = train_feature_model(config, tmp_path / "run", progress=False)
+    n_images = sum(card["n_train"].values()) + sum(card["n_val"].values())
+    assert card["features_computed_this_run"] > n_images           # train, val and test parts all extracted
+    assert card["outputs"] == ["score", "blur", "dark", "bright", "contrast", "noise", "jpeg", "colour"]
+    assert card["decision"]["chosen_on"].startswith("skin") and card["decision"]["reason_thresholds"] is not None
+    assert set(card["skin_gate"]["families"]) >= {"gaussian_blur", "darken", "darker_tone"}
+    assert (tmp_path / "run" / "card.md").read_text().startswith("# Model card")
+
+    trained = load_trained(tmp_path / "run")
+    skin_test = json.loads((tmp_path / "run" / "card.json").read_text())["test_metrics"]["derm"]
+    assert skin_test["n"] == len([r for r in trained.split_part("test") if r.dataset == "derm"])
+    images = ParityImages.from_records(trained.split_part("test"), limit=10)
+    out = torch_outputs(trained.model, images, trained.contract)
+    assert out.shape == (len(images.paths), 8) and ((out[:, 1:] >= 0) & (out[:, 1:] <= 1)).all()
+
+    again = train_feature_model(config, tmp_path / "run2", progress=False)
+    assert again["features_computed_this_run"] == 0                # counted: every feature read from the cache
+    assert again["test_metrics"]["biq2021"]["srocc"] == pytest.approx(card["test_metrics"]["biq2021"]["srocc"])
