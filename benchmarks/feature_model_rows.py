@@ -42,44 +42,30 @@ ROWS = {
 
 
 def run_row(name: str, skin_dir: Path) -> dict:
-    from diqa_edge.training.feature_cache import pooled_features
-    from diqa_edge.training.feature_model import FeatureModelConfig, _earlier_holdout, fit_heads, load_parts
+    from diqa_edge.training.feature_model import (FeatureModelConfig, _earlier_holdout, cached_parts, fit_heads,
+                                                  load_parts, training_rows)
     from diqa_edge.training.metrics import all_metrics
-    from diqa_edge.training.pooled_stats import build_pooled_stats, features_key, stage_columns
 
     backbone, size, stages, limit, skin_weight, note = ROWS[name]
     dirs = {"biq2021": str(BIQ)} | ({"derm": str(skin_dir)} if skin_weight else {})
-    config = FeatureModelConfig(dataset_dirs=dirs, backbone=backbone, input_size=size, reasons=False,
+    config = FeatureModelConfig(dataset_dirs=dirs, backbone=backbone, input_size=size, stages=stages, reasons=False,
                                 skin_weight=skin_weight or 1.0, max_train={"biq2021": limit} if limit else {})
-    built = build_pooled_stats(backbone, "all", input_size=size)
-    key = features_key(backbone, "all", built.contract, built.weights)
-    cols = np.array(stage_columns(built.model.trunk, stages))
-    parts = load_parts(config)
     t0 = time.perf_counter()
-    feats, computed = {}, 0
-    for ds, by_part in parts.items():
-        for p in ("train", "test"):
-            f, cache = pooled_features([r.image for r in by_part[p]], built.model.trunk, built.contract, key,
-                                       desc=f"{name} {ds} {p}")
-            feats[(ds, p)] = f[:, cols]
-            computed += cache.computed
+    parts, computed, _ = cached_parts(config, load_parts(config), parts_wanted=("train", "test"))
     extract_s = time.perf_counter() - t0
-    x = np.concatenate([feats[(ds, "train")] for ds in parts])
-    y = np.concatenate([[r.mos for r in parts[ds]["train"]] for ds in parts])
-    w = np.concatenate([np.full(len(parts[ds]["train"]), skin_weight if ds == "derm" else 1.0) for ds in parts])
+    x, y, w = training_rows(parts["train"], config)
     t1 = time.perf_counter()
     heads = fit_heads(x, y, w, None, [], config)
     fit_s = time.perf_counter() - t1
-    test = parts["biq2021"]["test"]
-    pred = heads.predict(feats[("biq2021", "test")])[:, 0]
-    mos = np.array([r.mos for r in test])
+    test = parts["test"]["biq2021"]
+    pred = heads.predict(test.features)[:, 0]
     old = set(_earlier_holdout(config))
-    first = np.array([r.key in old for r in test])
+    first = np.array([r.key in old for r in test.records])
     return {"row": name, "note": note, "backbone": backbone, "input_size": size, "stages": stages,
-            "features": int(len(cols)), "n_train": {ds: len(parts[ds]["train"]) for ds in parts},
+            "features": int(test.features.shape[1]), "n_train": {ds: len(p.records) for ds, p in parts["train"].items()},
             "alpha": heads.alpha, "images_extracted": computed, "extract_s": round(extract_s, 1),
-            "fit_s": round(fit_s, 1), "biq_heldout_1200": all_metrics(pred, mos, ci=True),
-            "biq_heldout_800": all_metrics(pred[first], mos[first], ci=True)}
+            "fit_s": round(fit_s, 1), "biq_heldout_1200": all_metrics(pred, test.mos, ci=True),
+            "biq_heldout_800": all_metrics(pred[first], test.mos[first], ci=True)}
 
 
 def main(argv=None) -> int:

@@ -98,6 +98,11 @@ def _blocks(dataset: LoadedDataset) -> list[LoadedDataset]:
             for a, b in zip(starts, ends)]
 
 
+def first_block(data: LoadedDataset) -> LoadedDataset:
+    """The rows a set had before any were appended (all of them for a set never appended to)."""
+    return _blocks(data)[0]
+
+
 def split_with_holdout(data: LoadedDataset, index: int, seed: int, holdout: float) -> Split:
     """The standard grouped split; for train/val-only sets a seeded share of groups becomes test.
     A set with appended rows (``APPENDED_BLOCKS``) is split block by block, then merged."""

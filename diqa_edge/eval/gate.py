@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..sdk.decision import RetakeRule
+from .metrics import binary_auc
 
-PRISTINE_TARGET = 0.95          # share of pristine photos accepted (the target on unseen photos)
-PRISTINE_MARGIN = 0.97          # what the rule must reach on calibration views, so it holds on new photos
-MILD_TARGET = 0.85              # level-1 views people rate >= 4 of 5: accepted on calibration views
+PRISTINE_MARGIN = 0.97          # on calibration views, so that the 0.95 target holds on new photos
+MILD_TARGET = 0.85              # the views that must pass besides the pristine (mild, darker tone, natural)
 QUANTILES = tuple(np.round(np.linspace(0.001, 0.03, 30), 4))
 
 
@@ -42,8 +42,8 @@ class Views:
 @dataclass(frozen=True)
 class ChosenRule:
     rule: RetakeRule
-    kind: str                    # "score" or "score+reasons"
-    quantile: float              # each threshold's share of calibration pristine views it would send back
+    kind: str                    # "score", "score+reasons" or "score+reasons, greedy"
+    quantile: float              # each threshold's tail share of the views that must pass (nan: greedy)
     calibration: dict            # the rates it reached on the calibration views
 
     def to_dict(self) -> dict:
@@ -159,14 +159,11 @@ def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
     return [round(float(centre - half), 4), round(float(centre + half), 4)]
 
 
-def auc(scores_pos, scores_neg) -> float:
-    """P(a faulty view scores lower than a pristine one), ties half."""
-    pos, neg = np.asarray(scores_pos, float), np.asarray(scores_neg, float)
-    if not len(pos) or not len(neg):
-        return float("nan")
-    less = (pos[:, None] < neg[None, :]).mean()
-    ties = (pos[:, None] == neg[None, :]).mean()
-    return float(less + 0.5 * ties)
+def auc(bad_faulty, bad_pristine) -> float:
+    """P(a faulty view is further into retake than a pristine one), ties half."""
+    bad_faulty, bad_pristine = np.asarray(bad_faulty, float), np.asarray(bad_pristine, float)
+    return binary_auc(np.concatenate([bad_faulty, bad_pristine]),
+                      np.r_[np.ones(len(bad_faulty), bool), np.zeros(len(bad_pristine), bool)])
 
 
 def acceptance_table(retake: np.ndarray, views: Views, badness: np.ndarray | None = None) -> dict:
@@ -184,9 +181,9 @@ def acceptance_table(retake: np.ndarray, views: Views, badness: np.ndarray | Non
                                    "n": int(m.sum())}
         if badness is not None:
             m = views.families == fam
-            row["auc"] = auc(-badness[m], -badness[views.pristine])
+            row["auc"] = auc(badness[m], badness[views.pristine])
             sev = m & np.isin(views.levels, (4, 5))
-            row["auc_severe"] = auc(-badness[sev], -badness[views.pristine])
+            row["auc_severe"] = auc(badness[sev], badness[views.pristine])
         table["families"][fam] = row
     return table
 

@@ -16,14 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.distort import REASONS
 from ..data.kadid import DARKER_TONE, FAMILIES as KADID_FAMILIES
 from ..data.registry import load_dataset
-from ..data.splits import leaks, split_with_holdout
+from ..data.splits import first_block, leaks, split_with_holdout
 from ..sdk.manifest import atomic_write_text
-from .feature_cache import cache_root, pooled_features
+from .feature_cache import pooled_features
 from .pooled_stats import build_pooled_stats, features_key, stage_columns, stage_names
-
-REASONS = ("blur", "dark", "bright", "contrast", "noise", "jpeg", "colour")
 SEVERE_LEVELS = (4, 5)      # the faults a clinician sends back (the gate's targets)
 GOOD_NATURAL_MOS = 7.5      # BIQ2021 photos people rated at least this (the better half): no fault to name
 MILD_LEVELS = (1,)
@@ -173,15 +172,29 @@ def out_of_fold(train: dict[str, Part], config: FeatureModelConfig, alpha: float
 
 def mild_views(records) -> np.ndarray:
     """Level-1 views and darker-skin-tone views: the gate must mostly accept them (target: >= 0.80 of each
-    family). KADID's people
-    rate most level-1 faults >= 4 of 5; lens blur (3.86), noise (3.89), contrast (3.42) and saturation (2.75)
-    lower, and those are still counted here, as the target states."""
+    family). KADID's people rate most level-1 faults >= 4 of 5; lens blur (3.86), noise (3.89), contrast
+    (3.42) and saturation (2.75) lower, and those are still counted here, as the target states."""
     return np.array([(r.level == 1 and r.distortion not in (None, "none")) or r.distortion == DARKER_TONE
                      for r in records])
 
 
-def run_dir_for(name: str) -> Path:
-    return cache_root() / "runs" / name
+def cached_parts(config: FeatureModelConfig, split_parts: dict, progress: bool = True,
+                 parts_wanted=("train", "val", "test")) -> tuple[dict[str, dict[str, Part]], int, str]:
+    """``{part: {dataset: Part}}`` with the features of ``config.stages``, how many images had to be
+    extracted, and the cache key of the features. Features are cached for every stage and sliced, so any stage subset reuses one extraction."""
+    full = build_pooled_stats(config.backbone, "all", input_size=config.input_size)
+    key = features_key(config.backbone, "all", full.contract, full.weights)
+    columns = stage_columns(full.model.trunk, config.stages)
+    parts: dict[str, dict[str, Part]] = {p: {} for p in parts_wanted}
+    computed = 0
+    for name, by_part in split_parts.items():
+        for p in parts_wanted:
+            records = by_part[p]
+            feats, cache = pooled_features([r.image for r in records], full.model.trunk, full.contract, key,
+                                           progress=progress, desc=f"{name} {p}")
+            computed += cache.computed
+            parts[p][name] = Part(records, feats[:, columns])
+    return parts, computed, key
 
 
 def train_feature_model(config: FeatureModelConfig, out_dir: Path, progress: bool = True) -> dict:
@@ -197,19 +210,7 @@ def train_feature_model(config: FeatureModelConfig, out_dir: Path, progress: boo
     out_dir.mkdir(parents=True, exist_ok=True)
     built = build_pooled_stats(config.backbone, config.stages, REASONS if config.reasons else (),
                                input_size=config.input_size)
-    # Features are cached for every stage and sliced: any stage subset reuses one extraction.
-    full = build_pooled_stats(config.backbone, "all", input_size=config.input_size).model.trunk
-    key = features_key(config.backbone, "all", built.contract, built.weights)
-    columns = stage_columns(full, config.stages)
-    split_parts = load_parts(config)
-    parts: dict[str, dict[str, Part]] = {p: {} for p in ("train", "val", "test")}
-    computed = 0
-    for name, by_part in split_parts.items():
-        for p, records in by_part.items():
-            feats, cache = pooled_features([r.image for r in records], full, built.contract, key,
-                                           progress=progress, desc=f"{name} {p}")
-            computed += cache.computed
-            parts[p][name] = Part(records, feats[:, columns])
+    parts, computed, key = cached_parts(config, load_parts(config), progress)
     x, y, w = training_rows(parts["train"], config)
     reason_x, reason_records = reason_rows(parts["train"]) if "derm" in parts["train"] else (None, [])
     heads = fit_heads(x, y, w, reason_x, reason_records, config)
@@ -346,8 +347,5 @@ def card_markdown(card: dict) -> str:
 
 def _earlier_holdout(config: FeatureModelConfig) -> list[str]:
     """The keys of the test part the first 4,000 BIQ2021 rows get on their own (the earlier model's)."""
-    from ..data.records import LoadedDataset
-
-    data = load_dataset("biq2021", config.dataset_dirs["biq2021"])
-    first = LoadedDataset(data.name, data.records[:4000], data.native_range, data.role)
+    first = first_block(load_dataset("biq2021", config.dataset_dirs["biq2021"]))
     return list(split_with_holdout(first, config.split_index, config.split_seed, config.trainval_holdout).test)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+
+from ..eval.metrics import binary_auc  # noqa: F401 (decision.py and reason_aucs use it)
 from scipy import optimize, stats
 
 
@@ -93,17 +95,6 @@ def bootstrap_ci(pred, mos, metric, resamples: int = 1000, level: float = 0.95, 
     res = bootstrap((p, m), lambda a, b: metric(a, b), paired=True, vectorized=False, n_resamples=resamples,
                     confidence_level=level, method="percentile", random_state=np.random.default_rng(seed))
     return [round(float(res.confidence_interval.low), 4), round(float(res.confidence_interval.high), 4)]
-
-
-def binary_auc(scores, positive) -> float:
-    """P(a positive outscores a negative), ties half (Mann-Whitney U); nan without both classes."""
-    from scipy.stats import mannwhitneyu
-
-    scores, positive = np.asarray(scores, dtype=float), np.asarray(positive, dtype=bool)
-    pos, neg = scores[positive], scores[~positive]
-    if not len(pos) or not len(neg):
-        return float("nan")
-    return float(mannwhitneyu(pos, neg).statistic / (len(pos) * len(neg)))
 
 
 def reason_aucs(probs, distortions, reasons) -> dict[str, dict]:

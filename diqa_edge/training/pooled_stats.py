@@ -41,19 +41,12 @@ def stage_names(spec: str | tuple[str, ...] | None) -> tuple[str, ...]:
     return tuple(n for n in STAGES if n in names)
 
 
-def stage_widths(trunk: "PooledStats") -> list[int]:
-    """Channels of each of STAGES in an all-stage trunk, in order."""
-    blocks = [b[-1].conv_pwl.out_channels if hasattr(b[-1], "conv_pwl") else b[-1].conv_pw.out_channels
-              for b in trunk.blocks]
-    return blocks + [trunk.conv_head.out_channels]
-
-
 def stage_columns(trunk: "PooledStats", keep) -> list[int]:
     """Where ``keep``'s statistics sit in the all-stage feature vector (per stage: C means, then C stds), so
-    features cached once for all stages serve any stage subset."""
+    features cached once for all stages serve any stage subset (any trunk of the backbone will do)."""
     keep = stage_names(keep)
     cols, start = [], 0
-    for name, width in zip(STAGES, stage_widths(trunk)):
+    for name, width in zip(STAGES, trunk.widths):
         if name in keep:
             cols.extend(range(start, start + 2 * width))
         start += 2 * width
@@ -75,16 +68,16 @@ class PooledStats(nn.Module):
         super().__init__()
         self.conv_stem, self.bn1, self.blocks = net.conv_stem, net.bn1, net.blocks
         self.stages = stage_names(stages)
+        # channels of every one of STAGES (whatever is kept): where each stage sits in all-stage features
+        self.widths = [b[-1].conv_pwl.out_channels if hasattr(b[-1], "conv_pwl") else b[-1].conv_pw.out_channels
+                       for b in net.blocks] + [net.num_features]
         last = max(STAGES.index(s) for s in self.stages)
         self.keep_head = last == STAGES.index("head")
         if self.keep_head:
             self.conv_head, self.bn2 = net.conv_head, net.bn2
         else:   # later blocks are never used: drop them so export and inference skip them
             self.blocks = self.blocks[:last + 1]
-        widths = [self.blocks[i][-1].conv_pwl.out_channels if hasattr(self.blocks[i][-1], "conv_pwl")
-                  else self.blocks[i][-1].conv_pw.out_channels for i in range(len(self.blocks))]
-        widths.append(net.num_features)
-        self.num_features = 2 * sum(widths[STAGES.index(s)] for s in self.stages)
+        self.num_features = 2 * sum(self.widths[STAGES.index(s)] for s in self.stages)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.bn1(self.conv_stem(x))
