@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # name -> (module with add_arguments(parser) and run(args) -> int, one-line help)
@@ -35,22 +36,29 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser with every command listed, but only the chosen command's module imported: the
+    others may need torch or tensorflow, which an SDK-only install does not have."""
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = next((a for a in argv if not a.startswith("-")), None)
     parser = argparse.ArgumentParser(
         prog="diqa-edge",
         description="Decide whether a skin photo is good enough for a teledermatology consult: "
-                    "train no-reference image-quality models, export them to the phone, score photos.")
+                    "train no-reference image-quality models, export them to the phone, score photos.",
+        epilog="Run `diqa-edge COMMAND --help` for a command's options. Exit codes: 0 done, "
+               "1 failed (the reason is on stderr), 2 usage error; `score` adds 3 when a photo could not be scored.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         # argparse %-formats a sub-command's help but prints its description as written
         sp = sub.add_parser(name, help=help_text, description=help_text.replace("%%", "%"))
         sp.set_defaults(_module=module)
-        importlib.import_module(module).add_arguments(sp)
+        if name == chosen:
+            importlib.import_module(module).add_arguments(sp)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
@@ -60,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`diqa-edge score ... | head`): stop quietly, as other Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import DiqaError
+
 CONTRACT_VERSION = 1
 
 # ImageNet statistics, as timm's IMAGENET_DEFAULT_MEAN / STD: the pretrained
@@ -30,7 +32,7 @@ LAYOUTS = ("NCHW", "NHWC")
 DECODE_RULES = ("full", "jpeg_draft")
 
 
-class ContractError(ValueError):
+class ContractError(DiqaError, ValueError):
     """A contract that cannot be trusted: unknown field, wrong type, bad value."""
 
 
@@ -57,6 +59,17 @@ class Contract:
     # or 1/8 while keeping both sides >= draft_factor * input_size.
     decode: str = "full"
     draft_factor: int = 2
+    # The pixel budget, so one file cannot take the phone's memory or pass as a photo:
+    # - max_pixels: decoded pixels (after JPEG draft scaling) above which a file is refused; 64 MP
+    #   holds every phone sensor's full-size photo and caps the decode near 200 MB of RGB.
+    # - max_aspect: longer / shorter side above which a file is refused; the resize keeps the aspect,
+    #   so this caps the resized longer side at max_aspect * input_size (a 1 x 100,000 strip would
+    #   otherwise ask for a 512 x 51,200,000 buffer).
+    # - min_side: a shorter side below which the photo cannot show skin detail: it is scored, but
+    #   the answer is "retake: too small" (a thumbnail or a screenshot of one).
+    max_pixels: int = 64_000_000
+    max_aspect: float = 8.0
+    min_side: int = 256
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     layout: str = "NCHW"
@@ -75,6 +88,12 @@ class Contract:
                 problems.append(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.colour != "RGB8":
             problems.append(f"colour must be 'RGB8', got {self.colour!r}")
+        if not (isinstance(self.max_pixels, int) and self.max_pixels >= self.input_size ** 2):
+            problems.append(f"max_pixels must be an integer >= input_size**2, got {self.max_pixels!r}")
+        if not (isinstance(self.max_aspect, (int, float)) and 1.0 <= self.max_aspect < float("inf")):
+            problems.append(f"max_aspect must be a finite number >= 1, got {self.max_aspect!r}")
+        if not (isinstance(self.min_side, int) and 1 <= self.min_side):
+            problems.append(f"min_side must be an integer >= 1, got {self.min_side!r}")
         if self.draft_factor not in (1, 2, 4):
             problems.append(f"draft_factor must be 1, 2 or 4, got {self.draft_factor!r}")
         for name in ("mean", "std", "alpha_background"):
@@ -110,17 +129,10 @@ class Contract:
             raise ContractError(f"unknown contract field(s): {', '.join(unknown)}")
         kwargs: dict[str, Any] = {}
         for name, value in data.items():
-            if name in ("mean", "std"):
-                value = tuple(float(v) for v in value)
-            elif name == "alpha_background":
-                value = tuple(int(v) for v in value)
-            elif name in ("score_min", "score_max"):
-                value = float(value)
-            elif name in ("input_size", "version", "draft_factor"):
-                if isinstance(value, bool) or int(value) != value:
-                    raise ContractError(f"{name} must be an integer, got {value!r}")
-                value = int(value)
-            kwargs[name] = value
+            try:
+                kwargs[name] = _field_value(name, value)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise ContractError(f"contract field {name!r}: {exc}") from None
         return cls(**kwargs)
 
     @classmethod
@@ -132,9 +144,11 @@ class Contract:
         return cls.from_dict(data)
 
     def fingerprint(self) -> str:
-        """Short hash of the fields that change pixels; keys caches of resized images."""
+        """Short hash of the fields that change pixels; keys caches of resized images (the pixel
+        budget refuses files but changes no pixel of the ones it lets through)."""
         pixel_fields = {k: v for k, v in self.to_dict().items()
-                        if k not in ("layout", "score_min", "score_max", "clamp")}
+                        if k not in ("layout", "score_min", "score_max", "clamp",
+                                     "max_pixels", "max_aspect", "min_side")}
         blob = json.dumps(pixel_fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -150,6 +164,21 @@ class Contract:
         if self.clamp:
             value = min(max(value, self.score_min), self.score_max)
         return value
+
+
+def _field_value(name: str, value: Any) -> Any:
+    """One JSON value -> the field's Python type (JSON has no tuples and spells 2.0 as 2)."""
+    if name in ("mean", "std"):
+        return tuple(float(v) for v in value)
+    if name == "alpha_background":
+        return tuple(int(v) for v in value)
+    if name in ("score_min", "score_max", "max_aspect"):
+        return float(value)
+    if name in ("input_size", "version", "draft_factor", "max_pixels", "min_side"):
+        if isinstance(value, bool) or int(value) != value:
+            raise ContractError(f"{name} must be an integer, got {value!r}")
+        return int(value)
+    return value
 
 
 DEFAULT_CONTRACT = Contract()

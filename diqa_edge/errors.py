@@ -22,3 +22,8 @@ class ModelLoadError(DiqaError):
 
 class RuntimeUnavailableError(DiqaError):
     """The runtime a model needs is not installed or cannot run on this platform."""
+
+
+class UsageError(DiqaError):
+    """An argument the model or the runtime cannot honour (a threshold outside the score range,
+    zero threads): named with its allowed range instead of failing later somewhere else."""

@@ -184,8 +184,11 @@ def run(args: argparse.Namespace) -> int:
         if "coreml" in plan:
             artefacts += export_coreml(trained, plan["coreml"], args.out, threshold=threshold, threshold_rule=rule,
                                        decision=decision)
-    except (DiqaError, ExportError, FileNotFoundError) as exc:
+    except (DiqaError, ExportError) as exc:
         print(f"export: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:   # the output folder is a file, a disk is full, a path is unreadable
+        print(f"export: {exc.filename or args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 1
 
     rows = []

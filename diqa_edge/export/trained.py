@@ -47,6 +47,24 @@ class TrainedModel:
         return records
 
 
+def read_run_card(run_dir: Path, required: tuple[str, ...]) -> dict:
+    """A run's ``card.json``, with one clear error when it is unreadable, not JSON, or lacks a field
+    the loader needs (a card edited by hand or cut short by a full disk)."""
+    path = run_dir / "card.json"
+    try:
+        card = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise DiqaError(f"{path}: cannot read the run card ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DiqaError(f"{path}: the run card is not valid JSON ({exc})") from None
+    if not isinstance(card, dict):
+        raise DiqaError(f"{path}: the run card is a JSON object, got {type(card).__name__}")
+    missing = [name for name in required if name not in card]
+    if missing:
+        raise DiqaError(f"{path}: the run card lacks the field(s) {', '.join(map(repr, missing))}")
+    return card
+
+
 def load_trained(path: str | Path) -> TrainedModel:
     """``path``: a run folder, its ``best.safetensors``, or its ``card.json``."""
     from ..training.models import build_model
@@ -61,13 +79,16 @@ def load_trained(path: str | Path) -> TrainedModel:
     if not card_path.exists() or not weights.exists():
         raise DiqaError(f"{path}: not a training run (need card.json and best.safetensors, "
                         "as `diqa-edge train` writes them)")
-    card = json.loads(card_path.read_text())
+    card = read_run_card(run_dir, ("backbone", "contract"))
     contract = Contract.from_dict(card["contract"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # the weights come from the run, not from ImageNet
-        built = build_model(card["backbone"], pretrained=False, input_size=contract.input_size,
-                            reasons=tuple(card.get("outputs", ["score"])[1:]))
-    load_weights(built.model, weights)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # the weights come from the run, not from ImageNet
+            built = build_model(card["backbone"], pretrained=False, input_size=contract.input_size,
+                                reasons=tuple(card.get("outputs", ["score"])[1:]))
+        load_weights(built.model, weights)
+    except (KeyError, ValueError, TypeError, RuntimeError, OSError) as exc:
+        raise DiqaError(f"{run_dir}: not a loadable training run ({type(exc).__name__}: {exc})") from None
     built.model.eval()
     name = f"{card['backbone']}-{'+'.join(card.get('trained_on', []))}"
     return TrainedModel(built.model, contract, card, run_dir, name)
@@ -80,8 +101,8 @@ def _load_pooled_stats(run_dir: Path) -> TrainedModel:
 
     from ..training.pooled_stats import build_pooled_stats
 
+    card = read_run_card(run_dir, ("backbone", "contract", "stages", "outputs"))
     try:
-        card = json.loads((run_dir / "card.json").read_text())
         contract = Contract.from_dict(card["contract"])
         built = build_pooled_stats(card["backbone"], tuple(card["stages"]), tuple(card["outputs"][1:]),
                                    input_size=contract.input_size)

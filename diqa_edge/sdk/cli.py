@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
-from ..errors import DiqaError
-from .hints import GENERIC, HINTS
+from ..errors import DiqaError, ImageDecodeError, UsageError
+from .hints import GENERIC, HINTS, INPUT_HINTS
 from .scorer import QualityScorer
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".heic", ".heif", ".avif"}
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PHOTO_FAILED = 0, 1, 2, 3
+EXIT_CODES = (f"exit codes: {EXIT_OK} every file scored; {EXIT_FAILED} the model could not be loaded; "
+              f"{EXIT_USAGE} a usage error (a bad option); {EXIT_PHOTO_FAILED} a file could not be scored "
+              "(its reason is on stderr and, with --json, in a record with \"error\")")
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
 
 
@@ -24,44 +30,102 @@ def bundled_model() -> Path | None:
     return None
 
 
-def collect_images(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Files as given (any suffix: the decoder judges them) plus image files found under folders."""
+def collect_images(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]], list[tuple[Path, str]]]:
+    """(files to score, (path, reason) for what cannot be scored, (path, reason) for what is skipped).
+
+    Files named on the command line are taken whatever their suffix (the decoder judges them);
+    in folders, files with an image suffix are taken and every other file is reported as
+    skipped, so nothing goes unmentioned. Links are not followed into folders (no loops);
+    a link to a missing file is a failure with its reason."""
     files: list[Path] = []
-    missing: list[tuple[str, str]] = []
+    failures: list[tuple[str, str]] = []
+    skipped: list[tuple[Path, str]] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*")
-                                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+            for entry in _walk(path, failures, skipped):
+                if entry.suffix.lower() in IMAGE_SUFFIXES:
+                    files.append(entry)
+                else:
+                    skipped.append((entry, "not an image by name"))
+        elif path.is_symlink() and not path.exists():
+            failures.append((raw, "broken symbolic link (its target does not exist)"))
         elif path.exists():
             files.append(path)
         else:
-            missing.append((raw, "file not found"))
-    return files, missing
+            failures.append((raw, "file not found"))
+    return files, failures, skipped
+
+
+def _walk(folder: Path, failures: list[tuple[str, str]], skipped: list[tuple[Path, str]]) -> list[Path]:
+    """Every file under ``folder``, sorted; broken links and unreadable folders go to ``failures``,
+    links to folders (not followed: they may loop back) to ``skipped``."""
+    found: list[Path] = []
+
+    def unreadable(exc: OSError) -> None:
+        failures.append((str(exc.filename or folder), f"cannot read the folder ({exc.strerror or exc})"))
+
+    for root, dirs, names in os.walk(folder, onerror=unreadable):
+        for name in names + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            entry = Path(root, name)
+            try:
+                entry.stat()
+            except OSError as exc:   # a dangling link or a link loop
+                reason = ("symbolic link loop" if getattr(exc, "errno", None) == 40
+                          else "broken symbolic link (its target does not exist)")
+                failures.append((str(entry), reason))
+                continue
+            if entry.is_dir():
+                skipped.append((entry, "a link to a folder, not followed (name the folder itself)"))
+                continue
+            found.append(entry)
+    return sorted(found)
+
+
+def _threshold(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _threads(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _hint_text(result) -> str:
     """"blurred (p 0.93): Hold the phone still ..." for the table; "" when there is nothing to say."""
     if not result.hint:
         return ""
+    if result.top_reason in INPUT_HINTS:
+        return f"{INPUT_HINTS[result.top_reason].label}: {result.hint}"
     if result.top_reason:
         return f"{HINTS.get(result.top_reason, GENERIC).label} (p {result.reasons[result.top_reason]:.2f}): {result.hint}"
     return result.hint
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EXIT_CODES
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="image files and/or folders (searched recursively for "
                              + ", ".join(sorted(IMAGE_SUFFIXES)) + ")")
     parser.add_argument("--model", "-m", type=Path, default=None,
                         help="a .tflite, .onnx, .pt (TorchScript) or .mlpackage model with its "
                              "manifest (default: the model bundled with the package)")
-    parser.add_argument("--threshold", "-t", type=float, default=None,
-                        help="the score a photo needs (default: the threshold stored in the model's "
-                             "manifest); a reason past its own threshold in the manifest still sends it back")
-    parser.add_argument("--threads", type=int, default=2, help="inference threads (default: 2)")
+    parser.add_argument("--threshold", "-t", type=_threshold, default=None,
+                        help="the score a photo needs, within the model's score range (1-10) (default: the "
+                             "threshold stored in the model's manifest); a reason past its own threshold in "
+                             "the manifest still sends it back")
+    parser.add_argument("--threads", type=_threads, default=2, help="inference threads, >= 1 (default: 2)")
     parser.add_argument("--json", action="store_true",
-                        help="print one JSON object per file instead of a table")
+                        help="print one JSON object per file instead of a table; a file that could not be "
+                             "scored gets {\"source\": ..., \"error\": ...}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,19 +133,26 @@ def run(args: argparse.Namespace) -> int:
     if model is None:
         print("diqa-edge score: no model given and this install bundles none; "
               "pass --model PATH to a .tflite/.onnx file with its .manifest.json", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     try:
         scorer = QualityScorer(model, threads=args.threads, threshold=args.threshold)
+    except UsageError as exc:
+        print(f"diqa-edge score: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except DiqaError as exc:
         print(f"diqa-edge score: cannot load the model: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
 
-    files, failures = collect_images(args.paths)
+    files, failures, skipped = collect_images(args.paths)
     for raw, reason in failures:
-        print(f"error: {raw}: {reason}", file=sys.stderr)
+        _report_failure(raw, reason, args.json)
+    if skipped:
+        print(f"skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} in the folders given: "
+              + "; ".join(f"{p} ({why})" for p, why in skipped[:5]) + ("; ..." if len(skipped) > 5 else ""),
+              file=sys.stderr)
     if not files and not failures:
         print("diqa-edge score: no image files found in " + ", ".join(args.paths), file=sys.stderr)
-        return 2
+        return EXIT_PHOTO_FAILED
 
     from tqdm import tqdm
 
@@ -98,8 +169,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             result = scorer.score(path)
         except DiqaError as exc:
-            failures.append((str(path), str(exc)))
-            print(f"error: {exc}", file=sys.stderr)
+            reason = exc.reason if isinstance(exc, ImageDecodeError) else str(exc)
+            failures.append((str(path), reason))
+            _report_failure(str(path), reason, args.json)
             continue
         results.append(result)
         if args.json:
@@ -111,5 +183,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         accepted = sum(r.acceptable for r in results)
         print(f"{len(results)} scored ({accepted} accept, {len(results) - accepted} retake), "
-              f"{len(failures)} failed")
-    return 2 if failures else 0
+              f"{len(failures)} failed" + (f", {len(skipped)} skipped (see stderr)" if skipped else ""))
+    return EXIT_PHOTO_FAILED if failures else EXIT_OK
+
+
+def _report_failure(source: str, reason: str, as_json: bool) -> None:
+    """One line on stderr always; with --json also a record, so a batch consumer can tell
+    "not scored" from "absent"."""
+    print(f"error: {source}: {reason}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"source": source, "error": reason, "decision": None}), flush=True)

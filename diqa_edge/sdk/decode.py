@@ -3,15 +3,21 @@
 Why each rule: a patient's photo arrives rotated by EXIF, sometimes as a
 screenshot with alpha, a 16-bit PNG or a CMYK JPEG; the model was trained on
 upright 8-bit RGB, so all of these are normalised here and nowhere else.
-Pillow's decompression-bomb guard stays on (a crafted 50k x 50k PNG must not
-take the phone's memory); every failure becomes one ``ImageDecodeError``
-naming the file.
+The contract's pixel budget is checked on the size the header announces,
+before a pixel is decoded: a crafted 50k x 50k PNG or a 1 x 100,000 strip must
+not take the phone's memory (Pillow's own bomb guard stays on behind it). HEIC
+(an iPhone's default) decodes through ``pillow-heif`` when it is installed (the
+``sdk`` extra installs it); AVIF through Pillow itself. Every failure becomes
+one ``ImageDecodeError`` naming the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import struct
+import warnings
 from pathlib import Path
 from typing import Union
 
@@ -22,6 +28,14 @@ from ..contract import Contract
 from ..errors import ImageDecodeError
 
 ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
+
+try:  # HEIC / HEIF: the SDK extra installs pillow-heif; without it such files are refused by name
+    from pillow_heif import register_heif_opener
+except ImportError:  # pragma: no cover - exercised only on a bare install
+    HEIF_SUPPORTED = False
+else:
+    register_heif_opener()
+    HEIF_SUPPORTED = True
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _ORIENTATION = 0x0112   # the EXIF orientation tag
@@ -60,15 +74,44 @@ def _open(source: ImageSource) -> Image.Image:
     if isinstance(source, Image.Image):
         return source
     if isinstance(source, bytes):
-        return Image.open(io.BytesIO(source))
+        if not source:
+            raise ImageDecodeError("<bytes>", "empty (0 bytes)")
+        return _pillow_open(io.BytesIO(source))
     path = Path(source)
+    if path.is_symlink() and not path.exists():
+        raise ImageDecodeError(path, "broken symbolic link (its target does not exist)")
     if not path.exists():
         raise ImageDecodeError(path, "file not found")
     if path.is_dir():
         raise ImageDecodeError(path, "is a directory, not an image file")
     if path.stat().st_size == 0:
         raise ImageDecodeError(path, "empty file (0 bytes)")
-    return Image.open(path)
+    return _pillow_open(path)
+
+
+def _pillow_open(fp) -> Image.Image:
+    """Image.open without Pillow's raw DecompressionBombWarning: ``check_budget`` judges the size
+    itself, with a reason (Pillow still raises above twice its own limit)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        img = Image.open(fp)
+    if img.format in ("HEIF", "HEIC") and not HEIF_SUPPORTED:  # pragma: no cover
+        raise ValueError("HEIC needs pillow-heif: pip install 'diqa-edge[sdk]'")
+    return img
+
+
+def check_budget(width: int, height: int, contract: Contract, label: str) -> None:
+    """Refuse, before decoding, a size the contract's pixel budget does not allow."""
+    if width < 1 or height < 1:
+        raise ImageDecodeError(label, f"empty image ({width} x {height} pixels)")
+    if width * height > contract.max_pixels:
+        raise ImageDecodeError(label, f"too many pixels: {width} x {height} = {width * height / 1e6:.1f} MP, "
+                                      f"the limit is {contract.max_pixels / 1e6:.0f} MP")
+    aspect = max(width, height) / min(width, height)
+    if aspect > contract.max_aspect:
+        raise ImageDecodeError(label, f"too elongated to be a photo of skin: {width} x {height} "
+                                      f"(sides 1:{aspect:.0f}, the limit is 1:{contract.max_aspect:g}); "
+                                      "crop it to the skin")
 
 
 def decode_image(source: ImageSource, contract: Contract) -> np.ndarray:
@@ -83,14 +126,17 @@ def decode_image(source: ImageSource, contract: Contract) -> np.ndarray:
     if isinstance(source, np.ndarray):
         if source.ndim != 3 or source.shape[2] != 3 or source.dtype != np.uint8:
             raise ImageDecodeError("<array>", f"expected HxWx3 uint8 RGB, got {source.dtype} {source.shape}")
+        check_budget(source.shape[1], source.shape[0], contract, "<array>")
         return source
     label = _label(source)
     try:
         img = _open(source)
-        with img:
+        # a PIL image the caller passed stays the caller's to close
+        with contextlib.nullcontext(img) if img is source else img:
             if contract.decode == "jpeg_draft" and img.format == "JPEG":
                 target = contract.draft_factor * contract.input_size
                 img.draft("RGB", (target, target))
+            check_budget(img.size[0], img.size[1], contract, label)
             img.load()
             # exif_transpose copies the whole image even when nothing turns (3.5 ms on a draft-decoded
             # 12 MP photo): call it only when the orientation tag asks for a turn
@@ -104,7 +150,10 @@ def decode_image(source: ImageSource, contract: Contract) -> np.ndarray:
         raise ImageDecodeError(label, f"refused as a decompression bomb ({exc})") from None
     except UnidentifiedImageError:
         raise ImageDecodeError(label, "not an image file Pillow can identify") from None
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+    except MemoryError:
+        raise ImageDecodeError(label, "not enough memory to decode it") from None
+    except (OSError, ValueError, SyntaxError, EOFError, TypeError, IndexError, KeyError,
+            struct.error, ZeroDivisionError) as exc:  # what Pillow's parsers raise on damaged files
         reason = str(exc) or type(exc).__name__
         if "truncated" in reason.lower():
             reason = f"truncated image data ({reason})"

@@ -27,6 +27,10 @@ HINTS: dict[str, Hint] = {
     "jpeg": Hint("compressed or pixelated", "Send the original photo, not a compressed copy or a screenshot."),
     "colour": Hint("colours look wrong", "Turn off colour filters and take the photo in daylight or white light."),
 }
+# Checks the SDK makes on the input itself, before the model has a say (the contract's pixel budget).
+INPUT_HINTS: dict[str, Hint] = {
+    "small": Hint("too small", "Move closer so the skin fills the screen, and send the photo itself, not a thumbnail."),
+}
 GENERIC = Hint("low quality", "Retake the photo in good light, holding the phone still, close to the skin.")
 
 

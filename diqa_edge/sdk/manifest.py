@@ -11,6 +11,7 @@ model parser.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -61,33 +62,79 @@ class ModelManifest:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "manifest") -> "ModelManifest":
+    def from_dict(cls, data: Any, source: str = "manifest") -> "ModelManifest":
+        """Validated field by field: a damaged or hand-edited manifest gives one error naming the field."""
+        if not isinstance(data, dict):
+            raise ModelLoadError(f"{source}: a manifest is a JSON object, got {type(data).__name__}")
+        if data.get("manifest_version") != MANIFEST_VERSION:
+            raise ModelLoadError(f"{source}: manifest_version {data.get('manifest_version')!r} "
+                                 f"is not supported (expected {MANIFEST_VERSION})")
+        for name in ("contract", "threshold"):
+            if name not in data:
+                raise ModelLoadError(f"{source}: manifest lacks the field {name!r}")
         try:
-            if data.get("manifest_version") != MANIFEST_VERSION:
-                raise ModelLoadError(f"{source}: manifest_version {data.get('manifest_version')!r} "
-                                     f"is not supported (expected {MANIFEST_VERSION})")
-            return cls(
-                contract=Contract.from_dict(data["contract"]),
-                threshold=float(data["threshold"]),
-                name=str(data.get("name", "unnamed")),
-                format=str(data.get("format", "")),
-                precision=str(data.get("precision", "")),
-                threshold_rule=str(data.get("threshold_rule", "")),
-                extra=dict(data.get("extra", {})),
-                decision=dict(data.get("decision", {})),
-                outputs=tuple(str(o) for o in data.get("outputs", ["score"])),
-            )
-        except KeyError as exc:
-            raise ModelLoadError(f"{source}: manifest lacks the field {exc.args[0]!r}") from None
-        except (ContractError, TypeError, ValueError) as exc:
-            raise ModelLoadError(f"{source}: {exc}") from None
+            contract = Contract.from_dict(data["contract"])
+        except ContractError as exc:
+            raise ModelLoadError(f"{source}: field 'contract': {exc}") from None
+        return cls(
+            contract=contract,
+            threshold=_finite(data["threshold"], "threshold", source),
+            name=_text(data.get("name", "unnamed"), "name", source),
+            format=_text(data.get("format", ""), "format", source),
+            precision=_text(data.get("precision", ""), "precision", source),
+            threshold_rule=_text(data.get("threshold_rule", ""), "threshold_rule", source),
+            extra=_object(data.get("extra", {}), "extra", source),
+            decision=_decision(data.get("decision", {}), source),
+            outputs=_outputs(data.get("outputs", ["score"]), source),
+        )
 
     @classmethod
-    def from_json(cls, text: str, source: str = "manifest") -> "ModelManifest":
+    def from_json(cls, text: str | bytes, source: str = "manifest") -> "ModelManifest":
         try:
+            if isinstance(text, bytes):
+                text = text.decode("utf-8")
             return cls.from_dict(json.loads(text), source)
+        except UnicodeDecodeError as exc:
+            raise ModelLoadError(f"{source}: manifest is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         except json.JSONDecodeError as exc:
             raise ModelLoadError(f"{source}: manifest is not valid JSON ({exc})") from None
+
+
+def _finite(value: Any, name: str, source: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ModelLoadError(f"{source}: field {name!r} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _text(value: Any, name: str, source: str) -> str:
+    if not isinstance(value, str):
+        raise ModelLoadError(f"{source}: field {name!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _object(value: Any, name: str, source: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ModelLoadError(f"{source}: field {name!r} must be a JSON object, got {type(value).__name__}")
+    return dict(value)
+
+
+def _decision(value: Any, source: str) -> dict[str, Any]:
+    """``decision.reason_thresholds`` is what the SDK applies: each a probability in [0, 1]."""
+    decision = _object(value, "decision", source)
+    thresholds = _object(decision.get("reason_thresholds") or {}, "decision.reason_thresholds", source)
+    for reason, t in thresholds.items():
+        if not 0.0 <= _finite(t, f"decision.reason_thresholds.{reason}", source) <= 1.0:
+            raise ModelLoadError(f"{source}: field 'decision.reason_thresholds.{reason}' must be a "
+                                 f"probability in [0, 1], got {t!r}")
+    return decision
+
+
+def _outputs(value: Any, source: str) -> tuple[str, ...]:
+    if (not isinstance(value, list) or not value or value[0] != "score"
+            or not all(isinstance(v, str) and v for v in value)):
+        raise ModelLoadError(f"{source}: field 'outputs' must be a list of names starting with \"score\", "
+                             f"got {value!r}")
+    return tuple(value)
 
 
 def sidecar_path(model_path: str | os.PathLike) -> Path:
@@ -126,4 +173,8 @@ def read_sidecar(model_path: str | os.PathLike) -> ModelManifest | None:
     path = sidecar_path(model_path)
     if not path.exists():
         return None
-    return ModelManifest.from_json(path.read_text(encoding="utf-8"), source=str(path))
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"{path}: cannot read the manifest ({exc.strerror or exc})") from None
+    return ModelManifest.from_json(raw, source=str(path))

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelLoadError, RuntimeUnavailableError
+from ..errors import ModelLoadError, RuntimeUnavailableError, UsageError
 from .manifest import MANIFEST_KEY, ModelManifest
+from .probe import verify_in_child
 
 FORMATS = {".tflite": "tflite", ".onnx": "onnx", ".pt": "torchscript", ".mlpackage": "coreml"}
 
@@ -220,8 +221,13 @@ def model_format(path: str | Path) -> str:
 
 def load_runtime(path: str | Path, threads: int = 2) -> Runtime:
     path = Path(path)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise UsageError(f"threads must be a whole number >= 1, got {threads!r}")
     fmt = model_format(path)
     if not path.exists():
         raise ModelLoadError(f"{path}: model file not found")
+    if path.is_dir() and fmt != "coreml":
+        raise ModelLoadError(f"{path}: is a folder, not a {fmt} model file")
+    verify_in_child(path, fmt)
     return _RUNTIMES[fmt](path, threads)
 

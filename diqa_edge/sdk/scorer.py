@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -9,10 +10,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import ModelLoadError
+from ..errors import ModelLoadError, UsageError
 from .decode import ImageSource, decode_image
 from .decision import RetakeRule
-from .hints import HINTS, hint_for, top_reason
+from .hints import HINTS, INPUT_HINTS, hint_for, top_reason
 from .manifest import ModelManifest, read_sidecar
 from .preprocess import normalise, resize_and_crop, to_layout
 from .runtimes import Runtime, load_runtime
@@ -70,6 +71,11 @@ class QualityScorer:
         self.contract = self.manifest.contract
         if decode is not None:
             self.contract = self.contract.replace(decode=decode)
+        if threshold is not None:
+            low, high = self.contract.score_min, self.contract.score_max
+            if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and low <= threshold <= high):
+                raise UsageError(f"threshold {threshold!r} is outside the score range {low:g}-{high:g}; "
+                                 "a threshold there accepts or sends back every photo")
         self.threshold = float(self.manifest.threshold if threshold is None else threshold)
         self.rule = RetakeRule.from_decision(self.manifest.decision, self.threshold)
         width = self.runtime.output_width()
@@ -91,12 +97,18 @@ class QualityScorer:
         t2 = time.perf_counter()
         out = self.runtime.outputs(x)
         t3 = time.perf_counter()
+        if out.size != 1 + len(self.manifest.reasons) or not np.all(np.isfinite(out)):
+            raise ModelLoadError(f"{self.model_path}: the model returned {out.size} value(s), not all finite "
+                                 f"({np.array2string(out[:8], precision=3)}), where its manifest names "
+                                 f"{1 + len(self.manifest.reasons)}: the file is damaged or not this manifest's model")
         raw = float(out[0])
         score = self.contract.clamp_score(raw)
         reasons = {name: round(float(np.clip(p, 0.0, 1.0)), 4)
                    for name, p in zip(self.manifest.reasons, out[1:])}
         acceptable, trigger = self.rule.decide(score, reasons)
         hint = HINTS.get(trigger) if trigger else hint_for(reasons, acceptable)
+        if min(rgb.shape[:2]) < self.contract.min_side:   # a thumbnail: too few pixels to show skin
+            acceptable, trigger, hint = False, "small", INPUT_HINTS["small"]
         label = str(source) if isinstance(source, (str, Path)) else f"<{type(source).__name__}>"
         return ScoreResult(
             source=label, score=score, raw=raw, acceptable=acceptable,

@@ -193,6 +193,37 @@ def test_bad_arguments_fail_early_with_one_line(tmp_path):
     assert out.returncode == 1 and "not a training run" in out.stderr
 
 
+@pytest.mark.parametrize("card, words", [
+    ("{broken", "not valid JSON"), ("[]", "JSON object, got list"),
+    ('{"contract": {}}', "lacks the field(s) 'backbone'"),
+    ('{"backbone": "no_such_net", "contract": {}}', "not a loadable training run"),
+])
+def test_a_damaged_run_card_is_one_line(tmp_path, card, words):
+    """Used to be a JSONDecodeError / KeyError traceback."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    (tmp_path / "card.json").write_text(card)
+    (tmp_path / "best.safetensors").write_bytes(b"")
+    out = subprocess.run([sys.executable, "-m", "diqa_edge.export", "--target", "onnx", "--checkpoint",
+                          str(tmp_path), "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 1 and words in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
+
+
+def test_an_output_path_that_is_a_file_is_one_line(tmp_path, exported):
+    """``--out`` naming a file used to be a FileExistsError traceback."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    (tmp_path / "taken").write_text("a file, not a folder")
+    out = subprocess.run([sys.executable, "-m", "diqa_edge.export", "--target", "onnx", "--checkpoint",
+                          str(exported["run"]), "--out", str(tmp_path / "taken")],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 1 and "taken" in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
+
+
 def test_sdk_returns_reasons_and_the_cli_prints_the_right_hint(exported):
     """The fixture's reasons head was trained on blurred / darkened / JPEG views of other photos; on
     unseen blurred and darkened views every runtime names the cause, and `diqa-edge score` prints it."""

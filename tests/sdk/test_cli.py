@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -31,14 +32,15 @@ def folder_with_one_corrupt_file(tmp_path, sample_photos):
     return tmp_path
 
 
-def test_folder_with_a_corrupt_file_scores_the_rest_and_exits_2(folder_with_one_corrupt_file):
+def test_folder_with_a_corrupt_file_scores_the_rest_and_exits_3(folder_with_one_corrupt_file):
     out = diqa("score", str(folder_with_one_corrupt_file), "--model", ONNX)
-    assert out.returncode == 2
+    assert out.returncode == 3    # a photo failed; 2 is argparse's usage error
     assert "Traceback" not in out.stderr and "Traceback" not in out.stdout
     assert "broken.jpg" in out.stderr and "truncated" in out.stderr
     scored = [line for line in out.stdout.splitlines() if line.endswith(".jpg") or ".jpg " in line]
     assert len(scored) == 4, out.stdout
     assert "4 scored" in out.stdout and "1 failed" in out.stdout
+    assert "notes.txt (not an image by name)" in out.stderr and "1 skipped" in out.stdout
 
 
 def test_all_good_exits_0_and_json_lines_parse(sample_photos):
@@ -52,9 +54,9 @@ def test_all_good_exits_0_and_json_lines_parse(sample_photos):
         assert r["total_ms"] > 0
 
 
-def test_missing_file_is_reported_and_exit_is_2(sample_photos):
+def test_missing_file_is_reported_and_exit_is_3(sample_photos):
     out = diqa("score", str(sample_photos[0]), "no/such/photo.jpg", "--model", ONNX)
-    assert out.returncode == 2
+    assert out.returncode == 3
     assert "no/such/photo.jpg: file not found" in out.stderr
     assert "1 scored" in out.stdout
 
@@ -72,3 +74,46 @@ def test_help_explains_the_command():
     assert out.returncode == 0
     for word in ("--model", "--threshold", "--json", "recursively", "manifest"):
         assert word in out.stdout
+
+
+def test_json_gives_every_file_a_record_and_links_are_reported(tmp_path, sample_photos):
+    """A batch consumer must tell "not scored" from "absent": every failure is a record with "error"."""
+    shutil.copy(sample_photos[0], tmp_path / "good.jpg")
+    (tmp_path / "dead.jpg").symlink_to(tmp_path / "gone.jpg")
+    (tmp_path / "a.jpg").symlink_to(tmp_path / "b.jpg")
+    (tmp_path / "b.jpg").symlink_to(tmp_path / "a.jpg")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "up").symlink_to(tmp_path)          # a folder loop: not followed, reported
+    out = diqa("score", str(tmp_path), "--model", ONNX, "--json")
+    assert out.returncode == 3 and "Traceback" not in out.stderr
+    rows = {Path(r["source"]).name: r for r in map(json.loads, out.stdout.splitlines())}
+    assert rows["good.jpg"]["decision"] in ("accept", "retake") and "error" not in rows["good.jpg"]
+    assert rows["dead.jpg"]["error"].startswith("broken symbolic link") and rows["dead.jpg"]["decision"] is None
+    assert rows["a.jpg"]["error"] == rows["b.jpg"]["error"] == "symbolic link loop"
+    assert "up (a link to a folder, not followed" in out.stderr
+
+
+@pytest.mark.parametrize("flag, value, words", [
+    ("--threshold", "nan", "finite"), ("--threshold", "inf", "finite"),
+    ("--threshold", "1e9", "outside the score range"), ("--threshold", "-5", "outside the score range"),
+    ("--threads", "0", "at least 1"), ("--threads", "two", "whole number"),
+])
+def test_bad_arguments_are_usage_errors_with_exit_2(sample_photos, flag, value, words):
+    out = diqa("score", str(sample_photos[0]), "--model", ONNX, f"{flag}={value}")
+    assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr
+
+
+def test_help_lists_exit_codes_and_top_level_help_imports_no_command():
+    out = diqa("score", "--help")
+    assert "3 a file could not be scored" in " ".join(out.stdout.split())
+    code = ("import sys; from diqa_edge.cli import build_parser; build_parser(['--help']); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'tensorflow', 'scipy', 'timm')))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_a_closed_pipe_ends_quietly(sample_photos):
+    """`diqa-edge score folder | head -1`: no BrokenPipeError traceback."""
+    proc = subprocess.run(f"{sys.executable} -m diqa_edge.cli score samples --model {ONNX} | head -1",
+                          shell=True, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.startswith("model:") and "Traceback" not in proc.stderr, proc.stderr

@@ -145,3 +145,49 @@ def test_arrays_pass_through_and_bad_arrays_are_refused():
     assert decode_image(rgb, C) is rgb
     with pytest.raises(ImageDecodeError):
         decode_image(rgb.astype(np.float32), C)
+
+
+def test_pixel_budget_refuses_before_decoding(tmp_path):
+    """A 1 x 100,000 strip (476 bytes) used to ask for a 512 x 51,200,000 buffer; a 100 MP PNG of a few
+    hundred bytes decoded at 1.7 GB. Both are refused from the header, with the contract's limit."""
+    strip, huge = tmp_path / "strip.png", tmp_path / "huge.png"
+    Image.new("RGB", (1, 100_000)).save(strip)
+    Image.new("1", (10_000, 10_000)).save(huge)     # 100 MP, tiny on disk
+    with pytest.raises(ImageDecodeError, match="too elongated.*1:8"):
+        decode_image(strip, C)
+    with pytest.raises(ImageDecodeError, match="too many pixels: 10000 x 10000 = 100.0 MP, the limit is 64 MP"):
+        decode_image(huge, C)
+    assert decode_image(huge, C.replace(max_pixels=100_000_000)).shape == (10_000, 10_000, 3)
+
+
+def test_empty_inputs_are_typed_errors():
+    with pytest.raises(ImageDecodeError, match="empty image"):
+        decode_image(np.zeros((0, 0, 3), np.uint8), C)
+    with pytest.raises(ImageDecodeError, match="empty"):
+        decode_image(b"", C)
+
+
+def test_a_callers_pil_image_stays_open():
+    img = Image.fromarray(gradient_image(40, 30))
+    decode_image(img, C)
+    assert img.getpixel((0, 0)) is not None     # a closed image raises here
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_heic_and_avif_decode_upright(fmt, orientation):
+    """iPhones save HEIC by default; AVIF is the web's. Both decode upright: an iPhone stores the turn
+    as the container's rotation (with the same EXIF tag), which pillow-heif writes from ``info['exif']``
+    and applies on reading."""
+    upright = gradient_image(96, 64, noise=0)
+    img = Image.fromarray(np.ascontiguousarray(STORED_FROM_UPRIGHT[orientation](upright)))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    img.info["exif"] = exif.tobytes()
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, exif=exif.tobytes(), quality=95)
+    blob = buf.getvalue()
+    assert Image.open(io.BytesIO(blob)).format == fmt
+    got = decode_image(blob, C)
+    assert got.shape == upright.shape
+    assert np.abs(got.astype(int) - upright.astype(int)).mean() < 6    # lossy, but the same picture

@@ -55,7 +55,7 @@ def model(tmp_path_factory):
 
 def _grey(folder, value):
     path = folder / f"grey{value}.png"
-    Image.new("RGB", (300, 240), (value,) * 3).save(path)
+    Image.new("RGB", (320, 272), (value,) * 3).save(path)   # above the contract's min_side
     return path
 
 

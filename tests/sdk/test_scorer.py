@@ -25,7 +25,7 @@ INT8_TOL = 0.05
 
 def _grey_png(value: int) -> bytes:
     buf = io.BytesIO()
-    Image.new("RGB", (320, 240), (value,) * 3).save(buf, format="PNG")
+    Image.new("RGB", (320, 272), (value,) * 3).save(buf, format="PNG")   # above min_side (256)
     return buf.getvalue()
 
 
@@ -152,3 +152,60 @@ def test_fixture_models_rebuild_to_the_same_function(tmp_path, sample_photos):
         a = QualityScorer(built[key]).score(sample_photos[3]).score
         b = QualityScorer(FIXTURE_MODELS / committed).score(sample_photos[3]).score
         assert a == pytest.approx(b, abs=1e-6)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "identifier-then-noise"])
+def test_a_damaged_tflite_file_is_one_typed_error_not_a_crash(tmp_path, damage):
+    """Both used to kill the process with SIGSEGV (exit 139, no message) inside the TFLite runtime."""
+    import numpy as np
+    good = (FIXTURE_MODELS / "brightness.tflite").read_bytes()
+    bad = tmp_path / "m.tflite"
+    if damage == "truncated":    # the issue's reproduction: the bundled model cut at 2,219,776 bytes
+        from diqa_edge.sdk.cli import bundled_model
+        bad.write_bytes(bundled_model().read_bytes()[:2219776])
+    else:
+        bad.write_bytes(good[:8] + np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    shutil.copy(FIXTURE_MODELS / "brightness.manifest.json", tmp_path / "m.manifest.json")
+    with pytest.raises(ModelLoadError, match="m.tflite: (damaged|not a loadable)"):
+        QualityScorer(bad)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[]", "JSON object, got list"), ("null", "JSON object, got NoneType"),
+    (b"\xff\xfe{", "not UTF-8"), ('{"manifest_version": 1, "threshold": 5}', "lacks the field 'contract'"),
+    ('{"manifest_version": 1, "contract": {}, "threshold": NaN}', "'threshold' must be a finite number"),
+    ('{"manifest_version": 1, "contract": {}, "threshold": 5, "outputs": "score"}', "'outputs'"),
+    ('{"manifest_version": 1, "contract": {}, "threshold": 5, "decision": {"reason_thresholds": {"dark": 2}}}',
+     "decision.reason_thresholds.dark"),
+])
+def test_a_damaged_manifest_names_its_problem(tmp_path, text, words):
+    shutil.copy(FIXTURE_MODELS / "brightness.onnx", tmp_path / "m.onnx")
+    path = sidecar_path(tmp_path / "m.onnx")
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ModelLoadError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        QualityScorer(tmp_path / "m.onnx")
+
+
+def test_arguments_outside_their_range_are_usage_errors(sample_photos):
+    from diqa_edge.errors import DiqaError, UsageError
+    for threshold in (float("nan"), float("inf"), 1e9, -5.0):
+        with pytest.raises(UsageError, match="outside the score range"):
+            QualityScorer(FIXTURE_MODELS / "brightness.onnx", threshold=threshold)
+    for runtime in FP32_MODELS:
+        with pytest.raises(UsageError, match="threads"):
+            QualityScorer(FIXTURE_MODELS / runtime, threads=0)
+    with pytest.raises(DiqaError, match="decode"):
+        QualityScorer(FIXTURE_MODELS / "brightness.onnx", decode="bogus")
+
+
+def test_a_thumbnail_or_a_single_pixel_is_sent_back_as_too_small(scorers):
+    """A 1 x 1 image used to be accepted (score 7.03 with the old bundled model)."""
+    from diqa_edge.sdk.hints import INPUT_HINTS
+    scorer = scorers["brightness.onnx"]
+    for size in ((1, 1), (255, 400)):
+        buf = io.BytesIO()
+        Image.new("RGB", size, (230,) * 3).save(buf, format="PNG")
+        result = scorer.score(buf.getvalue())
+        assert result.score > scorer.threshold       # bright enough for this model: only the size fails it
+        assert not result.acceptable and result.top_reason == "small" and result.hint == INPUT_HINTS["small"].hint
+    assert scorer.score(_grey_png(230)).acceptable   # 320 x 272: above min_side

@@ -49,3 +49,11 @@ def test_fresh_venv_with_the_sdk_extra_has_no_torch_or_tensorflow(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout
     assert "brightness.onnx" in out.stdout and "brightness.tflite" in out.stdout
+    # the command a phone-side user runs first: it used to crash here, importing every sub-command
+    # (and so torch) at start-up; HEIC must decode too (pillow-heif is in the extra)
+    cli = env_dir / ("Scripts" if os.name == "nt" else "bin") / "diqa-edge"
+    scored = subprocess.run([str(cli), "score", str(SAMPLES)], capture_output=True, text=True, cwd=tmp_path,
+                            timeout=300)
+    assert scored.returncode == 0 and "Traceback" not in scored.stderr, scored.stderr[-2000:]
+    assert "scored" in scored.stdout and "0 failed" in scored.stdout
+    assert {"pillow-heif", "pillow_heif"} & names

@@ -1,0 +1,87 @@
+"""Open a model file in a child process before this process trusts it to the native runtime.
+
+Why: the TFLite interpreter does not verify a file's FlatBuffer before it reads
+it, so a truncated download, or bytes that merely start with the TFLite
+identifier, crash the whole process (SIGSEGV: no message, nothing else in the
+batch scored). A crash in a child costs the child only; the parent turns it
+into one ``ModelLoadError`` with the reason. The child also runs one inference
+on a zero image under a memory cap, so a file that loads but crashes, or asks
+for absurd buffers, at its first inference is caught the same way.
+
+The verdict is remembered per file (path, size, modification time) for the
+life of the process: a second ``QualityScorer`` on the same file pays nothing.
+Cost: one Python start plus one load and one inference, about a second here.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from ..errors import ModelLoadError
+
+PROBED_FORMATS = ("tflite", "onnx")      # the runtimes whose native parsers can crash on bad bytes
+CHILD_MEMORY_BYTES = 8 * 1024 ** 3        # address-space cap for the child: a bogus tensor shape fails there
+CHILD_TIMEOUT_S = 120
+_HANDLED_ERROR = 3                        # the child caught a Python error: the parent's own load reports it
+_verified: set[tuple[str, int, int]] = set()
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+    st = path.stat()
+    return str(path.resolve()), st.st_size, st.st_mtime_ns
+
+
+def verify_in_child(path: Path, fmt: str) -> None:
+    """Raise ``ModelLoadError`` when loading ``path`` and running it once kills the process that does it."""
+    if fmt not in PROBED_FORMATS:
+        return
+    key = _file_key(path)
+    if key in _verified:
+        return
+    try:
+        done = subprocess.run([sys.executable, "-m", __name__, str(path), fmt], capture_output=True,
+                              text=True, timeout=CHILD_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ModelLoadError(f"{path}: the {fmt} runtime did not finish loading it in {CHILD_TIMEOUT_S} s; "
+                             "the file is damaged or not a model") from None
+    if done.returncode < 0:
+        name = signal.Signals(-done.returncode).name
+        raise ModelLoadError(f"{path}: damaged or not a {fmt} model: the runtime crashed reading it ({name})")
+    if done.returncode not in (0, _HANDLED_ERROR):
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise ModelLoadError(f"{path}: the {fmt} runtime failed reading it (exit {done.returncode}: {last})")
+    if done.returncode == 0:
+        _verified.add(key)
+
+
+def _child(path: str, fmt: str) -> int:
+    """Load and run once; 0 when both work, ``_HANDLED_ERROR`` on a Python-level error."""
+    try:
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY_BYTES, CHILD_MEMORY_BYTES))
+    except (ImportError, ValueError, OSError):  # not Linux / macOS, or a lower hard limit already
+        pass
+    import numpy as np
+
+    from .runtimes import _RUNTIMES
+
+    try:
+        runtime = _RUNTIMES[fmt](Path(path), 1)
+        size = runtime.input_size
+        shape = (1, 3, size, size) if runtime.layout == "NCHW" else (1, size, size, 3)
+        runtime.outputs(np.zeros(shape, dtype=np.float32))
+    except Exception as exc:  # noqa: BLE001 - any error here is reported by the parent's own load
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return _HANDLED_ERROR
+    return 0
+
+
+if __name__ == "__main__":
+    code = _child(sys.argv[1], sys.argv[2])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)   # skip interpreter teardown: the verdict is given, nothing is left to free

@@ -1,0 +1,45 @@
+"""Fuzzing the SDK and the CLI with damaged files and odd arrays: a score or a typed error, every time.
+
+A fixed seed and small counts here (CI); ``benchmarks/fuzz_inputs.py`` runs the same loops longer and
+reports the counts and peak memory in ``docs/robustness.md``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import FIXTURE_MODELS
+from diqa_edge.sdk import QualityScorer
+from fuzzing import fuzz_cli, fuzz_images, fuzz_model_files, property_runs, seed_files
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    return QualityScorer(FIXTURE_MODELS / "brightness.onnx", threads=1)
+
+
+@pytest.fixture(scope="module")
+def blobs(tmp_path_factory):
+    return seed_files(tmp_path_factory.mktemp("seeds"))
+
+
+@pytest.mark.parametrize("name", ["arrays of any dtype and shape", "Pillow images of any mode and size"])
+def test_hypothesis_inputs_give_a_score_or_a_typed_error(scorer, name):
+    property_runs(scorer, examples=120)[name]()
+
+
+def test_damaged_photos_in_memory(scorer, blobs):
+    tally = fuzz_images(scorer, blobs, count=240, seed=0)
+    assert tally.failures == [] and tally.tried == 240
+    assert tally.refused > 20 and tally.scored > 20     # both paths exercised, not one dead end
+
+
+def test_damaged_model_files_and_manifests(blobs, tmp_path):
+    tally = fuzz_model_files(blobs, tmp_path, count=12, seed=0)
+    assert tally.failures == [] and tally.tried == 12 and tally.refused > 0
+
+
+def test_damaged_files_through_the_cli(blobs, tmp_path):
+    tally, peak_kb = fuzz_cli(blobs, tmp_path / "batch", count=60, seed=0)
+    assert tally.failures == [] and tally.scored + tally.refused == 60
+    assert 0 < peak_kb < 1_500_000     # a CLI process scoring 400 x 300 photos stays well under 1.5 GB
