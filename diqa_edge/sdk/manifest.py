@@ -20,6 +20,7 @@ from typing import Any
 
 from ..contract import Contract, ContractError
 from ..errors import ModelLoadError
+from .frames import FRAME_RULE
 
 MANIFEST_KEY = "diqa_edge_manifest"
 MANIFEST_VERSION = 1
@@ -39,6 +40,8 @@ class ModelManifest:
     decision: dict[str, Any] = field(default_factory=dict)
     # the columns of the model's one output tensor: the score, then one probability per reason
     outputs: tuple[str, ...] = ("score",)
+    # how a camera preview frame (RGB or YUV 4:2:0) maps onto the contract (``diqa_edge.sdk.frames``)
+    frames: str = FRAME_RULE
 
     @property
     def reasons(self) -> tuple[str, ...]:
@@ -55,6 +58,7 @@ class ModelManifest:
             "threshold_rule": self.threshold_rule,
             "decision": self.decision,
             "outputs": list(self.outputs),
+            "frames": self.frames,
             "extra": self.extra,
         }
 
@@ -86,6 +90,7 @@ class ModelManifest:
             extra=_object(data.get("extra", {}), "extra", source),
             decision=_decision(data.get("decision", {}), source),
             outputs=_outputs(data.get("outputs", ["score"]), source),
+            frames=_text(data.get("frames", FRAME_RULE), "frames", source),
         )
 
     @classmethod

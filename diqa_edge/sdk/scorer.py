@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import ModelLoadError, UsageError
+from ..errors import ImageDecodeError, ModelLoadError, UsageError
 from .decode import ImageSource, decode_image
 from .decision import RetakeRule
+from .frames import yuv420_to_rgb
 from .hints import HINTS, INPUT_HINTS, hint_for, top_reason
 from .manifest import ModelManifest, read_sidecar
 from .preprocess import normalise, resize_and_crop, to_layout
@@ -90,8 +91,27 @@ class QualityScorer:
         return to_layout(normalise(crop, self.contract), self.runtime.layout)
 
     def score(self, source: ImageSource) -> ScoreResult:
+        """A photo: a path, its bytes, a PIL image or an HxWx3 uint8 RGB array (decoded, EXIF applied)."""
         t0 = time.perf_counter()
         rgb = decode_image(source, self.contract)
+        label = str(source) if isinstance(source, (str, Path)) else f"<{type(source).__name__}>"
+        return self._score_rgb(rgb, label, t0)
+
+    def score_frame(self, frame, layout: str = "rgb", width: int | None = None,
+                    height: int | None = None) -> ScoreResult:
+        """A camera preview frame already in memory, upright: an HxWx3 uint8 RGB array (``layout="rgb"``)
+        or a YUV 4:2:0 buffer (``"nv21"``, ``"nv12"``, ``"i420"``, with ``width`` and ``height``).
+        ``decode_ms`` is then the YUV -> RGB conversion (``diqa_edge.sdk.frames``)."""
+        t0 = time.perf_counter()
+        if layout == "rgb":
+            rgb = decode_image(np.asarray(frame), self.contract)
+        else:
+            if width is None or height is None:
+                raise ImageDecodeError("<frame>", f"a {layout} frame needs its width and height")
+            rgb = decode_image(yuv420_to_rgb(frame, width, height, layout), self.contract)
+        return self._score_rgb(rgb, f"<{layout} frame>", t0)
+
+    def _score_rgb(self, rgb: np.ndarray, label: str, t0: float) -> ScoreResult:
         t1 = time.perf_counter()
         x = self.model_input(rgb)
         t2 = time.perf_counter()
@@ -109,7 +129,6 @@ class QualityScorer:
         hint = HINTS.get(trigger) if trigger else hint_for(reasons, acceptable)
         if min(rgb.shape[:2]) < self.contract.min_side:   # a thumbnail: too few pixels to show skin
             acceptable, trigger, hint = False, "small", INPUT_HINTS["small"]
-        label = str(source) if isinstance(source, (str, Path)) else f"<{type(source).__name__}>"
         return ScoreResult(
             source=label, score=score, raw=raw, acceptable=acceptable,
             threshold=self.threshold, decode_ms=(t1 - t0) * 1e3,
