@@ -7,7 +7,10 @@ grouped split, as in ``skin_gate.py``), one frame of each kind per photo:
 - ``uniform``: the photo's mean colour over the whole frame (a wall, a sleeve, a finger very close);
 - ``defocus``: Gaussian blur with sigma 8 % of the short side, far past KADID's level 5 (a lens focused
   at infinity on skin 5 cm away);
-- ``covered``: a finger over the lens: 4 % of the photo's light, reddish, with sensor noise (sigma 2);
+- ``covered``: a finger over the lens: 2-4 % of the photo's light, reddish, with sensor noise (sigma 2);
+
+(the three are ``diqa_edge.data.kadid.no_detail``, the frames the skin recipe now trains on, made here
+from photos the model never saw)
 - ``flat-1024x768``: the issue's reproduction, one skin-coloured 1024 x 768 frame (200, 150, 130);
 - ``thumbnail``: the photo shrunk to 160 px on its short side (the SDK's "too small" rule).
 
@@ -35,24 +38,17 @@ KINDS = ("pristine", "uniform", "defocus", "covered", "thumbnail")
 
 
 def no_detail_frame(rgb: np.ndarray, kind: str, seed: int) -> np.ndarray:
-    """One frame of ``kind`` made from a pristine photo (HxWx3 uint8)."""
-    from diqa_edge.data.kadid import gaussian_kernel, _filter
+    """One frame of ``kind`` made from a pristine photo (HxWx3 uint8): the skin recipe's own no-detail
+    frames (``diqa_edge.data.kadid.no_detail``), a thumbnail, or the photo itself."""
+    from diqa_edge.data.kadid import no_detail
 
     if kind == "pristine":
         return rgb
-    if kind == "uniform":
-        return np.broadcast_to(rgb.reshape(-1, 3).mean(0).round().astype(np.uint8), rgb.shape).copy()
-    if kind == "defocus":
-        return _filter(rgb, gaussian_kernel(0.08 * min(rgb.shape[:2])))
-    if kind == "covered":
-        rng = np.random.default_rng(seed)
-        glow = rgb.astype(np.float32) * 0.04 * np.array([1.0, 0.55, 0.5], np.float32)
-        return np.clip(glow + rng.normal(0, 2.0, rgb.shape), 0, 255).round().astype(np.uint8)
     if kind == "thumbnail":
         h, w = rgb.shape[:2]
         s = 160 / min(h, w)
         return np.asarray(Image.fromarray(rgb).resize((round(w * s), round(h * s)), Image.Resampling.LANCZOS))
-    raise ValueError(kind)
+    return no_detail(rgb, kind, seed)
 
 
 def measure(model: Path, photos: list[Path]) -> dict:

@@ -219,12 +219,45 @@ def darker_tone(rgb: np.ndarray, gamma: float) -> np.ndarray:
     return _u8(lab2rgb(lab))
 
 
+# Frames with no skin detail at all, which a patient sends when a finger covers the lens, the phone
+# points at a sleeve, or the focus is at infinity 5 cm from the skin. Not KADID types: labelled 1 (nothing
+# of the skin can be judged) at level 5 (severe: the gate must send them back), with the reason whose
+# hint helps ("tap to focus" for the flat and defocused frames, "more light" for the covered lens).
+NO_DETAIL_LABEL = 1.0
+NO_DETAIL: dict[str, str] = {"uniform": "blur", "defocus": "blur", "covered": "dark"}
+NO_DETAIL_RECIPE: tuple[tuple[str, int], ...] = tuple((name, 5) for name in NO_DETAIL)
+DEFOCUS_SIGMA = 0.08          # of the shorter side: far past KADID's level 5 (sigma 5 px at 384 = 0.013)
+COVERED_LIGHT = (0.04, 0.022, 0.02)   # the share of R, G, B that reaches the sensor through a finger: dim red
+
+
+def no_detail(rgb: np.ndarray, family: str, seed: int = 0) -> np.ndarray:
+    """A frame of ``family`` (``NO_DETAIL``) made from a photo: its mean colour everywhere ("uniform"), a
+    Gaussian defocus of sigma 8 % of the shorter side ("defocus"), or a dim red glow with sensor noise
+    (sigma 2 levels) ("covered")."""
+    if family == "uniform":
+        return np.broadcast_to(rgb.reshape(-1, 3).mean(0).round().astype(np.uint8), rgb.shape).copy()
+    if family == "defocus":
+        return _filter(rgb, gaussian_kernel(DEFOCUS_SIGMA * min(rgb.shape[:2])))
+    if family == "covered":
+        glow = rgb.astype(np.float32) * np.array(COVERED_LIGHT, np.float32)
+        noise = np.random.default_rng(seed).normal(0.0, 2.0, rgb.shape)
+        return np.clip(glow + noise, 0, 255).round().astype(np.uint8)
+    raise KeyError(f"unknown no-detail frame {family!r}; known: {', '.join(NO_DETAIL)}")
+
+
+def reason_of(family: str) -> str:
+    """The reason a severe view of ``family`` should name."""
+    return NO_DETAIL[family] if family in NO_DETAIL else FAMILIES[family].reason
+
+
 def distort_kadid(rgb: np.ndarray, family: str, level: int, *, short_side: int | None = None,
                   seed: int = 0) -> np.ndarray:
     """``family`` at KADID ``level`` (1 mildest .. 5) on an HxWx3 uint8 image; spatial parameters scaled
     from KADID's 384-px short side to ``short_side`` (default: this image's)."""
     if family == DARKER_TONE:
         return darker_tone(rgb, TONE_GAMMAS[level - 1])
+    if family in NO_DETAIL:
+        return no_detail(rgb, family, seed)
     if family not in FAMILIES:
         raise KeyError(f"unknown distortion {family!r}; known: {', '.join(FAMILIES)}")
     if level not in LEVELS:
@@ -270,4 +303,6 @@ def kadid_label(family: str | None, level: int | None) -> float:
     """The [1, 10] label of a view: KADID's human mean for (type, level); pristine (None) -> 10."""
     if family is None or family in ("none", DARKER_TONE):
         return PRISTINE_LABEL
+    if family in NO_DETAIL:
+        return NO_DETAIL_LABEL
     return dmos_to_score(kadid_dmos()[(FAMILIES[family].kadid_type, int(level))][0])

@@ -5,7 +5,8 @@ Each pristine photo is resized so its shorter side is the model's input size
 with each phone fault of ``diqa_edge.data.kadid`` at KADID's five levels. Every
 view is labelled with KADID-10k's human mean DMOS for its (type, level); the
 pristine, and its two darker-skin-tone views (``kadid.darker_tone``), with 10 (the rule and why:
-``kadid.PRISTINE_RULE``). The manifest is
+``kadid.PRISTINE_RULE``); three frames with no skin detail (``kadid.no_detail``: uniform, defocused,
+covered lens) with 1. The manifest is
 the same loadable layout as the SSIM pseudo-MOS set (``dermset``), so splits,
 loaders and export read it unchanged; re-running skips views already written.
 """
@@ -24,9 +25,11 @@ from ..errors import ImageDecodeError
 from ..sdk.decode import decode_image
 from ..sdk.manifest import atomic_write_bytes, atomic_write_text
 from .dermset import MANIFEST_COLUMNS, _csv_text, build_views, manifest_row, pristine_sources, view_stem
-from .kadid import FAMILIES, LABEL_RULE, PRISTINE_RULE, RECIPE, TONE_RECIPE, distort_kadid, kadid_label
+from .kadid import (FAMILIES, LABEL_RULE, NO_DETAIL_RECIPE, PRISTINE_RULE, RECIPE, TONE_RECIPE, distort_kadid,
+                    kadid_label)
 
-LABELS_NOTE = f"{LABEL_RULE}; {PRISTINE_RULE}"
+LABELS_NOTE = (f"{LABEL_RULE}; {PRISTINE_RULE}; frames with no skin detail (uniform, defocus, covered) "
+               "are labelled 1")
 
 
 def resize_short_side(rgb: np.ndarray, short_side: int) -> np.ndarray:
@@ -56,7 +59,7 @@ def view_seed(seed: int, stem: str, index: int) -> int:
 def _build_one(args) -> tuple[list[dict], str | None]:
     src, out_dir, seed, short_side = args
     stem = Path(src).stem
-    views = [(None, None)] + list(RECIPE) + list(TONE_RECIPE)
+    views = [(None, None)] + list(RECIPE) + list(TONE_RECIPE) + list(NO_DETAIL_RECIPE)
     todo = []
     for index, (family, level) in enumerate(views):
         suffix = ".jpg" if family == "jpeg" else ".png"

@@ -106,8 +106,11 @@ def _load_pooled_stats(run_dir: Path) -> TrainedModel:
         contract = Contract.from_dict(card["contract"])
         built = build_pooled_stats(card["backbone"], tuple(card["stages"]), tuple(card["outputs"][1:]),
                                    input_size=contract.input_size)
-        built.model.head.load_state_dict({k.removeprefix("head."): v for k, v in
-                                          load_file(str(run_dir / "head.safetensors")).items()})
+        state = load_file(str(run_dir / "head.safetensors"))
+        built.model.head.load_state_dict({k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")})
+        if "kernel.centres" in state:   # an SVR score head (training/pooled_stats.KernelScore)
+            built.model.attach_kernel(state["kernel.centres"].shape[0]).load_state_dict(
+                {k.removeprefix("kernel."): v for k, v in state.items() if k.startswith("kernel.")})
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
         raise DiqaError(f"{run_dir}: not a loadable feature-model run ({type(exc).__name__}: {exc})") from None
     built.model.eval()

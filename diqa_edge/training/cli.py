@@ -47,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skin-weight", type=float, default=0.05,
                         help="pooled-stats: ridge weight of one skin view relative to one BIQ2021 photo (default "
                              "0.05: 8,280 skin views then weigh as 414 photos; weight 1 cost 0.08 BIQ2021 SROCC)")
+    parser.add_argument("--score-head", choices=("svr", "ridge"), default="svr",
+                        help="pooled-stats: the score head: svr (an RBF support-vector regression on the BIQ2021 "
+                             "training photos, held-out SROCC 0.81 against the ridge's 0.79; default) or ridge "
+                             "(linear, on BIQ2021 and the skin views at --skin-weight)")
     parser.add_argument("--backbone", choices=BACKBONE_CHOICES, default="efficientnet_lite0",
                         help="timm backbone (default efficientnet_lite0; Lite0/1/2 start from packaged "
                              "ImageNet weights, B0/B3/B5 from random init unless --pretrained PATH)")
@@ -151,6 +155,7 @@ def run_pooled_stats(args: argparse.Namespace) -> int:
     config = FeatureModelConfig(dataset_dirs=resolve_dirs(datasets, args.data_root, overrides),
                                 backbone=args.backbone, input_size=size, stages=args.stages,
                                 skin_weight=args.skin_weight, reasons="derm" in datasets,
+                                score_head=args.score_head,
                                 split_index=args.splits[0], split_seed=args.split_seed,
                                 trainval_holdout=args.holdout)
     card = train_feature_model(config, args.out)

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from conftest import SAMPLES
-from diqa_edge.data.kadid import (DARKER_TONE, FAMILIES, LEVELS, TONE_RECIPE, distort_kadid, dmos_to_score,
-                                  gaussian_kernel, kadid_label, motion_kernel, tone_curve)
+from diqa_edge.data.kadid import (DARKER_TONE, FAMILIES, LEVELS, NO_DETAIL_RECIPE, TONE_RECIPE, distort_kadid,
+                                  dmos_to_score, gaussian_kernel, kadid_label, motion_kernel, tone_curve)
 from diqa_edge.data.registry import load_dataset
 from diqa_edge.data.skinviews import make_skin_set
 
@@ -105,7 +105,7 @@ def test_skin_set_manifest_holds_each_views_label(tmp_path):
     src.mkdir()
     Image.open(SKIN_SAMPLE).convert("RGB").resize((200, 150)).save(src / "a.jpg", quality=95)
     report = make_skin_set(src, tmp_path / "set", short_side=96, workers=1, progress=False)
-    assert report.views == 1 + len(FAMILIES) * 5 + len(TONE_RECIPE) and not report.failed
+    assert report.views == 1 + len(FAMILIES) * 5 + len(TONE_RECIPE) + len(NO_DETAIL_RECIPE) and not report.failed
     data = load_dataset("derm", tmp_path / "set")
     by_view = {(r.distortion, r.level): r for r in data.records}
     assert by_view[("none", 0)].mos == 10.0 and by_view[(DARKER_TONE, 2)].mos == 10.0   # nothing lost
@@ -119,3 +119,29 @@ def test_skin_set_manifest_holds_each_views_label(tmp_path):
     make_skin_set(src, tmp_path / "set", short_side=96, workers=1, progress=False)
     assert (tmp_path / "set" / "manifest.csv").read_text() == before
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "set" / "images").iterdir()} == mtimes
+
+
+def test_no_detail_frames_are_labelled_1_and_name_their_reason(skin):
+    """A covered lens, a flat field, a hopeless defocus: severe views (level 5) labelled 1, negatives of no
+    reason; each built as documented."""
+    from diqa_edge.data.kadid import NO_DETAIL, NO_DETAIL_RECIPE, reason_of
+    from diqa_edge.training.feature_model import reason_targets
+    from diqa_edge.data.distort import REASONS
+
+    assert NO_DETAIL_RECIPE == (("uniform", 5), ("defocus", 5), ("covered", 5))
+    uniform = distort_kadid(skin, "uniform", 5)
+    assert uniform.std(axis=(0, 1)).max() == 0 and np.abs(uniform[0, 0] - skin.reshape(-1, 3).mean(0)).max() <= 0.5
+    defocus = distort_kadid(skin, "defocus", 5)
+    # what detail is left is 8-bit rounding: measured 0.47 against 1.68 for KADID's strongest Gaussian blur
+    assert _laplacian_var(defocus) < 0.4 * _laplacian_var(distort_kadid(skin, "gaussian_blur", 5))
+    covered = distort_kadid(skin, "covered", 5, seed=3)
+    assert covered.mean() < 8 and covered[..., 0].mean() > covered[..., 2].mean()     # dim and reddish
+    assert np.array_equal(covered, distort_kadid(skin, "covered", 5, seed=3))
+    for family, reason in NO_DETAIL.items():
+        assert kadid_label(family, 5) == 1.0 and reason_of(family) == reason
+
+    class R:     # a record as the loaders make it
+        def __init__(self, distortion, level):
+            self.distortion, self.level = distortion, level
+    y, used = reason_targets([R("uniform", 5), R("covered", 5)])
+    assert y[0, REASONS.index("blur")] == 1 and y[1, REASONS.index("dark")] == 1 and y.sum() == 2 and used.all()

@@ -74,3 +74,21 @@ def test_standardisation_folds_into_the_exported_linear_layer(built, photos):
     assert exported.shape == (2, 3)
     np.testing.assert_allclose(exported, expected, rtol=1e-4, atol=1e-4)
     assert ((exported[:, 1:] > 0) & (exported[:, 1:] < 1)).all()     # reasons leave as probabilities
+
+
+def test_kernel_score_computes_what_the_fitted_svr_predicts():
+    """The SVR score head as tensor arithmetic (what exports) equals scikit-learn's own prediction."""
+    from sklearn.svm import SVR
+
+    from diqa_edge.training.pooled_stats import KernelScore
+
+    rng = np.random.default_rng(0)
+    f = rng.normal(3.0, 2.0, size=(300, 40))              # raw, unstandardised features
+    y = np.sin(f[:, 0]) + 0.1 * f[:, 1] ** 2 + rng.normal(0, 0.05, 300)
+    mean, scale = f.mean(0), f.std(0)
+    svr = SVR(C=2.0, gamma=0.02, epsilon=0.1).fit((f - mean) / scale, y)
+    head = KernelScore(len(svr.support_), 40)
+    head.set_fit(mean, scale, svr.support_vectors_, svr.dual_coef_.ravel(), svr.intercept_[0], svr.gamma)
+    test = rng.normal(3.0, 2.0, size=(50, 40))
+    got = head(torch.as_tensor(test, dtype=torch.float32)).numpy().ravel()
+    assert np.abs(got - svr.predict((test - mean) / scale)).max() < 1e-4
