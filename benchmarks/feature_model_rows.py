@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -38,12 +39,16 @@ ROWS = {
                        "Lite0 at 384 px, without the head conv"),
     "lite1": ("efficientnet_lite1", 512, "all", None, None, "Lite1 at 512 px"),
     "lite2": ("efficientnet_lite2", 512, "all", None, None, "Lite2 at 512 px"),
+    "svr": ("efficientnet_lite0", 512, "block0,block1,block2,block3,block4,block5,block6", None, None,
+            "no-head features, RBF SVR score head (C 2, gamma 5e-4, epsilon 0.3) on BIQ2021 only"),
+    "svr-all": ("efficientnet_lite0", 512, "all", None, None, "all stages, RBF SVR score head"),
 }
+KERNEL_ROWS = {"svr", "svr-all"}     # rows whose score head is the SVR (training/feature_model.fit_kernel_score)
 
 
 def run_row(name: str, skin_dir: Path) -> dict:
     from diqa_edge.training.feature_model import (FeatureModelConfig, _earlier_holdout, cached_parts, fit_heads,
-                                                  load_parts, training_rows)
+                                                  fit_kernel_score, load_parts, training_rows)
     from diqa_edge.training.metrics import all_metrics
 
     backbone, size, stages, limit, skin_weight, note = ROWS[name]
@@ -55,7 +60,10 @@ def run_row(name: str, skin_dir: Path) -> dict:
     extract_s = time.perf_counter() - t0
     x, y, w = training_rows(parts["train"], config)
     t1 = time.perf_counter()
-    heads = fit_heads(x, y, w, None, [], config)
+    kernel = fit_kernel_score(parts["train"]["biq2021"], config) if name in KERNEL_ROWS else None
+    if kernel is not None and config.stages == "all":     # gamma scales with 1 / the number of features
+        kernel = fit_kernel_score(parts["train"]["biq2021"], replace(config, svr_gamma=config.svr_gamma * 1568 / 4128))
+    heads = fit_heads(x, y, w, None, [], config, kernel=kernel)
     fit_s = time.perf_counter() - t1
     test = parts["test"]["biq2021"]
     pred = heads.predict(test.features)[:, 0]
@@ -63,7 +71,7 @@ def run_row(name: str, skin_dir: Path) -> dict:
     first = np.array([r.key in old for r in test.records])
     return {"row": name, "note": note, "backbone": backbone, "input_size": size, "stages": stages,
             "features": int(test.features.shape[1]), "n_train": {ds: len(p.records) for ds, p in parts["train"].items()},
-            "alpha": heads.alpha, "images_extracted": computed, "extract_s": round(extract_s, 1),
+            "alpha": heads.alpha, "score_head": kernel.describe() if kernel else "ridge", "images_extracted": computed, "extract_s": round(extract_s, 1),
             "fit_s": round(fit_s, 1), "biq_heldout_1200": all_metrics(pred, test.mos, ci=True),
             "biq_heldout_800": all_metrics(pred[first], test.mos[first], ci=True)}
 

@@ -66,14 +66,14 @@ def baseline_measures(records, contract, cache: Path) -> np.ndarray:
 
 def markdown(tables: dict, order: list[str]) -> str:
     fams = sorted(tables[order[0]]["families"])
-    head = "| family | " + " | ".join(f"{n}: retake at level 1 / 2 / 3 / 4 / 5 | {n}: AUC" for n in order) + " |"
+    head = "| family | " + " | ".join(f"{n}: retake at level 1 / 2 / 3 / 4 / 5 | {n}: AUC, levels 4-5" for n in order) + " |"
     lines = [head, "|---|" + "---|---|" * len(order)]
     for fam in fams:
         cells = []
         for n in order:
             row = tables[n]["families"][fam]
             cells.append(" / ".join(f"{row[str(lv)]['retake']:.2f}" if str(lv) in row else "–" for lv in range(1, 6)))
-            cells.append(f"{row.get('auc', float('nan')):.3f}")
+            cells.append(f"{row.get('auc_severe', float('nan')):.3f}")   # faulty (levels 4-5) vs pristine
         lines.append(f"| {fam} | " + " | ".join(cells) + " |")
     lines.append("| pristine accepted | " + " | ".join(
         f"{tables[n]['pristine']['accept']:.3f} {tables[n]['pristine']['accept_ci']} | " for n in order) + "|")
@@ -87,7 +87,7 @@ def summary(table: dict) -> dict:
     severe = [fams[f][str(lv)]["retake"] for f in fams for lv in (4, 5) if str(lv) in fams[f]]
     return {"pristine_accept": table["pristine"]["accept"],
             "severe_retake_mean": float(np.mean(severe)), "severe_retake_min": float(np.min(severe)),
-            "level1_accept": {f: 1 - fams[f]["1"]["retake"] for f in fams},
+            "level1_accept": {f: 1 - fams[f]["1"]["retake"] for f in fams if "1" in fams[f]},   # no-detail: level 5 only
             **({"darker_tone_accept": 1 - float(np.mean([fams[DARKER_TONE][lv]["retake"] for lv in ("1", "2")]))}
                if DARKER_TONE in fams else {})}
 

@@ -11,6 +11,8 @@ import importlib
 import os
 import sys
 
+from .errors import DiqaError
+
 # name -> (module with add_arguments(parser) and run(args) -> int, one-line help)
 COMMANDS = {
     "score": ("diqa_edge.sdk.cli", "score photos with an exported model: accept or retake"),
@@ -68,10 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except DiqaError as exc:   # a command that let a typed error through: still one line, never a traceback
+        print(f"diqa-edge {args.command}: {exc}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # the reader went away (`diqa-edge score ... | head`): stop quietly, as other Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as exc:     # an output folder that is a file, a full disk, a path that cannot be read
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"diqa-edge {args.command}: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

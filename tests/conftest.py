@@ -38,6 +38,19 @@ sys.path.insert(0, str(ROOT / "tests" / "export"))
 SKIN = SHARED_DATA / "skin-cc0" / "images"
 
 
+def unseen_skin_photos() -> list[Path]:
+    """The test part of the skin set's grouped split (seed 0): the CC0 photos the shipped model never
+    trained on. Every photo has the same number of views, so splitting one record per photo gives the
+    same parts."""
+    from diqa_edge.data.records import LoadedDataset, Record
+    from diqa_edge.data.splits import split_with_holdout
+
+    photos = sorted(SKIN.glob("*.jpg"))
+    records = [Record(image=p, name=p.stem, mos_native=10, mos=10, group=p.stem, dataset="derm") for p in photos]
+    test = set(split_with_holdout(LoadedDataset("derm", records, (1.0, 10.0), "all"), 0, 0, 0.2).test)
+    return [p for p in photos if p.stem in test]
+
+
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
     """One real export per test session (onnx2tf takes about a minute), shared by export and parity tests."""

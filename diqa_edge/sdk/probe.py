@@ -26,7 +26,8 @@ from ..errors import ModelLoadError
 PROBED_FORMATS = ("tflite", "onnx")      # the runtimes whose native parsers can crash on bad bytes
 CHILD_MEMORY_BYTES = 8 * 1024 ** 3        # address-space cap for the child: a bogus tensor shape fails there
 CHILD_TIMEOUT_S = 120
-_HANDLED_ERROR = 3                        # the child caught a Python error: the parent's own load reports it
+_HANDLED_ERROR = 3                        # the child caught a Python error: its last stderr line names it
+_LEFT_TO_THE_CALLER = ("RuntimeUnavailableError",)   # not the file's fault: the caller's load says what to install
 _verified: set[tuple[str, int, int]] = set()
 
 
@@ -51,15 +52,23 @@ def verify_in_child(path: Path, fmt: str) -> None:
     if done.returncode < 0:
         name = signal.Signals(-done.returncode).name
         raise ModelLoadError(f"{path}: damaged or not a {fmt} model: the runtime crashed reading it ({name})")
-    if done.returncode not in (0, _HANDLED_ERROR):
-        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+    last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+    if done.returncode == _HANDLED_ERROR:
+        # the child's load failed in Python: never retry it here (a bogus tensor size would allocate in this
+        # process without the child's memory cap); a missing runtime is left to the caller's own load
+        kind, _, message = last.partition(": ")
+        if kind in _LEFT_TO_THE_CALLER:
+            return
+        raise ModelLoadError(message if kind == "ModelLoadError" else
+                             f"{path}: not a loadable {fmt} model ({kind}: {message})")
+    if done.returncode != 0:
         raise ModelLoadError(f"{path}: the {fmt} runtime failed reading it (exit {done.returncode}: {last})")
-    if done.returncode == 0:
-        _verified.add(key)
+    _verified.add(key)
 
 
 def _child(path: str, fmt: str) -> int:
-    """Load and run once; 0 when both work, ``_HANDLED_ERROR`` on a Python-level error."""
+    """Load and run once; 0 when both work, ``_HANDLED_ERROR`` on a Python-level error (MemoryError too:
+    the address-space cap turns an absurd allocation into one)."""
     try:
         import resource
         resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY_BYTES, CHILD_MEMORY_BYTES))
@@ -74,8 +83,8 @@ def _child(path: str, fmt: str) -> int:
         size = runtime.input_size
         shape = (1, 3, size, size) if runtime.layout == "NCHW" else (1, size, size, 3)
         runtime.outputs(np.zeros(shape, dtype=np.float32))
-    except Exception as exc:  # noqa: BLE001 - any error here is reported by the parent's own load
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - reported by the parent, named
+        print(f"{type(exc).__name__}: {' '.join(str(exc).split())}", file=sys.stderr)
         return _HANDLED_ERROR
     return 0
 

@@ -70,10 +70,10 @@ class TFLiteRuntime(Runtime):
         try:
             self._interp = Interpreter(model_path=str(path), num_threads=threads)
             self._interp.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise ModelLoadError(f"{path}: not a loadable TFLite model ({exc})") from None
-        self._in = self._interp.get_input_details()[0]
-        self._out = self._interp.get_output_details()[0]
+            self._in = self._interp.get_input_details()[0]
+            self._out = self._interp.get_output_details()[0]
+        except (ValueError, RuntimeError, IndexError, KeyError, MemoryError) as exc:   # IndexError: no input
+            raise ModelLoadError(f"{path}: not a loadable TFLite model ({type(exc).__name__}: {exc})") from None
         self.layout = _layout_from_shape(self._in["shape"], path)
         self.input_size = int(self._in["shape"][1 if self.layout == "NHWC" else 2])
 
@@ -120,11 +120,15 @@ class OnnxRuntime(Runtime):
             self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own non-exported exception types
             raise ModelLoadError(f"{path}: not a loadable ONNX model ({exc})") from None
-        inp = self._session.get_inputs()[0]
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        if len(inputs) != 1 or not outputs:
+            raise ModelLoadError(f"{path}: an image-quality model has one input and an output, this one has "
+                                 f"{len(inputs)} and {len(outputs)}")
+        inp = inputs[0]
         self._input_name = inp.name
         self.layout = _layout_from_shape([d if isinstance(d, int) else 1 for d in inp.shape], path)
         self.input_size = int(inp.shape[2 if self.layout == "NCHW" else 1])
-        dims = self._session.get_outputs()[0].shape[1:]
+        dims = outputs[0].shape[1:]
         self._width = int(np.prod(dims)) if all(isinstance(d, int) for d in dims) else None
 
     def output_width(self) -> int | None:

@@ -49,8 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "0.05: 8,280 skin views then weigh as 414 photos; weight 1 cost 0.08 BIQ2021 SROCC)")
     parser.add_argument("--score-head", choices=("svr", "ridge"), default="svr",
                         help="pooled-stats: the score head: svr (an RBF support-vector regression on the BIQ2021 "
-                             "training photos, held-out SROCC 0.81 against the ridge's 0.79; default) or ridge "
-                             "(linear, on BIQ2021 and the skin views at --skin-weight)")
+                             "training photos and 800 skin views; held-out BIQ2021 SROCC 0.81 against the "
+                             "ridge's 0.79; default) or ridge (linear, on BIQ2021 and the skin views at --skin-weight)")
     parser.add_argument("--backbone", choices=BACKBONE_CHOICES, default="efficientnet_lite0",
                         help="timm backbone (default efficientnet_lite0; Lite0/1/2 start from packaged "
                              "ImageNet weights, B0/B3/B5 from random init unless --pretrained PATH)")

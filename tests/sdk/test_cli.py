@@ -117,3 +117,16 @@ def test_a_closed_pipe_ends_quietly(sample_photos):
     proc = subprocess.run(f"{sys.executable} -m diqa_edge.cli score samples --model {ONNX} | head -1",
                           shell=True, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.stdout.startswith("model:") and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_every_command_reports_an_unwritable_output_in_one_line(tmp_path):
+    """The top-level CLI turns an OS error of a command's own output into one line (here make-skin-set
+    with its output folder being a file); `aggregate-ratings --help` prints "95% CI", not "95%% CI"."""
+    (tmp_path / "taken").write_text("a file, not a folder")
+    (tmp_path / "photos").mkdir()
+    from PIL import Image
+    Image.new("RGB", (64, 48), (200, 150, 130)).save(tmp_path / "photos" / "a.jpg")
+    out = diqa("make-skin-set", str(tmp_path / "photos"), str(tmp_path / "taken"), "--workers", "1")
+    assert out.returncode == 1 and "taken" in out.stderr and "Traceback" not in out.stderr, out.stderr[-1500:]
+    helped = diqa("--help")
+    assert "95% CI" in helped.stdout and "95%% CI" not in helped.stdout

@@ -43,3 +43,26 @@ def test_damaged_files_through_the_cli(blobs, tmp_path):
     tally, peak_kb = fuzz_cli(blobs, tmp_path / "batch", count=60, seed=0)
     assert tally.failures == [] and tally.scored + tally.refused == 60
     assert 0 < peak_kb < 1_500_000     # a CLI process scoring 400 x 300 photos stays well under 1.5 GB
+
+
+def test_the_model_files_the_long_fuzz_run_found(blobs, tmp_path):
+    """benchmarks/fuzz_inputs.py (seed 1) found two damaged .tflite files that escaped as raw errors: a
+    truncation (IndexError: the file had no input tensor) and a header edit (MemoryError: std::bad_alloc,
+    a tensor of absurd size, which the parent process then tried to allocate itself). Replayed here."""
+    import numpy as np
+
+    from diqa_edge.errors import ModelLoadError
+    from fuzzing import mutate
+
+    rng = np.random.default_rng(1)
+    found = {}
+    for i in range(69):     # the run's own order of mutations: even cases damage the model, odd the manifest
+        kind, data = mutate(blobs["tflite" if i % 2 == 0 else "manifest.json"], rng)
+        if i in (32, 68):
+            found[i] = (kind, data)
+    assert [k for k, _ in found.values()] == ["truncation", "header edit"]
+    for i, (_, data) in found.items():
+        (tmp_path / f"m{i}.tflite").write_bytes(data)
+        (tmp_path / f"m{i}.manifest.json").write_bytes(blobs["manifest.json"])
+        with pytest.raises(ModelLoadError, match="not a loadable"):
+            QualityScorer(tmp_path / f"m{i}.tflite")

@@ -91,4 +91,12 @@ def test_kernel_score_computes_what_the_fitted_svr_predicts():
     head.set_fit(mean, scale, svr.support_vectors_, svr.dual_coef_.ravel(), svr.intercept_[0], svr.gamma)
     test = rng.normal(3.0, 2.0, size=(50, 40))
     got = head(torch.as_tensor(test, dtype=torch.float32)).numpy().ravel()
-    assert np.abs(got - svr.predict((test - mean) / scale)).max() < 1e-4
+    # exactly the SVR's formula on the centres as stored (rounded to fp16, as the phone file holds them)
+    centres = svr.support_vectors_.astype(np.float16).astype(np.float64)
+    u = (test - mean) / scale
+    d2 = ((u[:, None, :] - centres[None]) ** 2).sum(-1)
+    expected = np.exp(-svr.gamma * d2) @ svr.dual_coef_.ravel() + svr.intercept_[0]
+    assert np.abs(got - expected).max() < 1e-4
+    # and what the rounding costs against scikit-learn's own prediction: measured 0.0011 here, 0.0006 on
+    # the shipped model's held-out features
+    assert np.abs(got - svr.predict(u)).max() < 5e-3
