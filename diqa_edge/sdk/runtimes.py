@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import ModelLoadError, RuntimeUnavailableError, UsageError
 from .manifest import MANIFEST_KEY, ModelManifest
-from .probe import verify_in_child
+from .probe import CHILD_MEMORY_BYTES, HANDLED_ERROR, verify_in_child
 
 FORMATS = {".tflite": "tflite", ".onnx": "onnx", ".pt": "torchscript", ".mlpackage": "coreml"}
 
@@ -235,3 +235,35 @@ def load_runtime(path: str | Path, threads: int = 2) -> Runtime:
     verify_in_child(path, fmt)
     return _RUNTIMES[fmt](path, threads)
 
+
+
+def probe_child(path: str, fmt: str) -> int:
+    """The child of ``probe.verify_in_child``: load and run once under a memory cap; 0 when both work,
+    ``HANDLED_ERROR`` on a Python-level error (MemoryError too: the cap turns an absurd allocation into
+    one), its last stderr line naming it."""
+    import sys
+
+    try:
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY_BYTES, CHILD_MEMORY_BYTES))
+    except (ImportError, ValueError, OSError):  # not Linux / macOS, or a lower hard limit already
+        pass
+    try:
+        runtime = _RUNTIMES[fmt](Path(path), 1)
+        size = runtime.input_size
+        shape = (1, 3, size, size) if runtime.layout == "NCHW" else (1, size, size, 3)
+        runtime.outputs(np.zeros(shape, dtype=np.float32))
+    except Exception as exc:  # noqa: BLE001 - reported by the parent, named
+        print(f"{type(exc).__name__}: {' '.join(str(exc).split())}", file=sys.stderr)
+        return HANDLED_ERROR
+    return 0
+
+
+if __name__ == "__main__":
+    import os
+    import sys
+
+    code = probe_child(sys.argv[1], sys.argv[2])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)   # skip interpreter teardown: the verdict is given, nothing is left to free
