@@ -33,52 +33,38 @@ def bundled_model() -> Path | None:
 def collect_images(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]], list[tuple[Path, str]]]:
     """(files to score, (path, reason) for what cannot be scored, (path, reason) for what is skipped).
 
-    Files named on the command line are taken whatever their suffix (the decoder judges them);
-    in folders, files with an image suffix are taken and every other file is reported as
-    skipped, so nothing goes unmentioned. Links are not followed into folders (no loops);
-    a link to a missing file is a failure with its reason."""
+    Files named on the command line are taken whatever their suffix, and missing or broken ones too:
+    the decoder judges them and names the fault (``decode._open``). In folders, entries with an image
+    suffix, and broken links or link loops whatever their name, are taken; every other entry is reported
+    as skipped, so nothing goes unmentioned; links to folders are not followed (they may loop back)."""
     files: list[Path] = []
     failures: list[tuple[str, str]] = []
     skipped: list[tuple[Path, str]] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            for entry in _walk(path, failures, skipped):
-                if entry.suffix.lower() in IMAGE_SUFFIXES:
-                    files.append(entry)
-                else:
-                    skipped.append((entry, "not an image by name"))
-        elif path.is_symlink() and not path.exists():
-            failures.append((raw, "broken symbolic link (its target does not exist)"))
-        elif path.exists():
+        if not path.is_dir():
             files.append(path)
-        else:
-            failures.append((raw, "file not found"))
+            continue
+        for entry in _walk(path, failures, skipped):
+            if entry.suffix.lower() in IMAGE_SUFFIXES or not entry.exists():   # a broken link fails, named
+                files.append(entry)
+            else:
+                skipped.append((entry, "not an image by name"))
     return files, failures, skipped
 
 
 def _walk(folder: Path, failures: list[tuple[str, str]], skipped: list[tuple[Path, str]]) -> list[Path]:
-    """Every file under ``folder``, sorted; broken links and unreadable folders go to ``failures``,
-    links to folders (not followed: they may loop back) to ``skipped``."""
+    """Every entry under ``folder`` that is not a folder (broken links and link loops included), sorted;
+    unreadable folders go to ``failures``, links to folders to ``skipped``."""
     found: list[Path] = []
 
     def unreadable(exc: OSError) -> None:
         failures.append((str(exc.filename or folder), f"cannot read the folder ({exc.strerror or exc})"))
 
     for root, dirs, names in os.walk(folder, onerror=unreadable):
-        for name in names + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
-            entry = Path(root, name)
-            try:
-                entry.stat()
-            except OSError as exc:   # a dangling link or a link loop
-                reason = ("symbolic link loop" if getattr(exc, "errno", None) == 40
-                          else "broken symbolic link (its target does not exist)")
-                failures.append((str(entry), reason))
-                continue
-            if entry.is_dir():
-                skipped.append((entry, "a link to a folder, not followed (name the folder itself)"))
-                continue
-            found.append(entry)
+        found += [Path(root, name) for name in names]
+        skipped += [(Path(root, d), "a link to a folder, not followed (name the folder itself)")
+                    for d in dirs if os.path.islink(os.path.join(root, d))]
     return sorted(found)
 
 

@@ -14,8 +14,10 @@ one ``ImageDecodeError`` naming the file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
+import stat
 import struct
 import warnings
 from pathlib import Path
@@ -78,13 +80,17 @@ def _open(source: ImageSource) -> Image.Image:
             raise ImageDecodeError("<bytes>", "empty (0 bytes)")
         return _pillow_open(io.BytesIO(source))
     path = Path(source)
-    if path.is_symlink() and not path.exists():
-        raise ImageDecodeError(path, "broken symbolic link (its target does not exist)")
-    if not path.exists():
-        raise ImageDecodeError(path, "file not found")
-    if path.is_dir():
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ImageDecodeError(path, "broken symbolic link (its target does not exist)" if path.is_symlink()
+                               else "file not found") from None
+    except OSError as exc:
+        raise ImageDecodeError(path, "symbolic link loop" if exc.errno == errno.ELOOP
+                               else f"cannot read it ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
         raise ImageDecodeError(path, "is a directory, not an image file")
-    if path.stat().st_size == 0:
+    if st.st_size == 0:
         raise ImageDecodeError(path, "empty file (0 bytes)")
     return _pillow_open(path)
 

@@ -236,7 +236,6 @@ def load_runtime(path: str | Path, threads: int = 2) -> Runtime:
     return _RUNTIMES[fmt](path, threads)
 
 
-
 def probe_child(path: str, fmt: str) -> int:
     """The child of ``probe.verify_in_child``: load and run once under a memory cap; 0 when both work,
     ``HANDLED_ERROR`` on a Python-level error (MemoryError too: the cap turns an absurd allocation into
