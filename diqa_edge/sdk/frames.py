@@ -18,7 +18,8 @@ from PIL import Image
 
 from ..errors import ImageDecodeError
 
-FRAME_LAYOUTS = ("rgb", "nv21", "nv12", "i420")
+YUV_LAYOUTS = ("nv21", "nv12", "i420")
+FRAME_LAYOUTS = ("rgb",) + YUV_LAYOUTS
 FRAME_RULE = ("YUV 4:2:0 -> RGB by JFIF (BT.601, full range), each chroma sample over its 2 x 2 pixels; "
               "then the contract's resize and center crop (no decode, no EXIF: the app turns the frame upright)")
 
@@ -28,7 +29,7 @@ def yuv420_to_rgb(data, width: int, height: int, layout: str) -> np.ndarray:
 
     NV21 (Android's default preview format): Y plane, then interleaved V, U. NV12 (iOS bi-planar): Y, then
     interleaved U, V. I420: Y, then the U plane, then the V plane."""
-    if layout not in ("nv21", "nv12", "i420"):
+    if layout not in YUV_LAYOUTS:
         raise ImageDecodeError("<frame>", f"unknown frame layout {layout!r}; known: {', '.join(FRAME_LAYOUTS)}")
     if width < 2 or height < 2 or width % 2 or height % 2:
         raise ImageDecodeError("<frame>", f"a 4:2:0 frame needs even sides >= 2, got {width} x {height}")

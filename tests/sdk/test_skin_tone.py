@@ -60,3 +60,25 @@ def test_bundled_gate_accepts_darker_skin_tones_of_unseen_photos():
     # (the skin set's 512-px views of the same photos: 0.961 pristine, 0.941 / 0.922 of the power 1.3 / 1.6
     # views; the ridge model before it: 0.941 and 0.961 here)
     assert np.mean(darker) >= 0.90 and sum(pristine) - sum(darker) <= 2
+
+
+def test_bundled_gate_accepts_the_darker_tones_of_the_sharp_samples(tmp_path):
+    """Every sharp sample photo, darker, is still accepted through `diqa-edge score` (the assertion of the
+    first version of this file, kept beside the unseen-photo rate above)."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    paths = []
+    for name in SHARP:
+        out = tmp_path / f"darker_{name.replace('.jpg', '.png')}"
+        Image.fromarray(darker_skin_tone(np.asarray(Image.open(SAMPLES / name).convert("RGB")))).save(out)
+        paths.append(out)
+    proc = subprocess.run([sys.executable, "-m", "diqa_edge.cli", "score", *map(str, paths), "--json"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    decisions = {r["source"]: (r["decision"], round(r["score"], 2), r.get("top_reason")) for r in records}
+    assert len(records) == len(SHARP)
+    assert all(d[0] == "accept" for d in decisions.values()), decisions
