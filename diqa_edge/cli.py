@@ -11,7 +11,7 @@ import importlib
 import os
 import sys
 
-from .errors import DiqaError
+from .errors import DiqaError, UsageError
 
 # name -> (module with add_arguments(parser) and run(args) -> int, one-line help)
 COMMANDS = {
@@ -33,6 +33,8 @@ COMMANDS = {
               "train EfficientNet IQA models: one run, several splits, or the paper's grid"),
     "fit-reasons": ("diqa_edge.training.reasons_probe",
                     "fit a run's reasons head as a linear probe on its frozen backbone (score path unchanged)"),
+    "web": ("diqa_edge.web.cli",
+            "serve the browser client: camera or photo, scored in the page by the exported model"),
     "ablate": ("diqa_edge.training.cli_ablate",
                "train variants of one recipe (resolution, loss, backbone, data) on the same splits; one table"),
 }
@@ -70,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except UsageError as exc:  # a bad option value that argparse could not see
+        print(f"diqa-edge {args.command}: {exc}", file=sys.stderr)
+        return 2
     except DiqaError as exc:   # a command that let a typed error through: still one line, never a traceback
         print(f"diqa-edge {args.command}: {exc}", file=sys.stderr)
         return 1

@@ -43,7 +43,7 @@ class Views:
 class ChosenRule:
     rule: RetakeRule
     kind: str                    # "score", "score+reasons" or "score+reasons, greedy"
-    quantile: float              # each threshold's tail share of the views that must pass (nan: greedy)
+    quantile: float              # each threshold's tail share of the views that must pass (nan: greedy; null in JSON)
     calibration: dict            # the rates it reached on the calibration views
 
     def to_dict(self) -> dict:
@@ -51,7 +51,7 @@ class ChosenRule:
                         + (" or a reason's probability is above its threshold" if self.rule.reason_thresholds
                            else ""),
                 "threshold": self.rule.score_threshold, **self.rule.to_dict(), "kind": self.kind,
-                "quantile": self.quantile, "chosen_on": "skin calibration views (never the test part)",
+                "quantile": None if self.quantile != self.quantile else self.quantile, "chosen_on": "skin calibration views (never the test part)",
                 "calibration": self.calibration}
 
 

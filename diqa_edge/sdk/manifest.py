@@ -63,7 +63,8 @@ class ModelManifest:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        """Strict JSON (no NaN or Infinity): a browser's, Kotlin's or Swift's parser refuses those."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True, allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "manifest") -> "ModelManifest":

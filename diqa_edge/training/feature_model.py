@@ -404,7 +404,7 @@ def card_markdown(card: dict) -> str:
         lines += ["", "## Accept / retake rule (skin)", "",
                   f"{d['rule']} (kind {d['kind']}: "
                   + ("each threshold moved in turn where it sends back the most level-4-5 views per good view"
-                     if d["quantile"] != d["quantile"] else
+                     if d["quantile"] is None or d["quantile"] != d["quantile"] else
                      f"each threshold at the {d['quantile']:.2%} tail of the views that must pass")
                   + f"; chosen on {d['chosen_on']}: out-of-fold outputs of the skin training views, the "
                   "validation views and good BIQ2021 validation photos). Reason thresholds: "

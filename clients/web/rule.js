@@ -1,0 +1,71 @@
+// The accept / retake rule of the model's manifest and the patient's hint, as the SDK applies them
+// (diqa_edge/sdk/decision.py, diqa_edge/sdk/hints.py, PreviewGate in diqa_edge/sdk/frames.py).
+// The sentences come from hints.json, which the site build writes from the SDK's own table.
+
+export class RetakeRule {
+  constructor(manifest) {
+    this.scoreThreshold = manifest.threshold;
+    this.reasonThresholds = (manifest.decision && manifest.decision.reason_thresholds) || {};
+  }
+
+  // [acceptable, the reason that sent it back or null]: the reason furthest past its threshold
+  // wins; a photo sent back only by its score has no reason from the rule.
+  decide(score, reasons) {
+    let trigger = null, best = -Infinity;
+    for (const [name, t] of Object.entries(this.reasonThresholds)) {
+      if (name in reasons && reasons[name] > t && reasons[name] - t > best) {
+        trigger = name; best = reasons[name] - t;
+      }
+    }
+    if (trigger !== null) return [false, trigger];
+    return [score >= this.scoreThreshold, null];
+  }
+}
+
+export function topReason(reasons, minProbability) {
+  let name = null, p = -Infinity;
+  for (const [k, v] of Object.entries(reasons)) if (v > p) { name = k; p = v; }
+  return name !== null && p >= minProbability ? name : null;
+}
+
+// The hint for a result: the rule's reason, else the most probable cause when the head is sure,
+// else the generic sentence; an accepted photo gets none.
+export function hintFor(acceptable, trigger, reasons, hints) {
+  if (acceptable) return null;
+  if (trigger) return (hints.hints[trigger] || hints.input_hints[trigger] || hints.generic);
+  const name = topReason(reasons, hints.min_probability);
+  return name !== null ? (hints.hints[name] || hints.generic) : hints.generic;
+}
+
+function median(values) {
+  const s = [...values].sort((a, b) => a - b), m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+// A live preview's answer: the rule on the median score and median reasons of the last `window`
+// frames, changed only when the new answer has held for `hold` frames in a row.
+export class PreviewGate {
+  constructor(rule, window = 5, hold = 3) {
+    this.rule = rule; this.window = window; this.hold = hold;
+    this.recent = []; this.answer = null; this.pending = null;
+  }
+
+  update(result) {
+    this.recent = [...this.recent, result].slice(-this.window);
+    const score = median(this.recent.map(r => r.score));
+    const reasons = {};
+    for (const k of Object.keys(result.reasons)) reasons[k] = median(this.recent.map(r => r.reasons[k]));
+    const small = this.recent.some(r => r.top_reason === 'small');
+    const candidate = small ? [false, 'small'] : this.rule.decide(score, reasons);
+    if (this.answer === null) {
+      this.answer = candidate;
+    } else if (candidate[0] !== this.answer[0]) {
+      const count = this.pending && this.pending[0][0] === candidate[0] ? this.pending[1] + 1 : 1;
+      this.pending = [candidate, count];
+      if (count >= this.hold) { this.answer = candidate; this.pending = null; }
+    } else {
+      this.answer = candidate; this.pending = null;
+    }
+    return { acceptable: this.answer[0], trigger: this.answer[1], score, reasons };
+  }
+}

@@ -1,0 +1,95 @@
+// Photo or frame -> contract preprocessing -> onnxruntime-web -> score, reasons, accept / retake, hint.
+// The page's counterpart of diqa_edge.sdk.scorer.QualityScorer.
+
+import * as ort from './ort/ort.wasm.min.mjs';
+import { decodeBlob, pixelsOf, resizeAndCrop, normalise, checkBudget } from './contract.js';
+import { RetakeRule, hintFor, topReason } from './rule.js';
+
+export async function loadScorer(base = new URL('.', import.meta.url)) {
+  const get = async (name) => {
+    const r = await fetch(new URL(name, base));
+    if (!r.ok) throw new Error(`${name}: HTTP ${r.status}`);
+    return r;
+  };
+  const manifest = await (await get('model.manifest.json')).json();
+  const hints = await (await get('hints.json')).json();
+  ort.env.wasm.wasmPaths = new URL('ort/', base).href;
+  // two threads where the page is cross-origin isolated (the server sends COOP / COEP), else one;
+  // ?threads=N in the page's address asks for another count (the benchmark's 1-thread row)
+  const asked = Number(new URLSearchParams(globalThis.location?.search || '').get('threads')) || 2;
+  ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? Math.min(asked, navigator.hardwareConcurrency || 1) : 1;
+  const model = new Uint8Array(await (await get('model.onnx')).arrayBuffer());
+  const session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'] });
+  return new Scorer(manifest, hints, session);
+}
+
+const now = () => performance.now();
+
+export class Scorer {
+  constructor(manifest, hints, session) {
+    this.manifest = manifest;
+    this.contract = manifest.contract;
+    this.hints = hints;
+    this.session = session;
+    this.rule = new RetakeRule(manifest);
+    this.reasonNames = manifest.outputs.slice(1);
+    this.threads = ort.env.wasm.numThreads;
+  }
+
+  // The uint8 S x S x 3 crop of a decoded image (steps 2-3).
+  crop(image) {
+    return resizeAndCrop(image.rgb, image.width, image.height, this.contract);
+  }
+
+  async infer(crop) {
+    const S = this.contract.input_size;
+    const x = normalise(crop, this.contract);
+    const dims = this.contract.layout === 'NCHW' ? [1, 3, S, S] : [1, S, S, 3];
+    const feeds = { [this.session.inputNames[0]]: new ort.Tensor('float32', x, dims) };
+    const out = await this.session.run(feeds);
+    return Array.from(out[this.session.outputNames[0]].data);
+  }
+
+  async scoreImage(image, label, t0, decodeMs) {
+    const t1 = now();
+    const crop = this.crop(image);
+    const t2 = now();
+    const out = await this.infer(crop);
+    const t3 = now();
+    if (out.length !== 1 + this.reasonNames.length || !out.every(Number.isFinite)) {
+      throw new Error(`the model returned ${out.length} value(s), not all finite: a damaged file or not this manifest's model`);
+    }
+    const c = this.contract;
+    const raw = out[0];
+    const score = c.clamp ? Math.min(Math.max(raw, c.score_min), c.score_max) : raw;
+    const reasons = {};
+    this.reasonNames.forEach((name, i) => { reasons[name] = Math.round(Math.min(Math.max(out[i + 1], 0), 1) * 1e4) / 1e4; });
+    let [acceptable, trigger] = this.rule.decide(score, reasons);
+    let hint = hintFor(acceptable, trigger, reasons, this.hints);
+    if (Math.min(image.width, image.height) < c.min_side) {   // a thumbnail cannot show skin detail
+      acceptable = false; trigger = 'small'; hint = this.hints.input_hints.small;
+    }
+    return {
+      source: label, score, raw, acceptable, threshold: this.rule.scoreThreshold, reasons,
+      hint: hint ? hint.hint : null, label: hint ? hint.label : null,
+      top_reason: trigger || topReason(reasons, this.hints.min_probability),
+      decode_ms: decodeMs, preprocess_ms: t2 - t1, inference_ms: t3 - t2, total_ms: t3 - t0,
+      width: image.width, height: image.height,
+    };
+  }
+
+  // A photo file (Blob): decode with its EXIF orientation, then as any image.
+  async scoreBlob(blob, label = blob.name || 'photo') {
+    const t0 = now();
+    const image = await decodeBlob(blob, this.contract);
+    return this.scoreImage(image, label, t0, now() - t0);
+  }
+
+  // A live frame (video element, canvas, bitmap): already upright, no EXIF.
+  async scoreFrame(source, width, height) {
+    const t0 = now();
+    checkBudget(width, height, this.contract);
+    const image = { rgb: pixelsOf(source, width, height, this.contract), width, height };
+    return this.scoreImage(image, 'frame', t0, now() - t0);
+  }
+}
