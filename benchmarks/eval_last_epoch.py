@@ -4,11 +4,12 @@ differed (``python benchmarks/eval_last_epoch.py runs/align/derm-affine/all/spli
 import json, sys, warnings
 from pathlib import Path
 import numpy as np, torch
-from diqa_edge.export.trained import TrainedModel
+from diqa_edge.models.load import TrainedModel
 from diqa_edge.contract import Contract
-from diqa_edge.training.models import build_model
+from diqa_edge.models.network import build_model
 from diqa_edge.training.trainer import predict
-from diqa_edge.training.metrics import all_metrics
+from diqa_edge.eval.metrics import all_metrics
+from diqa_edge.data.splits import run_split_part
 run = Path(sys.argv[1])
 card = json.loads((run / "card.json").read_text())
 with warnings.catch_warnings():
@@ -19,7 +20,7 @@ state = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
 built.model.load_state_dict(state["model"])
 print("epoch", state["epoch"] + 1, "affine", state.get("affine"))
 tm = TrainedModel(built.model.eval(), Contract.from_dict(card["contract"]), card, run, "x")
-test = tm.split_part("test")
+test = run_split_part(tm.card, "test")
 for name in sorted({r.dataset for r in test}):
     recs = [r for r in test if r.dataset == name]
     if name == "biq2021":

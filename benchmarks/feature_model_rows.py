@@ -49,7 +49,7 @@ KERNEL_ROWS = {"svr", "svr-all"}     # rows whose score head is the SVR (trainin
 def run_row(name: str, skin_dir: Path) -> dict:
     from diqa_edge.training.feature_model import (FeatureModelConfig, _earlier_holdout, cached_parts, fit_heads,
                                                   fit_kernel_score, load_parts, training_rows)
-    from diqa_edge.training.metrics import all_metrics
+    from diqa_edge.eval.metrics import all_metrics
 
     backbone, size, stages, limit, skin_weight, note = ROWS[name]
     dirs = {"biq2021": str(BIQ)} | ({"derm": str(skin_dir)} if skin_weight else {})

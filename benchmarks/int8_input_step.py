@@ -17,8 +17,9 @@ import numpy as np
 import onnxruntime as ort
 from scipy.stats import spearmanr
 
+from diqa_edge.data.splits import run_split_part
 from diqa_edge.export.parity import ParityImages
-from diqa_edge.export.trained import load_trained
+from diqa_edge.models.load import load_trained
 from diqa_edge.sdk.preprocess import preprocess_rgb
 
 warnings.simplefilter("ignore")
@@ -30,7 +31,7 @@ args = ap.parse_args()
 
 trained = load_trained(args.run)
 c = trained.contract
-images = ParityImages.from_records(trained.split_part("test"), args.n, 0)
+images = ParityImages.from_records(run_split_part(trained.card, "test"), args.n, 0)
 x = np.concatenate([preprocess_rgb(rgb, c, layout="NCHW") for rgb in images.decoded(c)])
 sess = ort.InferenceSession(str(args.onnx))
 name = sess.get_inputs()[0].name

@@ -52,7 +52,7 @@ def main() -> None:
     from diqa_edge.data.cache import ResizedImageCache
     from diqa_edge.data.registry import load_dataset
     from diqa_edge.training.inputs import TRAIN_RESIZE_FACTOR
-    from diqa_edge.training.models import contract_for
+    from diqa_edge.models.network import contract_for
 
     records = load_dataset("biq2021", args.dataset_dir).records[:args.images]
     print(f"CPU, {torch.get_num_threads()} threads; Lite0 at {args.size} px, batch 32, {len(records)} BIQ2021 "

@@ -13,7 +13,7 @@ import warnings
 
 import torch
 
-from diqa_edge.training.models import build_model, contract_for
+from diqa_edge.models.network import build_model, contract_for
 
 # Training images of the paper's cross-domain "All" run (70 % of each set; BIQ2021 train+val).
 PAPER_ALL_TRAIN_IMAGES = int(0.7 * (10073 + 10125 + 11125 + 20000 + 1800) + 0.875 * 8000)

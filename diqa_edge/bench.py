@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .data.splits import run_split_part
+
 WORKER = "diqa_edge.bench"
 
 
@@ -58,7 +60,7 @@ def worker(spec: dict) -> dict:
     if spec["kind"] == "torch":
         import torch
 
-        from .export.trained import load_trained
+        from .models.load import load_trained
 
         trained = load_trained(spec["checkpoint"])
         model = trained.model
@@ -133,7 +135,7 @@ def _run_worker(spec: dict) -> dict:
 
 
 def _accuracy(scores, records) -> dict:
-    from .training.metrics import plcc, srocc
+    from .eval.metrics import plcc, srocc
 
     out = {}
     by_set: dict[str, list[int]] = {}
@@ -163,9 +165,9 @@ def run_bench(export_dir: Path, checkpoint: Path, out_dir: Path, *, runs: int = 
               max_images: int = 400, photo: Path | None = None, reference_images: int = 60,
               images: Path | None = None) -> dict:
     from .export.formats import FORMATS
-    from .export.trained import load_trained
+    from .models.load import load_trained
     from .sdk.manifest import atomic_write_text, read_sidecar
-    from .training.metrics import srocc
+    from .eval.metrics import srocc
 
     trained = load_trained(checkpoint)
     if images is not None:
@@ -173,7 +175,7 @@ def run_bench(export_dir: Path, checkpoint: Path, out_dir: Path, *, runs: int = 
 
         records = load_manifest(images, skip_bad=True).records
     else:
-        records = trained.split_part("test")
+        records = run_split_part(trained.card, "test")
     if len(records) > max_images:
         rng = np.random.default_rng(0)
         records = [records[i] for i in sorted(rng.choice(len(records), size=max_images, replace=False))]
@@ -285,10 +287,9 @@ def markdown(doc: dict) -> str:
 
 
 def plot(doc: dict, path: Path) -> Path:
-    import matplotlib
+    from .eval.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     t_hi = str(max(doc["threads"]))
     ref = doc["rows"][0]

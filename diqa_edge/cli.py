@@ -35,7 +35,7 @@ COMMANDS = {
                     "fit a run's reasons head as a linear probe on its frozen backbone (score path unchanged)"),
     "web": ("diqa_edge.web.cli",
             "serve the browser client: camera or photo, scored in the page by the exported model"),
-    "ablate": ("diqa_edge.training.cli_ablate",
+    "ablate": ("diqa_edge.ablation.cli",
                "train variants of one recipe (resolution, loss, backbone, data) on the same splits; one table"),
 }
 

@@ -183,10 +183,9 @@ def _csv_text(columns: list[str], rows: list[dict]) -> str:
 
 def views_figure(manifest: Path, group: str, out_png: Path) -> Path:
     """One pristine photo and all its views in a grid, labelled with family, level and pseudo-MOS."""
-    import matplotlib
+    from ..eval.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     with open(manifest, newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["group"] == group]

@@ -117,6 +117,29 @@ def split_with_holdout(data: LoadedDataset, index: int, seed: int, holdout: floa
     return make_split(as_all, index, seed, proportions=(1 - holdout - val_share, val_share, holdout))
 
 
+def run_split_part(card: dict, part: str) -> list[Record]:
+    """A trained model's own split part ("val" or "test") of every dataset its run card names, rebuilt
+    from the card's ``dataset_dirs`` and ``split``; a data set no longer on disk is left out, with a
+    warning."""
+    import warnings
+
+    from ..errors import DiqaError
+    from .registry import load_dataset
+
+    records: list[Record] = []
+    split = card.get("split", {})
+    for name, folder in (card.get("dataset_dirs") or {}).items():
+        try:
+            data = load_dataset(name, folder)
+        except (FileNotFoundError, DiqaError) as exc:
+            warnings.warn(f"{name}: {exc}; its images are left out", stacklevel=2)
+            continue
+        s = split_with_holdout(data, int(split.get("index", 0)), int(split.get("seed", 0)),
+                               float(split.get("trainval_holdout", 0.2)))
+        records += s.select(data.records, part)
+    return records
+
+
 def make_splits(dataset: LoadedDataset, n: int = 5, seed: int = 0,
                 proportions=DEFAULT_PROPORTIONS) -> list[Split]:
     return [make_split(dataset, i, seed, proportions) for i in range(n)]

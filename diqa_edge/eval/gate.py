@@ -201,10 +201,9 @@ def gate_badness(outputs: np.ndarray, rule: RetakeRule, reasons: tuple[str, ...]
 def roc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], views: Views, path, title: str) -> None:
     """ROC per family (faulty at levels 4-5 vs pristine) for each named gate: ``curves[name] = (badness,
     retake)``; the operating point of the rule is marked."""
-    import matplotlib
+    from .plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     families = sorted(set(views.families[views.severe()]))
     cols = 3

@@ -13,10 +13,11 @@ import json
 import shutil
 from pathlib import Path
 
+from ..data.splits import run_split_part
+from ..models.load import MODELS_DIR
 from ..sdk.manifest import atomic_write_text
 from .formats import SAMPLES
 
-MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT = "default"
 
 
@@ -64,11 +65,11 @@ def shipped_metrics(path: Path, trained) -> dict:
     with 95 % bootstrap intervals: the card's claim is about the file an app loads."""
     import numpy as np
 
-    from ..training.metrics import all_metrics
+    from ..eval.metrics import all_metrics
     from .parity import ParityImages, artefact_scores, torch_scores
 
     out = {}
-    test = trained.split_part("test")
+    test = run_split_part(trained.card, "test")
     for name in sorted({r.dataset for r in test}):
         images = ParityImages.from_records([r for r in test if r.dataset == name], limit=10 ** 6)
         shipped = artefact_scores(path, images, trained.contract)
@@ -115,7 +116,7 @@ def bundle(export_dir: Path, trained, samples: Path, skin: Path | None, n_skin: 
         photos += sorted(skin.glob("*.jpg"))[:n_skin]
         labels[str(skin)] = "skin-cc0"
         view_photos = sorted(skin.glob("*.jpg"))[n_skin:n_skin + N_VIEW_PHOTOS]
-    heldout = [r for r in trained.split_part("test") if r.dataset == "biq2021"][:N_HELDOUT]
+    heldout = [r for r in run_split_part(trained.card, "test") if r.dataset == "biq2021"][:N_HELDOUT]
     refs = reference_scores(trained, photos, labels, view_photos, heldout)
     refs["note"] = ("PyTorch fp32 scores of the trained model on real photos; 'samples' are in samples/, "
                     "'skin-cc0' (and its distorted views) in ../shared/data/skin-cc0/images, 'biq2021-heldout' "
@@ -135,7 +136,7 @@ def bundle(export_dir: Path, trained, samples: Path, skin: Path | None, n_skin: 
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from .trained import load_trained
+    from ..models.load import load_trained
 
     parser = argparse.ArgumentParser(prog="python -m diqa_edge.export.bundle",
                                      description="Make an exported model the package's default (maintainers).")

@@ -8,8 +8,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
+from ..data.splits import run_split_part
 from ..errors import DiqaError
+from ..models.load import SHIPPED_MODEL, SHIPPED_RUN
+from ..sdk.manifest import read_sidecar
 from .formats import FORMATS, PRECISION_NOTES, PRECISIONS, SAMPLES, ExportError, validate
+from .parity import DEFAULT_THRESHOLDS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", action="append", choices=PRECISIONS, default=None,
                         help="repeatable; default: every precision the target supports")
     parser.add_argument("--checkpoint", type=Path, default=None,
-                        help="training run folder (card.json + best.safetensors) written by `diqa-edge train`")
+                        help="training run folder (card.json + best.safetensors or head.safetensors) written by "
+                             "`diqa-edge train` (default: the bundled model's run folder, diqa_edge/models/run: "
+                             "then the default precision is the bundled file's, and each file is also compared "
+                             "with the bundled one)")
     parser.add_argument("--out", type=Path, default=Path("out/export"), help="output folder (default out/export)")
     parser.add_argument("--calibration", type=Path, default=None,
                         help="int8 calibration images: a folder or a manifest CSV (default: the model's own "
@@ -38,11 +47,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "0 = maximise Youden's J instead)")
     parser.add_argument("--mos-cutoff", type=float, default=5.5,
                         help="a photo with MOS below this (1-10 scale) is unacceptable (default 5.5)")
-    parser.add_argument("--max-abs-fp32", type=float, default=0.01, help="fp32 gate: max |score delta|")
-    parser.add_argument("--max-abs-fp16", type=float, default=0.05, help="fp16 gate: max |score delta|")
-    parser.add_argument("--min-srocc-int8", type=float, default=0.99, help="int8 gate: SROCC vs PyTorch")
+    gates = DEFAULT_THRESHOLDS
+    parser.add_argument("--max-abs-fp32", type=float, default=gates["fp32"]["max_abs"],
+                        help="fp32 gate: max |score delta| (default %(default)s)")
+    parser.add_argument("--max-abs-fp16", type=float, default=gates["fp16"]["max_abs"],
+                        help="fp16 gate: max |score delta| (default %(default)s)")
+    parser.add_argument("--min-srocc-int8", type=float, default=gates["int8"]["srocc"],
+                        help="int8 gate: SROCC vs PyTorch (default %(default)s)")
     parser.add_argument("--dynamic-batch", action="store_true", help="ONNX with a dynamic batch axis")
     parser.add_argument("--verbose", action="store_true", help="show the converters' own logs")
+
+
+def _precisions(target: str, args: argparse.Namespace, shipped) -> list[str]:
+    """The precisions asked for; by default every one the target supports, or, when rebuilding the
+    bundled model, the bundled file's own for its format (fp32 for the others)."""
+    if args.precision:
+        return [p for p in args.precision if args.target != "all" or p in FORMATS[target].precisions]
+    if shipped is not None:
+        return [shipped.precision] if target == shipped.format else ["fp32"]
+    return list(FORMATS[target].precisions)
+
+
+def _against_shipped(path: Path, images, contract, max_abs: float) -> dict:
+    """A rebuilt file scored beside the bundled ``default.tflite`` on the parity images: it must give
+    the bundled file's scores (within the fp16 gate, the bundled file being fp16)."""
+    from .parity import artefact_scores
+
+    diff = np.abs(artefact_scores(path, images, contract) - artefact_scores(SHIPPED_MODEL, images, contract))
+    return {"shipped_max_abs": float(diff.max()), "shipped_mean_abs": float(diff.mean()),
+            "same_as_shipped": bool(diff.max() <= max_abs)}
 
 
 def _records_or_folder(path: Path, limit: int, seed: int):
@@ -58,21 +91,24 @@ def _records_or_folder(path: Path, limit: int, seed: int):
 
 def _decide_on_validation(trained, min_sensitivity: float | None, mos_cutoff: float, out_dir: Path) -> dict:
     """Choose the accept / retake threshold on the model's validation images for the stated target;
-    record it in its card, draw the ROC beside the export. A decision the card already holds for the
-    same target is reused (the validation images and weights have not changed)."""
+    keep it and its ROC beside the export (never in the training run, which export does not edit). A
+    decision an earlier export into the same folder chose for the same target and weights is reused."""
     import json as _json
 
     from ..sdk.manifest import atomic_write_text
-    from ..training.decision import choose_threshold, roc_plot
+    from ..eval.threshold import choose_threshold, roc_plot
     from .parity import ParityImages, torch_scores
 
     held = trained.card.get("decision") or {}
     if held.get("chosen_on", "").startswith("skin"):
         return held     # a skin gate chosen at training time on skin views: never replaced by a BIQ cutoff
-    if held.get("table") and held.get("min_sensitivity") == min_sensitivity and held.get("mos_cutoff") == mos_cutoff \
-            and (out_dir / "decision_roc.png").exists():
-        return held
-    val = trained.split_part("val")
+    kept = out_dir / "decision.json"
+    if kept.exists():   # chosen by an earlier export into this folder, for the same target and weights
+        held = _json.loads(kept.read_text())
+        if held.get("min_sensitivity") == min_sensitivity and held.get("mos_cutoff") == mos_cutoff \
+                and held.get("weights") == _weights_key(trained) and (out_dir / "decision_roc.png").exists():
+            return {k: v for k, v in held.items() if k != "weights"}
+    val = run_split_part(trained.card, "val")
     if len(val) < 20:
         return {}
     images = ParityImages.from_records(val, limit=len(val))
@@ -82,10 +118,17 @@ def _decide_on_validation(trained, min_sensitivity: float | None, mos_cutoff: fl
                               labels=images.labels)
     roc_plot(pred, images.mos, chosen, out_dir / "decision_roc.png", title=f"{trained.name}: accept / retake")
     decision = chosen.to_dict()
-    trained.card["decision"] = decision
-    if trained.run_dir is not None:
-        atomic_write_text(trained.run_dir / "card.json", _json.dumps(trained.card, indent=1, default=str) + "\n")
+    atomic_write_text(kept, _json.dumps({**decision, "weights": _weights_key(trained)}, indent=1, default=str) + "\n")
     return decision
+
+
+def _weights_key(trained) -> str:
+    """Which weights a kept decision was chosen for: the run's weights file, its size and time."""
+    if trained.run_dir is None:
+        return ""
+    weights = trained.run_dir / trained.card.get("weights_file", "best.safetensors")
+    stat = weights.stat() if weights.exists() else None
+    return f"{weights}:{stat.st_size}:{stat.st_mtime_ns}" if stat else str(weights)
 
 
 def _decision_markdown(decision: dict) -> str:
@@ -121,6 +164,13 @@ def _report_markdown(rows: list[dict]) -> str:
         lines += [f"- {r['target']} {r['precision']}: " + ", ".join(f"{k} {v:.4f}" for k, v in
                   r["reasons_max_abs_by_reason"].items()) + f"; same hint on {r['hint_agreement']:.0%} of images"
                   for r in reason_rows]
+    shipped_rows = [r for r in rows if "shipped_max_abs" in r]
+    if shipped_rows:
+        lines.append("\nRebuilt from the bundled run folder, against the bundled `default.tflite` on the same images "
+                     "(must stay within the fp16 gate):\n")
+        lines += [f"- {r['target']} {r['precision']}: max |score diff| {r['shipped_max_abs']:.4f}, mean "
+                  f"{r['shipped_mean_abs']:.4f}: {'the bundled scores' if r['same_as_shipped'] else 'DIFFERENT'}"
+                  for r in shipped_rows]
     layer_rows = [r for r in rows if "layers" in r]
     if layer_rows:
         lines.append("\nCore ML layer by layer (reference executor vs PyTorch, first parity image; "
@@ -130,60 +180,117 @@ def _report_markdown(rows: list[dict]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..sdk.manifest import atomic_write_text
+def _thresholds(args: argparse.Namespace) -> dict:
+    return {**DEFAULT_THRESHOLDS, "fp32": {"max_abs": args.max_abs_fp32}, "fp16": {"max_abs": args.max_abs_fp16},
+            "int8": {"srocc": args.min_srocc_int8}, "int8-dynamic": {"srocc": args.min_srocc_int8}}
+
+
+def _decision_for(trained, args: argparse.Namespace) -> tuple[dict, float, str]:
+    """(decision, threshold, rule) for the manifests: the command line's threshold, else the model's own."""
+    if args.accept_threshold is not None:
+        return {}, args.accept_threshold, "given on the command line"
+    decision = _decide_on_validation(trained, args.min_sensitivity or None, args.mos_cutoff, args.out)
+    return (decision, float(decision.get("threshold", 5.0)),
+            decision.get("rule", "default 5.0: the model has no validation images to choose on"))
+
+
+def _parity_inputs(trained, args: argparse.Namespace, rebuild: bool, plan: dict):
+    """(parity images, int8 calibration images): the given ones, else the model's own test and validation
+    images; when rebuilding the bundled model on a machine without them, the bundled samples."""
+    from .parity import ParityImages, bundled_parity_set
+
+    seed = int(trained.card.get("split", {}).get("index", 0))
+    images = (_records_or_folder(args.images, args.num_images, seed) if args.images else
+              ParityImages.from_records(run_split_part(trained.card, "test"), args.num_images, seed))
+    if rebuild and not args.images and len(images.decoded(trained.contract)) < 50:
+        print("the bundled model's test images are not on this machine: parity on the bundled samples and "
+              "their fault views", flush=True)
+        images = bundled_parity_set(args.out / "parity-images")
+    if len(images.decoded(trained.contract)) < 50:
+        raise DiqaError(f"parity needs at least 50 decodable images, got {len(images.paths)} "
+                        "(pass --images DIR_OR_MANIFEST)")
+    calib = (_records_or_folder(args.calibration, args.num_calibration, seed + 1) if args.calibration
+             else ParityImages.from_records(run_split_part(trained.card, "val"), args.num_calibration, seed + 1))
+    if not calib.paths and any(p == "int8" for ps in plan.values() for p in ps):
+        calib = images
+    return images, calib
+
+
+def _convert(trained, plan: dict, args: argparse.Namespace, calib, decision: dict, threshold: float,
+             rule: str) -> list:
+    """Every planned file; the ONNX graph only where a target needs it (ONNX itself, TFLite's onnx2tf)."""
     from .coreml_target import export_coreml
     from .onnx_target import export_onnx
-    from .parity import DEFAULT_THRESHOLDS, ParityImages, gate, torch_outputs, torch_scores
     from .tflite_target import export_tflite
-    from .trained import load_trained
+
+    meta = {"threshold": threshold, "threshold_rule": rule, "decision": decision}
+    artefacts = []
+    onnx_art = None
+    if "onnx" in plan or "tflite" in plan:
+        onnx_art = export_onnx(trained, args.out, dynamic_batch=args.dynamic_batch, **meta)
+    if "onnx" in plan:
+        artefacts.append(onnx_art)
+    if "tflite" in plan:
+        static = onnx_art.path if not args.dynamic_batch else \
+            export_onnx(trained, args.out, name=f"{trained.name}_onnx_static", threshold=threshold).path
+        artefacts += export_tflite(trained, static, plan["tflite"], args.out, calib.paths, verbose=args.verbose,
+                                   **meta)
+    if "coreml" in plan:
+        artefacts += export_coreml(trained, plan["coreml"], args.out, **meta)
+    return artefacts
+
+
+def _gate_all(artefacts: list, trained, images, reference, args: argparse.Namespace, rebuild: bool) -> list[dict]:
+    """Each file against PyTorch (and, rebuilding, against the bundled file); test vectors beside each
+    file that passed."""
+    from .parity import ParityImages, artefact_scores, gate, torch_scores
     from .vectors import write_vectors
+
+    photos = sorted(SAMPLES.glob("*.jpg"))[:5]
+    vec_images = ParityImages(photos, None)
+    vec_reference = torch_scores(trained.model, vec_images, trained.contract).tolist()
+    rows = []
+    for art in artefacts:
+        row = gate(art, reference, images, trained.contract, _thresholds(args), model=trained.model)
+        runs = FORMATS[art.target].runs_here()
+        if rebuild and runs:
+            row.update(_against_shipped(art.path, images, trained.contract, args.max_abs_fp16))
+            if not row["same_as_shipped"]:
+                row["status"] = "FAILED"
+        rows.append(row)
+        if row["status"] != "FAILED":
+            expected = artefact_scores(art.path, vec_images, trained.contract).tolist() if runs else None
+            write_vectors(art.path, FORMATS[art.target].layout, photos, trained.contract, expected,
+                          vec_reference, args.out)
+        print(f"{art.target:7s} {art.precision:13s} {row['size_mb']:7.2f} MB  {row['status']}"
+              + (f"  ({row['rule']})" if "rule" in row else "")
+              + (f"  against the bundled file: max |score diff| {row['shipped_max_abs']:.4f}"
+                 if "shipped_max_abs" in row else ""), flush=True)
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..models.load import load_trained
+    from ..sdk.manifest import atomic_write_text
+    from .parity import torch_outputs
 
     t_all = time.perf_counter()
     targets = sorted(FORMATS) if args.target == "all" else [args.target]
     try:
-        plan = {t: validate(t, [p for p in (args.precision or FORMATS[t].precisions) if
-                                args.target != "all" or p in FORMATS[t].precisions]) for t in targets}
-        if args.checkpoint is None:
-            raise DiqaError("pass --checkpoint RUN_DIR (a folder written by `diqa-edge train`)")
-        trained = load_trained(args.checkpoint)
+        rebuild = args.checkpoint is None
+        plan = {t: validate(t, _precisions(t, args, read_sidecar(SHIPPED_MODEL) if rebuild else None))
+                for t in targets}
+        if rebuild:
+            print(f"rebuilding the bundled model from {SHIPPED_RUN} (its head) and the packaged ImageNet backbone",
+                  flush=True)
+        trained = load_trained(args.checkpoint or SHIPPED_RUN)
         args.out.mkdir(parents=True, exist_ok=True)
-        decision: dict = {}
-        if args.accept_threshold is not None:
-            threshold, rule = args.accept_threshold, "given on the command line"
-        else:
-            decision = _decide_on_validation(trained, args.min_sensitivity or None, args.mos_cutoff, args.out)
-            threshold = float(decision.get("threshold", 5.0))
-            rule = decision.get("rule", "default 5.0: the model has no validation images to choose on")
-        seed = int(trained.card.get("split", {}).get("index", 0))
-        images = (_records_or_folder(args.images, args.num_images, seed) if args.images else
-                  ParityImages.from_records(trained.split_part("test"), args.num_images, seed))
-        if len(images.decoded(trained.contract)) < 50:
-            raise DiqaError(f"parity needs at least 50 decodable images, got {len(images.paths)} "
-                            "(pass --images DIR_OR_MANIFEST)")
-        calib_src = (_records_or_folder(args.calibration, args.num_calibration, seed + 1) if args.calibration
-                     else ParityImages.from_records(trained.split_part("val"), args.num_calibration, seed + 1))
-        thresholds = {**DEFAULT_THRESHOLDS, "fp32": {"max_abs": args.max_abs_fp32},
-                      "fp16": {"max_abs": args.max_abs_fp16},
-                      "int8": {"srocc": args.min_srocc_int8}, "int8-dynamic": {"srocc": args.min_srocc_int8}}
+        decision, threshold, rule = _decision_for(trained, args)
+        images, calib = _parity_inputs(trained, args, rebuild, plan)
         print(f"model {trained.name} ({trained.contract.input_size} px), {len(images.paths)} parity images "
-              f"({images.labels}), {len(calib_src.paths)} calibration images", flush=True)
+              f"({images.labels}), {len(calib.paths)} calibration images", flush=True)
         reference = torch_outputs(trained.model, images, trained.contract)
-
-        artefacts = []
-        onnx_art = export_onnx(trained, args.out, dynamic_batch=args.dynamic_batch,
-                               threshold=threshold, threshold_rule=rule, decision=decision)
-        if "onnx" in plan:
-            artefacts.append(onnx_art)
-        if "tflite" in plan:
-            static = onnx_art.path if not args.dynamic_batch else \
-                export_onnx(trained, args.out, name=f"{trained.name}_onnx_static", threshold=threshold).path
-            artefacts += export_tflite(trained, static, plan["tflite"], args.out, calib_src.paths,
-                                       threshold=threshold, threshold_rule=rule, decision=decision,
-                                       verbose=args.verbose)
-        if "coreml" in plan:
-            artefacts += export_coreml(trained, plan["coreml"], args.out, threshold=threshold, threshold_rule=rule,
-                                       decision=decision)
+        artefacts = _convert(trained, plan, args, calib, decision, threshold, rule)
     except (DiqaError, ExportError) as exc:
         print(f"export: {exc}", file=sys.stderr)
         return 1
@@ -191,24 +298,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"export: {exc.filename or args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 1
 
-    rows = []
-    photos = sorted(SAMPLES.glob("*.jpg"))[:5]
-    vec_images = ParityImages(photos, None)
-    vec_reference = torch_scores(trained.model, vec_images, trained.contract).tolist()
-    for art in artefacts:
-        row = gate(art, reference, images, trained.contract, thresholds, model=trained.model)
-        rows.append(row)
-        if row["status"] != "FAILED":
-            from .parity import artefact_scores
-            runs = FORMATS[art.target].runs_here()
-            expected = artefact_scores(art.path, vec_images, trained.contract).tolist() if runs else None
-            write_vectors(art.path, FORMATS[art.target].layout, photos, trained.contract, expected,
-                          vec_reference, args.out)
-        print(f"{art.target:7s} {art.precision:13s} {row['size_mb']:7.2f} MB  {row['status']}"
-              + (f"  ({row['rule']})" if "rule" in row else ""), flush=True)
-
+    rows = _gate_all(artefacts, trained, images, reference, args, rebuild)
     md = (f"# Export report: {trained.name}\n\nParity on {len(images.paths)} images ({images.labels}), "
-          f"thresholds {json.dumps(thresholds)}; total {time.perf_counter() - t_all:.0f} s.\n\n"
+          f"thresholds {json.dumps(_thresholds(args))}; total {time.perf_counter() - t_all:.0f} s.\n\n"
           + _report_markdown(rows) + _decision_markdown(decision))
     atomic_write_text(args.out / "export_report.md", md)
     atomic_write_text(args.out / "export_report.json", json.dumps(rows, indent=1, default=str) + "\n")

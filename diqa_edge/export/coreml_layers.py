@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import DiqaError
     from ..sdk.decode import decode_image
     from .formats import SAMPLES, ExportError
-    from .trained import load_trained
+    from ..models.load import load_trained
 
     try:
         trained = load_trained(args.checkpoint)

@@ -26,7 +26,7 @@ from ..data.records import Record
 from ..errors import DiqaError
 from ..sdk.decode import decode_image
 from ..sdk.preprocess import preprocess_rgb
-from .formats import Artefact
+from .formats import SAMPLES, Artefact
 
 DEFAULT_THRESHOLDS = {"fp32": {"max_abs": 0.01}, "fp16": {"max_abs": 0.05},
                       "int8-dynamic": {"srocc": 0.99}, "int8": {"srocc": 0.99}}
@@ -69,6 +69,33 @@ class ParityImages:
             self.paths, self.rgb = kept, rgb
             self.mos = np.array(mos) if self.mos is not None else None
         return self.rgb
+
+
+# the faults of the bundled parity set: one of each reason the skin gate names, at a level people
+# rate as clearly damaged (KADID level 3), so the reasons head's outputs span their range too
+BUNDLED_FAULTS = ("gaussian_blur", "motion_blur", "darken", "noise", "jpeg")
+
+
+def bundled_parity_set(folder: Path) -> ParityImages:
+    """Parity images that ship with the repository: the sample photos, and each skin sample with the
+    faults of ``BUNDLED_FAULTS`` (written once into ``folder``). For a model whose own test images are
+    not on this machine (a fresh clone rebuilding the bundled model): 14 samples and 5 faults of each of
+    the 8 sharp skin samples, 54 images (the gate asks for 50)."""
+    from PIL import Image
+
+    from ..data.kadid import distort_kadid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for photo in sorted(SAMPLES.glob("*.jpg")):
+        rgb = np.asarray(Image.open(photo).convert("RGB"))
+        views = {"": rgb}
+        if photo.stem.startswith("skin_") and not photo.stem.endswith(("_blurred", "_darkened")):
+            views |= {f"__{f}_3": distort_kadid(rgb, f, 3, seed=i) for i, f in enumerate(BUNDLED_FAULTS)}
+        for suffix, view in views.items():
+            target = folder / f"{photo.stem}{suffix}.png"
+            if not target.exists():
+                Image.fromarray(view).save(target)
+    return ParityImages.from_folder(folder, limit=10_000)
 
 
 def _clamped(outputs: np.ndarray, contract) -> np.ndarray:

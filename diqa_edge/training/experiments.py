@@ -24,7 +24,8 @@ from ..data.splits import leaks, split_with_holdout
 from ..data.synthetic import SYNTHETIC_SUFFIX
 from ..sdk.manifest import atomic_write_text
 from .card import write_card
-from .metrics import all_metrics, reason_aucs
+from ..eval.metrics import all_metrics
+from .metrics import reason_aucs
 from .trainer import TrainConfig, predict, train
 
 # where each dataset lives under --data-root unless --dataset-dir says otherwise
@@ -176,7 +177,7 @@ def _is_main() -> bool:
 
 
 def _contract_of(tcfg: TrainConfig):
-    from .models import contract_for
+    from ..models.network import contract_for
 
     return contract_for(tcfg.backbone, tcfg.input_size)
 
@@ -184,7 +185,7 @@ def _contract_of(tcfg: TrainConfig):
 def _trained_model(tcfg: TrainConfig, run_dir: Path):
     import torch
 
-    from .trainer import load_weights
+    from ..models.load import load_weights
 
     key = str(run_dir)
     if key not in _MODEL_CACHE:
@@ -202,7 +203,7 @@ def _quiet_build(tcfg: TrainConfig):
     import warnings
 
     from ..data.distort import REASONS
-    from .models import build_model
+    from ..models.network import build_model
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # weights are loaded from the run right after

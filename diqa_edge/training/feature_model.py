@@ -22,7 +22,7 @@ from ..data.registry import load_dataset
 from ..data.splits import first_block, leaks, split_with_holdout
 from ..sdk.manifest import atomic_write_text
 from .feature_cache import pooled_features
-from .pooled_stats import build_pooled_stats, features_key, stage_columns, stage_names
+from ..models.pooled_stats import build_pooled_stats, features_key, stage_columns, stage_names
 SEVERE_LEVELS = (4, 5)      # the faults a clinician sends back (the gate's targets)
 GOOD_NATURAL_MOS = 7.5      # BIQ2021 photos people rated at least this (the better half): no fault to name
 MILD_LEVELS = (1,)
@@ -259,7 +259,7 @@ def train_feature_model(config: FeatureModelConfig, out_dir: Path, progress: boo
 
     from ..eval.gate import Views, acceptance_table, choose_rule
     from .card import git_commit
-    from .metrics import all_metrics
+    from ..eval.metrics import all_metrics
 
     t0 = time.perf_counter()
     out_dir = Path(out_dir)

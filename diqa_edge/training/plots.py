@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path, dpi: int = 90) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    os.replace(tmp, path)
-    return path
+from ..eval.plots import pyplot, save_figure
 
 
 def training_curves(history: list[dict], path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [h["epoch"] for h in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
     ax1.plot(epochs, [h["train_loss"] for h in history], marker="o")
@@ -39,13 +22,13 @@ def training_curves(history: list[dict], path: Path) -> Path:
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    path = _save(fig, path)
+    path = save_figure(fig, path)
     plt.close(fig)
     return path
 
 
 def scatter(pred, mos, path: Path, title: str, label: str = "MOS") -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     pred, mos = np.asarray(pred), np.asarray(mos)
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
     ax.scatter(mos, pred, s=6, alpha=0.5)
@@ -54,6 +37,6 @@ def scatter(pred, mos, path: Path, title: str, label: str = "MOS") -> Path:
     ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel=f"{label} (1-10)", ylabel="predicted (1-10)", title=title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    path = _save(fig, path)
+    path = save_figure(fig, path)
     plt.close(fig)
     return path

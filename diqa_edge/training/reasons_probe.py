@@ -20,6 +20,7 @@ import numpy as np
 
 from ..data.distort import REASONS, reason_target
 from ..data.records import Record
+from ..data.splits import run_split_part
 from ..errors import DiqaError
 from ..sdk.manifest import atomic_write_text
 
@@ -71,14 +72,14 @@ def probe_run(run_dir: Path, *, steps: int = 600, lr: float = 1e-2, cache_dir: s
     """Fit the probe on the run's training part, test it on its test part, rewrite its weights and card."""
     import torch
 
-    from ..export.trained import load_trained
+    from ..models.load import load_trained
     from .metrics import reason_aucs
-    from .models import IQAModel
+    from ..models.network import IQAModel
     from .trainer import save_weights
 
     trained = load_trained(run_dir)
     model: IQAModel = trained.model
-    train_recs, targets = labelled(trained.split_part("train"))
+    train_recs, targets = labelled(run_split_part(trained.card, "train"))
     if not train_recs:
         raise DiqaError(f"{run_dir}: its training part has no images with a known distortion "
                         "(train with the dermatology set, or another set that records distortions)")
@@ -91,7 +92,7 @@ def probe_run(run_dir: Path, *, steps: int = 600, lr: float = 1e-2, cache_dir: s
     model.eval()
 
     card = trained.card
-    test_recs, _ = labelled(trained.split_part("test"))
+    test_recs, _ = labelled(run_split_part(trained.card, "test"))
     metrics = {}
     for name in sorted({r.dataset for r in test_recs}):
         recs = [r for r in test_recs if r.dataset == name]

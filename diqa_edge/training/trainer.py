@@ -31,8 +31,9 @@ from .inputs import EvalImages, TrainImages
 from .alignment import ALIGN_MODES, DatasetAffine, reference_dataset
 from .alignment import LR_FACTOR as AFFINE_LR_FACTOR
 from .losses import class_weights, pairwise_rank_loss, reason_loss, sample_weights, weighted_mse
-from .metrics import plcc, srocc
-from .models import build_model
+from ..eval.metrics import plcc, srocc
+from ..models.load import load_weights
+from ..models.network import build_model
 
 
 @dataclass
@@ -145,12 +146,6 @@ def save_weights(model: torch.nn.Module, path: Path, metadata: dict | None = Non
     tmp = path.with_name(f".{path.name}.tmp")
     save_file(state, str(tmp), metadata={k: str(v) for k, v in (metadata or {}).items()})
     os.replace(tmp, path)
-
-
-def load_weights(model: torch.nn.Module, path: Path) -> None:
-    from safetensors.torch import load_file
-
-    _unwrap(model).load_state_dict(load_file(str(path)))
 
 
 def _unwrap(model):

@@ -18,14 +18,13 @@ from pathlib import Path
 
 from ..cachedir import cache_root
 from ..errors import DiqaError
+from ..models.load import SHIPPED_MODEL, SHIPPED_RUN
 from ..sdk.hints import GENERIC, HINTS, INPUT_HINTS, MIN_PROBABILITY
 from ..sdk.manifest import ModelManifest, atomic_write_text, read_sidecar
 
 PACKAGE = Path(__file__).resolve().parents[1]
 REPO = PACKAGE.parent
 CLIENT_DIR = REPO / "clients" / "web"
-SHIPPED_RUN = PACKAGE / "models" / "run"
-SHIPPED_MODEL = PACKAGE / "models" / "default.tflite"
 SAMPLES = REPO / "samples"
 VECTORS = PACKAGE / "models" / "vectors"
 # the runtime files the page loads: the WASM-only ES module and its threaded SIMD build
@@ -55,7 +54,7 @@ def shipped_onnx(run_dir: Path = SHIPPED_RUN, shipped_model: Path = SHIPPED_MODE
     if path.exists() and read_sidecar(path) is not None:
         return path
     from ..export.onnx_target import export_onnx
-    from ..export.trained import load_trained
+    from ..models.load import load_trained
 
     artefact = export_onnx(load_trained(run_dir), out_dir, name="model", threshold=manifest.threshold,
                            threshold_rule=manifest.threshold_rule, decision=manifest.decision)

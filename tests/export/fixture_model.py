@@ -51,13 +51,13 @@ def view_family(path: Path) -> str:
 
 
 def _contract():
-    from diqa_edge.training.models import contract_for
+    from diqa_edge.models.network import contract_for
 
     return contract_for("efficientnet_lite0")
 
 
 def make_run_dir(folder: Path, skin_dir: Path, parity_dir: Path) -> Path:
-    from diqa_edge.training.models import build_model
+    from diqa_edge.models.network import build_model
     from diqa_edge.training.trainer import save_weights
 
     torch.manual_seed(0)

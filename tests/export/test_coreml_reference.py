@@ -18,7 +18,7 @@ LIMITS = {"fp32": ("max_abs", 1e-3), "fp16": ("max_abs", 0.05), "int8": ("srocc"
 
 @pytest.fixture(scope="module")
 def reference_setup(exported):
-    from diqa_edge.export.trained import load_trained
+    from diqa_edge.models.load import load_trained
 
     trained = load_trained(exported["run"])
     images = sorted(exported["images"].glob("*.png"))[:20]

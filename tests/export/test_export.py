@@ -73,7 +73,7 @@ def test_int8_tflite_through_the_sdk_scores_real_photos_like_pytorch(exported, t
     """The SDK (ai-edge-litert) on the int8 file, against PyTorch on the same tensors."""
     import torch
 
-    from diqa_edge.export.trained import load_trained
+    from diqa_edge.models.load import load_trained
     from diqa_edge.sdk.preprocess import preprocess
 
     from fixture_model import make_image_folder
@@ -99,7 +99,7 @@ def test_int8_tflite_through_the_sdk_scores_real_photos_like_pytorch(exported, t
 
 
 def test_manifests_round_trip_to_the_same_contract(exported):
-    from diqa_edge.export.trained import load_trained
+    from diqa_edge.models.load import load_trained
     from diqa_edge.sdk.runtimes import load_runtime
 
     contract = load_trained(exported["run"]).contract
@@ -116,7 +116,7 @@ def test_manifests_round_trip_to_the_same_contract(exported):
 def test_coreml_spec_has_image_input_scale_bias_and_metadata(exported):
     import coremltools as ct
 
-    from diqa_edge.export.trained import load_trained
+    from diqa_edge.models.load import load_trained
 
     contract = load_trained(exported["run"]).contract
     for pkg in exported["out"].glob("*.mlpackage"):
@@ -144,7 +144,7 @@ def test_gate_rejects_a_corrupted_model(exported, tmp_path):
 
     from diqa_edge.export.formats import Artefact
     from diqa_edge.export.parity import ParityImages, gate, torch_scores
-    from diqa_edge.export.trained import load_trained
+    from diqa_edge.models.load import load_trained
 
     trained = load_trained(exported["run"])
     src = next(exported["out"].glob("*.onnx"))

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(not (RUN / "head.safetensors").exists(), reason=
 def test_shipped_run_reproduces_the_recorded_pytorch_scores():
     pytest.importorskip("torch", reason="full install only")
     from diqa_edge.export.parity import ParityImages, torch_scores
-    from diqa_edge.export.trained import load_trained
+    from diqa_edge.models.load import load_trained
 
     trained = load_trained(RUN)
     refs = {r["image"]: r["pytorch_fp32"] for r in

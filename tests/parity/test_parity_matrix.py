@@ -46,7 +46,7 @@ def _formats(exported):
 def test_every_runnable_format_matches_pytorch_through_the_sdk(exported):
     import torch
 
-    from diqa_edge.export.trained import load_trained
+    from diqa_edge.models.load import load_trained
     from diqa_edge.sdk.preprocess import preprocess
 
     trained = load_trained(exported["run"])

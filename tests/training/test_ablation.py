@@ -9,7 +9,7 @@ import warnings
 
 import layouts
 import pytest
-from diqa_edge.training.ablation import VARIANTS, run_ablation
+from diqa_edge.ablation.run import VARIANTS, run_ablation
 from diqa_edge.training.experiments import ExperimentConfig
 from diqa_edge.training.trainer import TrainConfig
 
@@ -53,7 +53,7 @@ def test_each_variant_is_a_row_on_the_same_held_out_images(tmp_path, monkeypatch
     again = run_ablation(base, ["rank-loss"], tmp_path / "abl")
     assert again[0]["held_out_srocc"] == rows[3]["held_out_srocc"]
     # test-time crop rules of unchanged baseline weights are kept, not scored again
-    import diqa_edge.training.ablation as ablation
+    import diqa_edge.ablation.run as ablation
 
     monkeypatch.setattr(ablation, "eval_mode_scores", lambda *a, **k: pytest.fail("re-scored a kept eval mode"))
     again = run_ablation(base, ["baseline"], tmp_path / "abl", eval_modes=["five-crop"])

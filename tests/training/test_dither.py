@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from diqa_edge.training.ablation import noise_sensitivity
+from diqa_edge.ablation.run import noise_sensitivity
 from diqa_edge.training.inputs import TrainImages
-from diqa_edge.training.models import contract_for
+from diqa_edge.models.network import contract_for
 from test_trainer import sample_records
 
 CONTRACT = contract_for("efficientnet_lite0", 64)

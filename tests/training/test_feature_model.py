@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import SAMPLES
+from diqa_edge.data.splits import run_split_part
 
 torch = pytest.importorskip("torch", reason="full install only")
 
@@ -45,7 +46,7 @@ def data(tmp_path_factory):
 
 def test_pooled_stats_run_loads_for_export_and_reuses_its_features(data, tmp_path, monkeypatch):
     from diqa_edge.export.parity import ParityImages, torch_outputs
-    from diqa_edge.export.trained import load_trained
+    from diqa_edge.models.load import load_trained
     from diqa_edge.training.feature_model import FeatureModelConfig, train_feature_model
 
     monkeypatch.setenv("DIQA_EDGE_CACHE", str(tmp_path / "cache"))
@@ -60,8 +61,8 @@ def test_pooled_stats_run_loads_for_export_and_reuses_its_features(data, tmp_pat
 
     trained = load_trained(tmp_path / "run")
     skin_test = json.loads((tmp_path / "run" / "card.json").read_text())["test_metrics"]["derm"]
-    assert skin_test["n"] == len([r for r in trained.split_part("test") if r.dataset == "derm"])
-    images = ParityImages.from_records(trained.split_part("test"), limit=10)
+    assert skin_test["n"] == len([r for r in run_split_part(trained.card, "test") if r.dataset == "derm"])
+    images = ParityImages.from_records(run_split_part(trained.card, "test"), limit=10)
     out = torch_outputs(trained.model, images, trained.contract)
     assert out.shape == (len(images.paths), 8) and ((out[:, 1:] >= 0) & (out[:, 1:] <= 1)).all()
 

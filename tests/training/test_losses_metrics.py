@@ -8,7 +8,7 @@ import torch
 from scipy import stats
 
 from diqa_edge.training.losses import class_weights, pairwise_rank_loss, sample_weights, weighted_mse
-from diqa_edge.training.metrics import all_metrics, fit_logistic, krocc, plcc, plcc_logistic, rmse, srocc
+from diqa_edge.eval.metrics import all_metrics, fit_logistic, krocc, plcc, plcc_logistic, rmse, srocc
 
 
 def test_class_weights_by_hand():

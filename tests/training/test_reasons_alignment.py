@@ -67,7 +67,7 @@ def test_dataset_affine_learns_a_known_map_and_keeps_the_reference_fixed():
 
 
 def test_model_with_reasons_head_outputs_score_then_probabilities():
-    from diqa_edge.training.models import build_model
+    from diqa_edge.models.network import build_model
 
     torch.manual_seed(0)
     with pytest.warns(UserWarning):

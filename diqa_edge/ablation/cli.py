@@ -10,8 +10,8 @@ import argparse
 import sys
 
 from ..errors import DiqaError
-from . import cli as train_cli
-from .ablation import EVAL_MODES, VARIANTS
+from ..training import cli as train_cli
+from .run import EVAL_MODES, VARIANTS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .ablation import run_ablation
+    from .run import run_ablation
 
     try:
         base = train_cli.config_from_args(args)

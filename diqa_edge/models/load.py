@@ -1,9 +1,10 @@
-"""A trained model as the exporters need it: weights, contract, card, and the images it knows.
+"""A trained model loaded from its run folder: weights, contract, card.
 
-A training run folder (``card.json`` + ``best.safetensors``) says which backbone
-and contract the weights belong to and which dataset split they came from,
-so export can calibrate on the model's own validation images and check parity
-on its held-out test images without being told again.
+A training run folder (``card.json`` + ``best.safetensors``, or a feature model's
+``head.safetensors``) says which backbone and contract the weights belong to and
+which dataset split they came from (``diqa_edge.data.splits.run_split_part`` reads
+that split back, so export calibrates on the model's own validation images and
+checks parity on its held-out test images without being told again).
 """
 
 from __future__ import annotations
@@ -14,37 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..contract import Contract
-from ..data.records import Record
 from ..errors import DiqaError
+
+MODELS_DIR = Path(__file__).resolve().parent
+SHIPPED_RUN = MODELS_DIR / "run"                 # the bundled model's run folder (card + head.safetensors)
+SHIPPED_MODEL = MODELS_DIR / "default.tflite"    # the bundled model file the SDK scores with
 
 
 @dataclass
 class TrainedModel:
-    model: object            # diqa_edge.training.models.IQAModel, in eval mode
+    model: object            # diqa_edge.models.network.IQAModel or pooled_stats.PooledStatsIQA, in eval mode
     contract: Contract
     card: dict
     run_dir: Path | None
     name: str
-
-    def split_part(self, part: str) -> list[Record]:
-        """The model's own split part ("val" or "test") of every dataset it was trained with."""
-        from ..data.registry import load_dataset
-        from ..data.splits import split_with_holdout
-
-        if not self.card.get("dataset_dirs"):
-            return []
-        split = self.card.get("split", {})
-        records: list[Record] = []
-        for name, folder in self.card["dataset_dirs"].items():
-            try:
-                data = load_dataset(name, folder)
-            except (FileNotFoundError, DiqaError) as exc:
-                warnings.warn(f"{name}: {exc}; its images are left out", stacklevel=2)
-                continue
-            s = split_with_holdout(data, int(split.get("index", 0)), int(split.get("seed", 0)),
-                                   float(split.get("trainval_holdout", 0.2)))
-            records += s.select(data.records, part)
-        return records
 
 
 def read_run_card(run_dir: Path, required: tuple[str, ...]) -> dict:
@@ -67,8 +51,7 @@ def read_run_card(run_dir: Path, required: tuple[str, ...]) -> dict:
 
 def load_trained(path: str | Path) -> TrainedModel:
     """``path``: a run folder, its ``best.safetensors``, or its ``card.json``."""
-    from ..training.models import build_model
-    from ..training.trainer import load_weights
+    from .network import build_model
 
     path = Path(path)
     run_dir = path if path.is_dir() else path.parent
@@ -99,7 +82,7 @@ def _load_pooled_stats(run_dir: Path) -> TrainedModel:
     linear layer read from ``head.safetensors`` (the only trained tensors, small enough to commit)."""
     from safetensors.torch import load_file
 
-    from ..training.pooled_stats import build_pooled_stats
+    from .pooled_stats import build_pooled_stats
 
     card = read_run_card(run_dir, ("backbone", "contract", "stages", "outputs"))
     try:
@@ -108,7 +91,7 @@ def _load_pooled_stats(run_dir: Path) -> TrainedModel:
                                    input_size=contract.input_size)
         state = load_file(str(run_dir / "head.safetensors"))
         built.model.head.load_state_dict({k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")})
-        if "kernel.centres" in state:   # an SVR score head (training/pooled_stats.KernelScore)
+        if "kernel.centres" in state:   # an SVR score head (pooled_stats.KernelScore)
             built.model.attach_kernel(state["kernel.centres"].shape[0]).load_state_dict(
                 {k.removeprefix("kernel."): v for k, v in state.items() if k.startswith("kernel.")})
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
@@ -116,3 +99,10 @@ def _load_pooled_stats(run_dir: Path) -> TrainedModel:
     built.model.eval()
     name = f"{card['backbone']}-pooled-{'+'.join(card.get('trained_on', []))}"
     return TrainedModel(built.model, contract, card, run_dir, name)
+
+
+def load_weights(model, path: Path) -> None:
+    """A run's ``safetensors`` into ``model`` (unwrapped from DistributedDataParallel when wrapped)."""
+    from safetensors.torch import load_file
+
+    (model.module if hasattr(model, "module") else model).load_state_dict(load_file(str(path)))

@@ -10,7 +10,7 @@ import torch
 from conftest import SAMPLES
 from diqa_edge.contract import IMAGENET_MEAN
 from diqa_edge.sdk.preprocess import preprocess
-from diqa_edge.training.models import RandomInitWarning, build_model, contract_for, imagenet_classifier
+from diqa_edge.models.network import RandomInitWarning, build_model, contract_for, imagenet_classifier
 
 # ImageNet-1k class indices: 281-285 domestic cats, 967 espresso, 968 cup,
 # 657 missile, 744 projectile, 812 space shuttle.

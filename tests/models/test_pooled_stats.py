@@ -10,7 +10,7 @@ from conftest import SAMPLES
 from diqa_edge.sdk.preprocess import preprocess
 from diqa_edge.training.feature_cache import pooled_features
 from diqa_edge.training.feature_model import LinearHeads
-from diqa_edge.training.pooled_stats import build_pooled_stats, features_key, mean_and_std, stage_names
+from diqa_edge.models.pooled_stats import build_pooled_stats, features_key, mean_and_std, stage_names
 
 SIZE = 64   # small input: the test is about bookkeeping and algebra, not accuracy
 
@@ -80,7 +80,7 @@ def test_kernel_score_computes_what_the_fitted_svr_predicts():
     """The SVR score head as tensor arithmetic (what exports) equals scikit-learn's own prediction."""
     from sklearn.svm import SVR
 
-    from diqa_edge.training.pooled_stats import KernelScore
+    from diqa_edge.models.pooled_stats import KernelScore
 
     rng = np.random.default_rng(0)
     f = rng.normal(3.0, 2.0, size=(300, 40))              # raw, unstandardised features

@@ -6,7 +6,7 @@ import numpy as np
 
 from diqa_edge.contract import Contract
 from diqa_edge.sdk.manifest import ModelManifest
-from diqa_edge.training.decision import choose_threshold, roc_auc, roc_plot, roc_points, sens_spec
+from diqa_edge.eval.threshold import choose_threshold, roc_auc, roc_plot, roc_points, sens_spec
 
 
 def _scores(n=400, noise=1.0, seed=0):

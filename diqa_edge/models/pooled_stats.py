@@ -176,7 +176,7 @@ def build_pooled_stats(backbone: str, stages=STAGES, reasons: tuple[str, ...] = 
     """A ``BuiltModel`` whose model is a PooledStatsIQA on the packaged ImageNet weights."""
     import warnings
 
-    from .models import BuiltModel, build_model
+    from .network import BuiltModel, build_model
 
     with warnings.catch_warnings():
         if not pretrained:

@@ -23,8 +23,9 @@ from typing import Callable
 
 import numpy as np
 
+from ..data.splits import run_split_part
 from ..sdk.manifest import atomic_write_text
-from .experiments import ExperimentConfig, run_experiment, run_label
+from ..training.experiments import ExperimentConfig, run_experiment, run_label
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def _run_dir(out: Path, config: ExperimentConfig) -> Path:
 
 def _test_records(config: ExperimentConfig, name: str):
     from ..data.registry import load_dataset
-    from .experiments import _subsample, split_with_holdout
+    from ..training.experiments import _subsample, split_with_holdout
 
     data = load_dataset(name, config.dataset_dirs[name])
     split = split_with_holdout(data, config.splits[0], config.split_seed, config.trainval_holdout)
@@ -99,7 +100,7 @@ def _test_records(config: ExperimentConfig, name: str):
 
 
 def _srocc_plcc(pred, mos) -> dict:
-    from .metrics import plcc, srocc
+    from ..eval.metrics import plcc, srocc
 
     return {"srocc": srocc(pred, mos), "plcc": plcc(pred, mos)}
 
@@ -120,11 +121,11 @@ def int8_figures(run_dir: Path, records, out_dir: Path, num_calibration: int, la
     from ..export.onnx_target import export_onnx
     from ..export.parity import ParityImages, artefact_scores
     from ..export.tflite_target import export_tflite
-    from ..export.trained import load_trained
+    from ..models.load import load_trained
     from ..sdk.preprocess import preprocess_rgb
 
     trained = load_trained(run_dir)
-    calib = ParityImages.from_records(trained.split_part("val"), num_calibration, 1)
+    calib = ParityImages.from_records(run_split_part(trained.card, "val"), num_calibration, 1)
     onnx = export_onnx(trained, out_dir)
     arts = {a.precision: a for a in export_tflite(trained, onnx.path, ["fp32", "int8"], out_dir, calib.paths)}
     images = ParityImages.from_records(records, len(records))
@@ -140,7 +141,7 @@ def int8_figures(run_dir: Path, records, out_dir: Path, num_calibration: int, la
 
 
 def _agreement(a: np.ndarray, b: np.ndarray) -> dict:
-    from .metrics import srocc
+    from ..eval.metrics import srocc
 
     d = np.abs(np.asarray(a) - np.asarray(b))
     return {"srocc": srocc(a, b), "max_abs": float(d.max()), "mean_abs": float(d.mean())}
@@ -226,8 +227,8 @@ def run_ablation(base: ExperimentConfig, variants: list[str], out: Path, *, int8
 
     ``retime`` re-measures the int8 latency of finished variants (timings taken while other work shared
     the CPU are not worth keeping)."""
-    from .experiments import _trained_model
-    from .models import contract_for
+    from ..training.experiments import _trained_model
+    from ..models.network import contract_for
 
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:

@@ -70,9 +70,9 @@ def operating_table(pred, mos, mos_cutoff: float = DEFAULT_MOS_CUTOFF,
 
 def roc_plot(pred, mos, decision: Decision, path, title: str = "accept / retake on validation images"):
     """ROC of 'retake when score < t' against 'MOS < cut-off', with the chosen operating point."""
-    from .plots import _pyplot, _save
+    from .plots import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     fpr, tpr = roc_points(pred, mos, decision.mos_cutoff)
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot(fpr, tpr, lw=1.5, label=f"ROC (AUC {decision.auc:.3f})")
@@ -85,7 +85,7 @@ def roc_plot(pred, mos, decision: Decision, path, title: str = "accept / retake 
            xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="lower right", fontsize=7)
     ax.grid(alpha=0.3)
-    out = _save(fig, path)
+    out = save_figure(fig, path)
     plt.close(fig)
     return out
 
