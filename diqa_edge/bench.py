@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .data.splits import run_split_part
+from .errors import DiqaError
 
 WORKER = "diqa_edge.bench"
 
@@ -161,15 +162,8 @@ def machine_description() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
-def run_bench(export_dir: Path, checkpoint: Path, out_dir: Path, *, runs: int = 50, threads=(1, 2),
-              max_images: int = 400, photo: Path | None = None, reference_images: int = 60,
-              images: Path | None = None) -> dict:
-    from .export.formats import FORMATS
-    from .models.load import load_trained
-    from .sdk.manifest import atomic_write_text, read_sidecar
-    from .eval.metrics import srocc
-
-    trained = load_trained(checkpoint)
+def _bench_records(trained, images: Path | None, max_images: int) -> list:
+    """The held-out images: a given manifest, else the model's own test part; at most ``max_images``."""
     if images is not None:
         from .data.loaders import load_manifest
 
@@ -180,64 +174,82 @@ def run_bench(export_dir: Path, checkpoint: Path, out_dir: Path, *, runs: int = 
         rng = np.random.default_rng(0)
         records = [records[i] for i in sorted(rng.choice(len(records), size=max_images, replace=False))]
     if not records:
-        raise SystemExit("bench: the checkpoint's card names no held-out test images; "
-                         "pass --images MANIFEST.csv (image, mos)")
+        raise DiqaError("the checkpoint's card names no held-out test images; "
+                        "pass --images MANIFEST.csv (image, mos)")
+    return records
+
+
+def _reference_row(path: Path, row: dict, base: dict, records: list, ref: np.ndarray, reference_images: int) -> dict:
+    """Core ML off macOS: the reference executor, on fewer images (a checker, not a phone runtime)."""
+    from .eval.metrics import srocc
+    from .export.parity import REFERENCE_LABEL
+
+    row["format"] = REFERENCE_LABEL
+    sub = records[:reference_images]
+    print(f"{row['format']} {row['precision']} on {len(sub)} images", flush=True)
+    res = _run_worker({**base, "images": [str(r.image) for r in sub], "kind": "coreml-reference", "path": str(path)})
+    if "error" in res:
+        return {**row, "status": f"error: {res['error']}"}
+    s = np.asarray(res["scores"])
+    return {**row, "accuracy": _accuracy(s, sub), "max_abs_vs_torch": float(np.abs(s - ref[:len(s)]).max()),
+            "srocc_vs_torch": srocc(s, ref[:len(s)]), "executor_s_per_image": res["executor_s_per_image"],
+            "peak_rss_mb": res["peak_rss_mb"],
+            "status": f"checker, not a phone runtime: {res['executor_s_per_image']:.2f} s/image"}
+
+
+def _artefact_row(path: Path, base: dict, records: list, ref: np.ndarray, reference_images: int) -> dict:
+    """One exported file through the SDK in a worker process: accuracy, drift from PyTorch, latency, memory."""
+    from .eval.metrics import srocc
+    from .export.formats import FORMATS
+    from .sdk.manifest import read_sidecar
+    from .sdk.runtimes import FORMATS as RUNTIME_OF_SUFFIX
+
+    manifest = read_sidecar(path)
+    target = RUNTIME_OF_SUFFIX[path.suffix]
+    row = {"format": FORMATS[target].title, "precision": manifest.precision if manifest else "?",
+           "path": path.name, "size_mb": (sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+                                          if path.is_dir() else path.stat().st_size) / 1e6}
+    if not FORMATS[target].runs_here():
+        return _reference_row(path, row, base, records, ref, reference_images)
+    print(f"{row['format']} {row['precision']}", flush=True)
+    res = _run_worker({**base, "kind": "sdk", "path": str(path)})
+    if "error" in res:
+        return {**row, "status": f"error: {res['error']}"}
+    s = np.asarray(res["scores"])
+    return {**row, "accuracy": _accuracy(s, records), "max_abs_vs_torch": float(np.abs(s - ref).max()),
+            "srocc_vs_torch": srocc(s, ref), "latency": res["latency"], "peak_rss_mb": res["peak_rss_mb"]}
+
+
+def run_bench(export_dir: Path, checkpoint: Path, out_dir: Path, *, runs: int = 50, threads=(1, 2),
+              max_images: int = 400, photo: Path | None = None, reference_images: int = 60,
+              images: Path | None = None) -> dict:
+    from .models.load import load_trained
+    from .sdk.manifest import atomic_write_text
+
+    trained = load_trained(checkpoint)
+    records = _bench_records(trained, images, max_images)
     # the full path is timed on a JPEG (what a phone camera writes) when the set has one
     photo = photo or next(iter(sorted(Path(records[0].image).parent.glob("*.jpg"))), Path(records[0].image))
     base = {"contract": trained.contract.to_dict(), "images": [str(r.image) for r in records],
             "photo": str(photo), "runs": runs, "threads": list(threads)}
-    rows = []
     print(f"PyTorch fp32 eager: {len(records)} held-out images, {runs} timed runs per setting", flush=True)
     torch_res = _run_worker({**base, "kind": "torch", "checkpoint": str(checkpoint)})
     if "error" in torch_res:
-        raise SystemExit(f"bench: PyTorch reference failed: {torch_res['error']}")
+        raise DiqaError(f"the PyTorch reference failed: {torch_res['error']}")
     ref = np.asarray(torch_res["scores"])
     weights = Path(checkpoint) / "best.safetensors" if Path(checkpoint).is_dir() else Path(checkpoint)
-    rows.append({"format": "PyTorch", "precision": "fp32 eager", "size_mb": weights.stat().st_size / 1e6,
-                 "accuracy": _accuracy(ref, records), "max_abs_vs_torch": 0.0, "srocc_vs_torch": 1.0,
-                 **{k: torch_res[k] for k in ("latency", "peak_rss_mb")}})
-    artefacts = sorted(p for p in Path(export_dir).iterdir() if p.suffix in (".onnx", ".tflite", ".mlpackage")
-                       and "_static" not in p.name)
-    for path in artefacts:
-        manifest = read_sidecar(path)
-        target = {".onnx": "onnx", ".tflite": "tflite", ".mlpackage": "coreml"}[path.suffix]
-        row = {"format": FORMATS[target].title, "precision": manifest.precision if manifest else "?",
-               "path": path.name, "size_mb": (sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-                                              if path.is_dir() else path.stat().st_size) / 1e6}
-        if not FORMATS[target].runs_here():   # Core ML off macOS: the reference executor, on fewer images
-            from .export.parity import REFERENCE_LABEL
-
-            row["format"] = REFERENCE_LABEL
-            sub = records[:reference_images]
-            print(f"{row['format']} {row['precision']} on {len(sub)} images", flush=True)
-            res = _run_worker({**base, "images": [str(r.image) for r in sub], "kind": "coreml-reference",
-                               "path": str(path)})
-            if "error" in res:
-                row["status"] = f"error: {res['error']}"
-            else:
-                s = np.asarray(res["scores"])
-                row.update(accuracy=_accuracy(s, sub), max_abs_vs_torch=float(np.abs(s - ref[:len(s)]).max()),
-                           srocc_vs_torch=srocc(s, ref[:len(s)]), executor_s_per_image=res["executor_s_per_image"],
-                           peak_rss_mb=res["peak_rss_mb"],
-                           status=f"checker, not a phone runtime: {res['executor_s_per_image']:.2f} s/image")
-            rows.append(row)
-            continue
-        print(f"{row['format']} {row['precision']}", flush=True)
-        res = _run_worker({**base, "kind": "sdk", "path": str(path)})
-        if "error" in res:
-            row["status"] = f"error: {res['error']}"
-        else:
-            s = np.asarray(res["scores"])
-            row.update(accuracy=_accuracy(s, records), max_abs_vs_torch=float(np.abs(s - ref).max()),
-                       srocc_vs_torch=srocc(s, ref), latency=res["latency"], peak_rss_mb=res["peak_rss_mb"])
-        rows.append(row)
+    rows = [{"format": "PyTorch", "precision": "fp32 eager", "size_mb": weights.stat().st_size / 1e6,
+             "accuracy": _accuracy(ref, records), "max_abs_vs_torch": 0.0, "srocc_vs_torch": 1.0,
+             **{k: torch_res[k] for k in ("latency", "peak_rss_mb")}}]
+    rows += [_artefact_row(path, base, records, ref, reference_images)
+             for path in sorted(p for p in Path(export_dir).iterdir()
+                                if p.suffix in (".onnx", ".tflite", ".mlpackage") and "_static" not in p.name)]
     doc = {"date": date.today().isoformat(), "machine": machine_description(), "model": trained.name,
            "checkpoint": str(checkpoint), "photo_for_full_path": str(photo), "runs": runs,
            "threads": list(threads), "rows": rows}
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "bench.json", json.dumps(doc, indent=1) + "\n")
-    md = markdown(doc)
-    atomic_write_text(out_dir / "bench.md", md)
+    atomic_write_text(out_dir / "bench.md", markdown(doc))
     plot(doc, out_dir / "bench.png")
     return doc
 

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import DiqaError
+
 PHONE_SIZE = (4032, 3024)   # 12.2 MP, a common phone sensor
 
 
@@ -55,7 +57,7 @@ def phone_photos(sources: list[Path], work: Path, n: int, progress: bool = True)
     for i in range(max((len(lst) for lst in lists), default=0)):
         picked += [lst[i] for lst in lists if i < len(lst)]
     if len(picked) < n:
-        raise SystemExit(f"bench-12mp: found {len(picked)} photos under {', '.join(map(str, sources))}, need {n}")
+        raise DiqaError(f"found {len(picked)} photos under {', '.join(map(str, sources))}, need {n}")
     out = []
     for i, src in enumerate(tqdm(picked[:n], desc="12 MP JPEGs", unit="photo", disable=not progress or None)):
         dst = work / f"{i:04d}_{src.stem}.jpg"

