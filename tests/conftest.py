@@ -13,8 +13,6 @@ SAMPLES = ROOT / "samples"
 FIXTURE_MODELS = ROOT / "tests" / "fixtures" / "models"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
-sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
-
 
 @pytest.fixture(scope="session")
 def sample_photos() -> list[Path]:
@@ -31,9 +29,6 @@ def gradient_image(width: int, height: int, seed: int = 0, noise: int = 20) -> n
                     (xx + 2 * yy) % 256], axis=-1).astype(np.int32)
     img += rng.integers(-noise, noise + 1, size=img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)
-
-sys.path.insert(0, str(ROOT / "tests" / "data"))
-sys.path.insert(0, str(ROOT / "tests" / "export"))
 
 SKIN = SHARED_DATA / "skin-cc0" / "images"
 
@@ -57,7 +52,7 @@ def exported(tmp_path_factory):
     import json
     import subprocess
 
-    from fixture_model import make_run_dir
+    from helpers.fixture_model import make_run_dir
 
     if not SKIN.exists():
         pytest.skip("../shared/data/skin-cc0 not present: no real images for parity")

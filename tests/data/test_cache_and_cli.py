@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-import layouts
+from helpers import layouts
 from conftest import ROOT, SAMPLES
 from diqa_edge.contract import DEFAULT_CONTRACT as C
 from diqa_edge.data.cache import ResizedImageCache

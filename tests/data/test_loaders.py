@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import layouts
+from helpers import layouts
 from conftest import SHARED_DATA
 from diqa_edge.data.loaders import load_biq2021, load_koniq, load_livec, load_manifest
 from diqa_edge.data.records import DatasetError, rescale_mos

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-import layouts
+from helpers import layouts
 from conftest import SHARED_DATA
 from diqa_edge.data.registry import load_dataset
 from diqa_edge.data.splits import leaks, make_splits, read_splits, write_splits

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import warnings
 
-import layouts
+from helpers import layouts
 import numpy as np
 from PIL import Image
 

@@ -76,7 +76,7 @@ def test_int8_tflite_through_the_sdk_scores_real_photos_like_pytorch(exported, t
     from diqa_edge.models.load import load_trained
     from diqa_edge.sdk.preprocess import preprocess
 
-    from fixture_model import make_image_folder
+    from helpers.fixture_model import make_image_folder
 
     trained = load_trained(exported["run"])
     scorer = QualityScorer(next(exported["out"].glob("*_int8.tflite")))

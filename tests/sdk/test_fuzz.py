@@ -10,7 +10,7 @@ import pytest
 
 from conftest import FIXTURE_MODELS
 from diqa_edge.sdk import QualityScorer
-from fuzzing import fuzz_cli, fuzz_images, fuzz_model_files, property_runs, seed_files
+from helpers.fuzzing import fuzz_cli, fuzz_images, fuzz_model_files, property_runs, seed_files
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_the_model_files_the_long_fuzz_run_found(blobs, tmp_path):
     import numpy as np
 
     from diqa_edge.errors import ModelLoadError
-    from fuzzing import mutate
+    from helpers.fuzzing import mutate
 
     rng = np.random.default_rng(1)
     found = {}

@@ -13,7 +13,7 @@ from diqa_edge.contract import DEFAULT_CONTRACT as C
 from diqa_edge.errors import ModelLoadError, RuntimeUnavailableError
 from diqa_edge.sdk import QualityScorer, decode_image, resize_and_crop
 from diqa_edge.sdk.manifest import ModelManifest, read_sidecar, sidecar_path, write_sidecar
-from make_models import THRESHOLD, brightness_score
+from fixtures.make_models import THRESHOLD, brightness_score
 
 FP32_MODELS = ["brightness.onnx", "brightness.tflite"]
 # fp32: the models sum 150,528 float32 values; accumulation error reaches ~7e-4.
@@ -145,7 +145,7 @@ def test_torchscript_runtime_matches(tmp_path, sample_photos):
 def test_fixture_models_rebuild_to_the_same_function(tmp_path, sample_photos):
     """The committed fixtures are what tests/fixtures/make_models.py builds."""
     pytest.importorskip("tensorflow", reason="full install only")
-    import make_models
+    from fixtures import make_models
 
     built = make_models.build_all(tmp_path)
     for key, committed in (("onnx", "brightness.onnx"), ("tflite", "brightness.tflite")):

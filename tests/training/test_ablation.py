@@ -7,7 +7,8 @@ import dataclasses
 import json
 import warnings
 
-import layouts
+from helpers import layouts
+import numpy as np
 import pytest
 from diqa_edge.ablation.run import VARIANTS, run_ablation
 from diqa_edge.training.experiments import ExperimentConfig
@@ -31,8 +32,14 @@ def test_each_variant_is_a_row_on_the_same_held_out_images(tmp_path, monkeypatch
                      "plus-derm", "plus-synth"]
     # every row is measured on the same held-out images of the first dataset
     assert len({r["held_out_n"] for r in rows}) == 1
-    assert all(-1 <= r["held_out_srocc"] <= 1 for r in rows)
-    assert rows[0]["mmacs"] > 0 and rows[0]["images_per_s"] > 0 and rows[0]["train_s"] > 0
+    # each trained row is its run card's figures, not a number computed beside them
+    for row, run in zip([rows[0]] + rows[3:], ["baseline/kadid", "rank-loss/kadid", "plus-derm/all",
+                                                "plus-synth/kadid"]):
+        card = json.loads((tmp_path / "abl" / run / "split0" / "card.json").read_text())
+        assert row["held_out_srocc"] == card["test_metrics"]["kadid"]["srocc"], run
+        assert row["held_out_n"] == card["test_metrics"]["kadid"]["n"] and row["train_s"] == card["train_seconds"]
+        assert row["images_per_s"] == pytest.approx(np.mean([h["images_per_s"] for h in card["history"]]))
+    assert rows[0]["mmacs"] > 0
     # every trained row carries its score's sensitivity to invisible noise, kept beside the run
     kept = json.loads((tmp_path / "abl" / "baseline" / "kadid" / "split0" / "noise_sensitivity.json").read_text())
     assert rows[0]["noise_delta_mean"] == kept["mean"] and kept["n"] == rows[0]["held_out_n"]
@@ -79,15 +86,18 @@ def test_int8_columns_export_score_and_agree_with_fp32(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         row = run_ablation(base, ["baseline"], tmp_path / "abl", int8=True, eval_modes=[], num_calibration=8)[0]
-    assert 0 < row["int8_size_mb"] < 5 and row["int8_latency_ms"] > 0
-    assert -1 <= row["int8_srocc"] <= 1 and -1 <= row["fp32_tflite_srocc"] <= 1
-    # int8 is compared with the fp32 file on the same held-out images: close, not identical. No bound on the
-    # rank agreement: it is not stable for this 1-epoch model trained on 24 images at 64 px (a fresh clone
-    # measured SROCC 0.0 where earlier runs gave > 0.5); the re-run below proves the figure from the files
-    assert -1 <= row["int8_vs_fp32_srocc"] <= 1 and 0 < row["int8_vs_fp32_max_abs"] < 3
-    # a row exported before the agreement figure existed gets it on a re-run, from its files, unchanged
     figures_path = tmp_path / "abl" / "baseline" / "kadid" / "split0" / "int8.json"
     figures = json.loads(figures_path.read_text())
+    int8_file = next((figures_path.parent / "export").glob("*_tflite_int8.tflite"))
+    assert row["int8_size_mb"] == pytest.approx(int8_file.stat().st_size / 1e6, abs=0.01)
+    assert row["int8_latency_ms"] == figures["int8_latency_ms"] > 0
+    assert (row["int8_srocc"], row["fp32_tflite_srocc"]) == (figures["int8"]["srocc"], figures["fp32_tflite"]["srocc"])
+    # int8 is compared with the fp32 file on the same held-out images: close, not identical (> 0 fails if
+    # the file were not quantised). No bound on the rank agreement: it is not stable for this 1-epoch model
+    # trained on 24 images at 64 px (a fresh clone measured SROCC 0.0 where earlier runs gave > 0.5); the
+    # re-run below proves the figure from the files
+    assert row["int8_vs_fp32_max_abs"] > 0
+    # a row exported before the agreement figure existed gets it on a re-run, from its files, unchanged
     kept = figures.pop("int8_vs_fp32")
     figures_path.write_text(json.dumps(figures))
     again = run_ablation(base, ["baseline"], tmp_path / "abl", int8=True, eval_modes=[])[0]

@@ -6,7 +6,7 @@ import csv
 import json
 import warnings
 
-import layouts
+from helpers import layouts
 from diqa_edge.training.experiments import ExperimentConfig, run_experiment
 from diqa_edge.training.trainer import TrainConfig
 

@@ -58,12 +58,21 @@ def test_resume_refuses_another_configuration(tmp_path):
         _train(recs[:8], recs[8:], tiny_config(tmp_path, epochs=1, max_lr=1e-3), tmp_path / "run")
 
 
+def _free_port() -> int:
+    """A port nobody listens on now (another run of the suite on this machine must not collide)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_ddp_two_cpu_processes_with_gloo_end_with_identical_weights(tmp_path):
     script = tmp_path / "ddp_probe.py"
     script.write_text(DDP_WEIGHTS_SCRIPT)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                          "--master_port=29533", str(script), str(tmp_path), str(ROOT / "tests" / "training")],
+                          f"--master_port={_free_port()}", str(script), str(tmp_path), str(ROOT / "tests" / "training")],
                          capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
