@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .data.records import seeded_subsample
 from .data.splits import run_split_part
 from .errors import DiqaError
 
@@ -170,9 +171,7 @@ def _bench_records(trained, images: Path | None, max_images: int) -> list:
         records = load_manifest(images, skip_bad=True).records
     else:
         records = run_split_part(trained.card, "test")
-    if len(records) > max_images:
-        rng = np.random.default_rng(0)
-        records = [records[i] for i in sorted(rng.choice(len(records), size=max_images, replace=False))]
+    records = seeded_subsample(records, max_images, 0)
     if not records:
         raise DiqaError("the checkpoint's card names no held-out test images; "
                         "pass --images MANIFEST.csv (image, mos)")

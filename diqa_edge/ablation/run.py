@@ -92,11 +92,12 @@ def _run_dir(out: Path, config: ExperimentConfig) -> Path:
 
 def _test_records(config: ExperimentConfig, name: str):
     from ..data.registry import load_dataset
-    from ..training.experiments import _subsample, split_with_holdout
+    from ..data.records import seeded_subsample
+    from ..training.experiments import split_with_holdout
 
     data = load_dataset(name, config.dataset_dirs[name])
     split = split_with_holdout(data, config.splits[0], config.split_seed, config.trainval_holdout)
-    return _subsample(split.select(data.records, "test"), config.max_eval_images, config.splits[0])
+    return seeded_subsample(split.select(data.records, "test"), config.max_eval_images, config.splits[0])
 
 
 def _srocc_plcc(pred, mos) -> dict:

@@ -10,10 +10,23 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence, TypeVar
 
 from ..errors import DiqaError
 
 SCORE_MIN, SCORE_MAX = 1.0, 10.0
+T = TypeVar("T")
+
+
+def seeded_subsample(items: Sequence[T], limit: int | None, seed: int) -> list[T]:
+    """At most ``limit`` of ``items``, drawn without replacement by ``seed`` and kept in their order, so a
+    quick run, a parity set and a benchmark can say exactly which images they used."""
+    import numpy as np
+
+    if not limit or len(items) <= limit:
+        return list(items)
+    rng = np.random.default_rng(seed)
+    return [items[i] for i in sorted(rng.choice(len(items), size=limit, replace=False))]
 
 
 def rescale_mos(value: float, native_min: float, native_max: float) -> float:

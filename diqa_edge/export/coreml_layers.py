@@ -58,8 +58,11 @@ class LayerReport:
                 "layers": [(d.name, d.max_abs, d.rel) for d in self.layers]}
 
     def markdown(self) -> str:
-        lines = ["| # | input of layer | max abs diff | relative RMS diff |", "|---|---|---|---|"]
-        lines += [f"| {i} | {d.name} | {d.max_abs:.3g} | {d.rel:.3g} |" for i, d in enumerate(self.layers)]
+        from ..eval.report import cell, markdown_table
+
+        lines = markdown_table(("#", "input of layer", "max abs diff", "relative RMS diff"),
+                               ((i, d.name, cell(d.max_abs, ".3g"), cell(d.rel, ".3g"))
+                                for i, d in enumerate(self.layers)))
         verdict = "; ".join(self.problems) or f"every layer within {TOLERANCE[self.precision]:g} relative"
         return "\n".join(lines) + f"\n\n{verdict}\n"
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.records import Record
+from ..data.records import Record, seeded_subsample
 from ..errors import DiqaError
 from ..sdk.decode import decode_image
 from ..sdk.preprocess import preprocess_rgb
@@ -41,9 +41,7 @@ class ParityImages:
 
     @classmethod
     def from_records(cls, records: list[Record], limit: int, seed: int = 0) -> "ParityImages":
-        if len(records) > limit:
-            rng = np.random.default_rng(seed)
-            records = [records[i] for i in sorted(rng.choice(len(records), size=limit, replace=False))]
+        records = seeded_subsample(records, limit, seed)
         kinds = {r.pseudo for r in records}
         labels = "MOS" if kinds == {False} else "pseudo-MOS" if kinds == {True} else "MOS + pseudo-MOS"
         return cls([r.image for r in records], np.array([r.mos for r in records]), labels)

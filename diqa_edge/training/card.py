@@ -7,6 +7,7 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..eval.report import reason_auc_table
 from ..sdk.manifest import atomic_write_text
 
 
@@ -82,10 +83,8 @@ def write_card(run_dir: Path, *, config, train_config, members, result, contract
                      f"{m['srocc']:.3f}{_ci(m, 'srocc')} | {m['krocc']:.3f} | {m['rmse']:.3f} | {m.get('baseline_rmse', float('nan')):.3f} |")
     for name, m in metrics.items():
         if m.get("reason_auc"):
-            lines += ["", f"Reasons head on {name} (AUC: a distorted image of that reason vs all others):", "",
-                      "| reason | AUC | positives | negatives |", "|---|---|---|---|"]
-            lines += [f"| {r} | {'–' if v['auc'] is None else format(v['auc'], '.3f')} | {v['positives']} | "
-                      f"{v['negatives']} |" for r, v in m["reason_auc"].items()]
+            lines += ["", f"Reasons head on {name} (AUC: a distorted image of that reason vs all others):", ""]
+            lines += reason_auc_table(m["reason_auc"])
     if card["alignment"].get("reference"):
         lines += ["", f"MOS alignment: per-dataset affine maps onto {card['alignment']['reference']}'s scale "
                       "(dataset MOS ~ scale x score + shift): " +

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.records import LoadedDataset, Record
+from ..data.records import LoadedDataset, Record, seeded_subsample
 from ..data.registry import DATASETS, load_dataset
 from ..data.splits import leaks, split_with_holdout
 from ..data.synthetic import SYNTHETIC_SUFFIX
+from ..eval.metrics import all_metrics
 from ..sdk.manifest import atomic_write_text
 from .card import write_card
-from ..eval.metrics import all_metrics
 from .metrics import reason_aucs
 from .trainer import TrainConfig, predict, train
 
@@ -71,13 +71,6 @@ def resolve_dirs(datasets: list[str], data_root: Path, overrides: dict[str, str]
     return dirs
 
 
-def _subsample(records: list[Record], limit: int | None, seed: int) -> list[Record]:
-    if not limit or len(records) <= limit:
-        return records
-    rng = np.random.default_rng(seed)
-    return [records[i] for i in sorted(rng.choice(len(records), size=limit, replace=False))]
-
-
 def _parts(config: ExperimentConfig, loaded: dict[str, LoadedDataset], split_index: int):
     parts = {}
     for name, data in loaded.items():
@@ -117,14 +110,14 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path) -> dict:
     predictions: dict = {}
     for split_index in config.splits:
         parts = _parts(config, loaded, split_index)
-        test_sets = {n: _subsample(parts[n]["test"], config.max_eval_images, split_index)
+        test_sets = {n: seeded_subsample(parts[n]["test"], config.max_eval_images, split_index)
                      for n in config.datasets if len(parts[n]["test"]) >= 3}
         for members in runs:
             label = run_label(members, trainable)
             seed = config.train.seed + split_index
-            train_recs = _subsample(training_pool(config, parts, members, split_index, out_dir),
+            train_recs = seeded_subsample(training_pool(config, parts, members, split_index, out_dir),
                                     config.max_train_images, seed)
-            val_recs = _subsample([r for n in members for r in parts[n]["val"]],
+            val_recs = seeded_subsample([r for n in members for r in parts[n]["val"]],
                                   config.max_eval_images, seed)
             run_dir = out_dir / label / f"split{split_index}"
             tcfg = dataclasses.replace(config.train, seed=seed)

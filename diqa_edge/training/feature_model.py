@@ -20,9 +20,10 @@ from ..data.distort import REASONS
 from ..data.kadid import DARKER_TONE, reason_of
 from ..data.registry import load_dataset
 from ..data.splits import first_block, leaks, split_with_holdout
+from ..eval.report import cell, markdown_table
+from ..models.pooled_stats import build_pooled_stats, features_key, stage_columns, stage_names
 from ..sdk.manifest import atomic_write_text
 from .feature_cache import pooled_features
-from ..models.pooled_stats import build_pooled_stats, features_key, stage_columns, stage_names
 SEVERE_LEVELS = (4, 5)      # the faults a clinician sends back (the gate's targets)
 GOOD_NATURAL_MOS = 7.5      # BIQ2021 photos people rated at least this (the better half): no fault to name
 MILD_LEVELS = (1,)
@@ -418,10 +419,10 @@ def card_markdown(card: dict) -> str:
                                           for n in card["trained_on"]),
              f"- Split {card['split']['index']} (seed {card['split']['seed']}); BIQ2021 rows appended after the "
              "first 4,000 are split on their own, so the earlier model's 800 held-out photos stay held out",
-             f"- Git commit: {card['git_commit']}", "",
-             "| test set | n | SROCC [95 % CI] | PLCC [95 % CI] | RMSE |", "|---|---|---|---|---|"]
-    for name, m in card["test_metrics"].items():
-        lines.append(f"| {name} | {m['n']} | {_ci(m, 'srocc')} | {_ci(m, 'plcc')} | {m['rmse']:.3f} |")
+             f"- Git commit: {card['git_commit']}", ""]
+    lines += markdown_table(("test set", "n", "SROCC [95 % CI]", "PLCC [95 % CI]", "RMSE"),
+                            ((name, m["n"], _ci(m, "srocc"), _ci(m, "plcc"), cell(m["rmse"]))
+                             for name, m in card["test_metrics"].items()))
     if card.get("decision"):
         d = card["decision"]
         lines += ["", "## Accept / retake rule (skin)", "",

@@ -22,6 +22,7 @@ from ..data.distort import REASONS, reason_target
 from ..data.records import Record
 from ..data.splits import run_split_part
 from ..errors import DiqaError
+from ..eval.report import reason_auc_table
 from ..sdk.manifest import atomic_write_text
 
 
@@ -125,10 +126,8 @@ def _append_card_md(run_dir: Path, probe: dict, metrics: dict) -> None:
              f"known distortion ({probe['steps']} full-batch AdamW steps, lr {probe['lr']}, final BCE "
              f"{probe['final_bce']}); the score path is unchanged.", ""]
     for name, aucs in metrics.items():
-        lines += [f"Per-reason AUC on {name}'s test part (a distorted image of that reason vs all others):", "",
-                  "| reason | AUC | positives | negatives |", "|---|---|---|---|"]
-        lines += [f"| {r} | {'–' if v['auc'] is None else format(v['auc'], '.3f')} | {v['positives']} | "
-                  f"{v['negatives']} |" for r, v in aucs.items()]
+        lines += [f"Per-reason AUC on {name}'s test part (a distorted image of that reason vs all others):", ""]
+        lines += reason_auc_table(aucs)
     atomic_write_text(path, text + "\n".join(lines) + "\n")
 
 
