@@ -14,7 +14,7 @@ from ..data.splits import run_split_part
 from ..errors import DiqaError
 from ..models.load import SHIPPED_MODEL, SHIPPED_RUN
 from ..sdk.manifest import read_sidecar
-from .formats import FORMATS, PRECISION_NOTES, PRECISIONS, SAMPLES, ExportError, validate
+from .formats import FORMATS, PRECISION_NOTES, PRECISIONS, SAMPLES, ExportError, ExportJob, validate
 from .parity import DEFAULT_THRESHOLDS
 
 
@@ -218,26 +218,11 @@ def _parity_inputs(trained, args: argparse.Namespace, rebuild: bool, plan: dict)
 
 def _convert(trained, plan: dict, args: argparse.Namespace, calib, decision: dict, threshold: float,
              rule: str) -> list:
-    """Every planned file; the ONNX graph only where a target needs it (ONNX itself, TFLite's onnx2tf)."""
-    from .coreml_target import export_coreml
-    from .onnx_target import export_onnx
-    from .tflite_target import export_tflite
-
-    meta = {"threshold": threshold, "threshold_rule": rule, "decision": decision}
-    artefacts = []
-    onnx_art = None
-    if "onnx" in plan or "tflite" in plan:
-        onnx_art = export_onnx(trained, args.out, dynamic_batch=args.dynamic_batch, **meta)
-    if "onnx" in plan:
-        artefacts.append(onnx_art)
-    if "tflite" in plan:
-        static = onnx_art.path if not args.dynamic_batch else \
-            export_onnx(trained, args.out, name=f"{trained.name}_onnx_static", threshold=threshold).path
-        artefacts += export_tflite(trained, static, plan["tflite"], args.out, calib.paths, verbose=args.verbose,
-                                   **meta)
-    if "coreml" in plan:
-        artefacts += export_coreml(trained, plan["coreml"], args.out, **meta)
-    return artefacts
+    """Every planned file, target by target through the export table (``formats.FORMATS``); the ONNX
+    graph is built once, and only when a target needs it (ONNX itself, TFLite's onnx2tf)."""
+    job = ExportJob(args.out, threshold, rule, decision, list(calib.paths), args.dynamic_batch, args.verbose)
+    return [art for target, fmt in FORMATS.items() if target in plan
+            for art in fmt.exporter()(trained, plan[target], job)]
 
 
 def _gate_all(artefacts: list, trained, images, reference, args: argparse.Namespace, rebuild: bool) -> list[dict]:

@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from ..sdk.manifest import MANIFEST_KEY, ModelManifest, write_sidecar
-from .formats import Artefact, ExportError, stage
+from .formats import Artefact, ExportError, ExportJob, stage
 
 MIN_TARGET = "iOS16"
 
@@ -133,3 +133,8 @@ def export_coreml(trained, precisions: list[str], out_dir: Path, *, threshold: f
                              decision=decision)
         artefacts.append(Artefact("coreml", precision, out, seconds, notes))
     return artefacts
+
+
+def export(trained, precisions: list[str], job: ExportJob) -> list[Artefact]:
+    """The export table's entry: coremltools converts the PyTorch model itself (no ONNX)."""
+    return export_coreml(trained, precisions, job.out_dir, **job.meta())

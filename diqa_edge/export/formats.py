@@ -7,6 +7,7 @@ suffix, the precisions it supports and whether this machine can execute it.
 from __future__ import annotations
 
 import functools
+import importlib
 import platform
 import time
 from dataclasses import dataclass, field
@@ -27,16 +28,49 @@ class Format:
     precisions: tuple[str, ...]
     layout: str
     tool: str
+    module: str          # diqa_edge.export.<module>.export(trained, precisions, job) makes the files
 
     def runs_here(self) -> bool:
         return self.target != "coreml" or platform.system() == "Darwin"
 
+    def exporter(self):
+        """The target's ``export`` function, imported only when this target is asked for (each pulls in
+        its own converter: onnx2tf and TensorFlow, coremltools)."""
+        return importlib.import_module(f"diqa_edge.export.{self.module}").export
 
+
+# in the order the files are made: TFLite converts the ONNX graph, so ONNX comes first
 FORMATS: dict[str, Format] = {f.target: f for f in (
-    Format("onnx", "ONNX", ".onnx", ("fp32",), "NCHW", "torch.onnx + onnxsim"),
-    Format("tflite", "TFLite", ".tflite", ("fp32", "fp16", "int8-dynamic", "int8"), "NHWC", "onnx2tf"),
-    Format("coreml", "Core ML", ".mlpackage", ("fp32", "fp16", "int8"), "image", "coremltools"),
+    Format("onnx", "ONNX", ".onnx", ("fp32",), "NCHW", "torch.onnx + onnxsim", "onnx_target"),
+    Format("tflite", "TFLite", ".tflite", ("fp32", "fp16", "int8-dynamic", "int8"), "NHWC", "onnx2tf",
+           "tflite_target"),
+    Format("coreml", "Core ML", ".mlpackage", ("fp32", "fp16", "int8"), "image", "coremltools", "coreml_target"),
 )}
+
+
+@dataclass
+class ExportJob:
+    """What every target's ``export(trained, precisions, job)`` needs besides the model: where files go,
+    the decision each manifest carries, int8 calibration images, and the ONNX graph, built once for all
+    targets that need it."""
+    out_dir: Path
+    threshold: float = 5.0
+    threshold_rule: str = ""
+    decision: dict = field(default_factory=dict)
+    calibration: list[Path] = field(default_factory=list)
+    dynamic_batch: bool = False
+    verbose: bool = False
+    _onnx: "Artefact | None" = None
+
+    def meta(self) -> dict:
+        return {"threshold": self.threshold, "threshold_rule": self.threshold_rule, "decision": self.decision}
+
+    def onnx_graph(self, trained) -> "Artefact":
+        if self._onnx is None:
+            from .onnx_target import export_onnx
+
+            self._onnx = export_onnx(trained, self.out_dir, dynamic_batch=self.dynamic_batch, **self.meta())
+        return self._onnx
 
 # what each precision means per target, for the report and --help
 PRECISION_NOTES = {

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from ..sdk.manifest import MANIFEST_KEY, ModelManifest, write_sidecar
-from .formats import Artefact, stage
+from .formats import Artefact, ExportJob, stage
 
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "image", "score"   # with a reasons head the one output is [score, p...]
@@ -58,3 +58,8 @@ def export_onnx(trained, out_dir: Path, *, dynamic_batch: bool = False, name: st
 
 def _card_summary(card: dict) -> dict:
     return {k: card.get(k) for k in ("backbone", "trained_on", "labels", "split", "git_commit", "best_val_plcc")}
+
+
+def export(trained, precisions: list[str], job: ExportJob) -> list[Artefact]:
+    """The export table's entry (``formats.FORMATS``): ONNX has one precision, fp32."""
+    return [job.onnx_graph(trained)]

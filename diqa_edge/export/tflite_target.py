@@ -25,7 +25,7 @@ from ..sdk.manifest import ModelManifest, atomic_write_bytes, write_sidecar
 from ..sdk.preprocess import resize_and_crop
 from ..sdk.decode import decode_image
 from ..sdk.tflite_metadata import embed_tflite_metadata
-from .formats import Artefact, ExportError, stage
+from .formats import Artefact, ExportError, ExportJob, stage
 
 ONNX2TF_SAMPLE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 ONNX2TF_OUTPUTS = {"fp32": "float32", "fp16": "float16", "int8-dynamic": "dynamic_range_quant",
@@ -127,3 +127,15 @@ def export_tflite(trained, onnx_path: Path, precisions: list[str], out_dir: Path
             artefacts.append(Artefact("tflite", precision, out, seconds / len(precisions), notes))
     return artefacts
 
+
+def export(trained, precisions: list[str], job: ExportJob) -> list[Artefact]:
+    """The export table's entry: onnx2tf converts the job's ONNX graph (a static-batch one of its own when
+    the job's ONNX file has a dynamic batch axis)."""
+    if job.dynamic_batch:
+        from .onnx_target import export_onnx
+
+        static = export_onnx(trained, job.out_dir, name=f"{trained.name}_onnx_static", **job.meta()).path
+    else:
+        static = job.onnx_graph(trained).path
+    return export_tflite(trained, static, precisions, job.out_dir, job.calibration, verbose=job.verbose,
+                         **job.meta())

@@ -262,3 +262,16 @@ def test_sdk_returns_reasons_and_the_cli_prints_the_right_hint(exported, tmp_pat
     lines = proc.stdout.splitlines()
     assert HINTS["blur"].hint in next(line for line in lines if blurred.name in line)
     assert HINTS["dark"].hint in next(line for line in lines if darkened.name in line)
+
+
+def test_every_target_exports_through_one_signature():
+    """The export table (formats.FORMATS): each target's module has ``export(trained, precisions, job)``,
+    so adding a target is one module and one row, and the CLI has no branch per target."""
+    import inspect
+
+    from diqa_edge.export.formats import FORMATS
+
+    for target, fmt in FORMATS.items():
+        params = list(inspect.signature(fmt.exporter()).parameters)
+        assert params == ["trained", "precisions", "job"], target
+    assert list(FORMATS) == ["onnx", "tflite", "coreml"]    # ONNX first: TFLite converts its graph
