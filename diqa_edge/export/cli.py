@@ -220,7 +220,11 @@ def _convert(trained, plan: dict, args: argparse.Namespace, calib, decision: dic
              rule: str) -> list:
     """Every planned file, target by target through the export table (``formats.FORMATS``); the ONNX
     graph is built once, and only when a target needs it (ONNX itself, TFLite's onnx2tf)."""
-    job = ExportJob(args.out, threshold, rule, decision, list(calib.paths), args.dynamic_batch, args.verbose)
+    from .onnx_target import export_onnx
+
+    meta = {"threshold": threshold, "threshold_rule": rule, "decision": decision}
+    job = ExportJob(args.out, lambda: export_onnx(trained, args.out, dynamic_batch=args.dynamic_batch, **meta),
+                    calibration=list(calib.paths), dynamic_batch=args.dynamic_batch, verbose=args.verbose, **meta)
     return [art for target, fmt in FORMATS.items() if target in plan
             for art in fmt.exporter()(trained, plan[target], job)]
 

@@ -12,6 +12,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from ..errors import DiqaError
 
@@ -51,9 +52,10 @@ FORMATS: dict[str, Format] = {f.target: f for f in (
 @dataclass
 class ExportJob:
     """What every target's ``export(trained, precisions, job)`` needs besides the model: where files go,
-    the decision each manifest carries, int8 calibration images, and the ONNX graph, built once for all
-    targets that need it."""
+    the decision each manifest carries, int8 calibration images, and the ONNX graph, made once by
+    ``make_onnx`` (given by the caller, so this table never imports a target) for all targets that need it."""
     out_dir: Path
+    make_onnx: Callable[[], "Artefact"]
     threshold: float = 5.0
     threshold_rule: str = ""
     decision: dict = field(default_factory=dict)
@@ -65,11 +67,9 @@ class ExportJob:
     def meta(self) -> dict:
         return {"threshold": self.threshold, "threshold_rule": self.threshold_rule, "decision": self.decision}
 
-    def onnx_graph(self, trained) -> "Artefact":
+    def onnx_graph(self) -> "Artefact":
         if self._onnx is None:
-            from .onnx_target import export_onnx
-
-            self._onnx = export_onnx(trained, self.out_dir, dynamic_batch=self.dynamic_batch, **self.meta())
+            self._onnx = self.make_onnx()
         return self._onnx
 
 # what each precision means per target, for the report and --help

@@ -62,4 +62,4 @@ def _card_summary(card: dict) -> dict:
 
 def export(trained, precisions: list[str], job: ExportJob) -> list[Artefact]:
     """The export table's entry (``formats.FORMATS``): ONNX has one precision, fp32."""
-    return [job.onnx_graph(trained)]
+    return [job.onnx_graph()]

@@ -136,6 +136,6 @@ def export(trained, precisions: list[str], job: ExportJob) -> list[Artefact]:
 
         static = export_onnx(trained, job.out_dir, name=f"{trained.name}_onnx_static", **job.meta()).path
     else:
-        static = job.onnx_graph(trained).path
+        static = job.onnx_graph().path
     return export_tflite(trained, static, precisions, job.out_dir, job.calibration, verbose=job.verbose,
                          **job.meta())
