@@ -201,6 +201,31 @@ class ReferenceExecutor:
         axes = tuple(int(v) for v in a["axes"]) if a.get("axes") is not None else None
         return np.mean(a["x"].astype(np.float32), axis=axes, keepdims=bool(a.get("keep_dims", False)))
 
+    def _reduce_sum(self, op, a):
+        axes = tuple(int(v) for v in a["axes"]) if a.get("axes") is not None else None
+        return np.sum(a["x"].astype(np.float32), axis=axes, keepdims=bool(a.get("keep_dims", False)))
+
+    def _exp(self, op, a):
+        return np.exp(a["x"].astype(np.float32))
+
+    def _sqrt(self, op, a):
+        return np.sqrt(a["x"].astype(np.float32))
+
+    def _slice_by_index(self, op, a):
+        """MIL's strided slice: per axis begin / end / stride, masks that take the whole side, and
+        axes squeezed away."""
+        x = np.asarray(a["x"])
+        n = x.ndim
+        begin, end = [int(v) for v in a["begin"]], [int(v) for v in a["end"]]
+        stride = [int(v) for v in a["stride"]] if a.get("stride") is not None else [1] * n
+        masks = {k: [bool(v) for v in a[k]] if a.get(k) is not None else [False] * n
+                 for k in ("begin_mask", "end_mask", "squeeze_mask")}
+        index = tuple(slice(None if masks["begin_mask"][i] else begin[i],
+                            None if masks["end_mask"][i] else end[i], stride[i]) for i in range(n))
+        out = x[index]
+        squeeze = tuple(i for i in range(n) if masks["squeeze_mask"][i])
+        return np.squeeze(out, axis=squeeze) if squeeze else out
+
     def _concat(self, op, a):
         if bool(a.get("interleave", False)):
             raise UnknownOpError("concat with interleave=True is not implemented")
@@ -242,6 +267,9 @@ class ReferenceExecutor:
         "relu": _relu, "relu6": _relu6, "sigmoid": _sigmoid, "silu": _silu, "reduce_mean": _reduce_mean,
         "avg_pool": _avg_pool, "reshape": _reshape, "squeeze": _squeeze, "expand_dims": _expand_dims,
         "transpose": _transpose, "constexpr_affine_dequantize": _dequantize, "concat": _concat,
+        # the frozen feature model: standard deviations of the stages, the SVR's RBF kernel
+        "reduce_sum": _reduce_sum, "exp": _exp, "sqrt": _sqrt, "pow": _binary(np.power),
+        "slice_by_index": _slice_by_index,
     }
 
 

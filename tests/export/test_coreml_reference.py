@@ -123,3 +123,23 @@ def test_a_broken_package_is_caught_and_named(broken_packages, reference_setup, 
     executor = ReferenceExecutor(broken_packages[fault])
     ours = np.array([executor.run(resize_and_crop(rgb, trained.contract)) for rgb in rgbs[:5]])
     assert np.abs(ours - ref[:5]).max() > 1e-3
+
+
+def test_the_feature_models_ops_follow_mil():
+    """The ops the frozen feature model adds (stage standard deviations, the SVR's RBF kernel): a strided
+    slice with masks and a squeezed axis, sums over axes, exp, sqrt and pow, checked against NumPy."""
+    from diqa_edge.export.coreml_reference import ReferenceExecutor as R
+
+    x = np.arange(48, dtype=np.float32).reshape(2, 3, 8)
+    a = {"x": x, "begin": [1, 1, 0], "end": [2, 3, 8], "stride": [1, 1, 3],
+         "begin_mask": [False, False, True], "end_mask": [False, False, True], "squeeze_mask": [True, False, False]}
+    np.testing.assert_array_equal(R._slice_by_index(None, None, a), x[1, 1:3, ::3])
+    np.testing.assert_array_equal(R._reduce_sum(None, None, {"x": x, "axes": [1, 2], "keep_dims": True}),
+                                  x.sum(axis=(1, 2), keepdims=True))
+    np.testing.assert_allclose(R._exp(None, None, {"x": -x / 10}), np.exp(-x / 10), rtol=1e-6)
+    np.testing.assert_allclose(R._sqrt(None, None, {"x": x}), np.sqrt(x), rtol=1e-6)
+    power = R._HANDLERS["pow"]
+
+    class Op:
+        outputs = [type("V", (), {"dtype": None})()]
+    np.testing.assert_allclose(power(None, Op, {"x": x, "y": np.float32(2)}), x ** 2)
