@@ -2,7 +2,7 @@
 // answer a patient would see. `window.diqa` exposes the same steps to the parity test.
 
 import { loadScorer } from './scorer.js';
-import { decodeBlob } from './contract.js';
+import { decodeBlob, normalise } from './contract.js';
 import { PreviewGate, hintFor } from './rule.js';
 
 const $ = (id) => document.getElementById(id);
@@ -162,7 +162,6 @@ window.diqa = {
     return scorer.scoreFrame(canvas, width, height);
   },
   tensorOfUrl: async (url, layout) => {
-    const { normalise } = await import('./contract.js');
     const image = await decodeBlob(await fetchBlob(url), scorer.contract);
     const x = normalise(scorer.crop(image), scorer.contract, layout);
     return { sha256: await sha256Hex(new Uint8Array(x.buffer)), first_values: Array.from(x.subarray(0, 8)),

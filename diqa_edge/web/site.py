@@ -18,15 +18,13 @@ from pathlib import Path
 
 from ..cachedir import cache_root
 from ..errors import DiqaError
-from ..models.load import SHIPPED_MODEL, SHIPPED_RUN
+from ..export.formats import SAMPLES
+from ..models.load import MODELS_DIR, SHIPPED_MODEL, SHIPPED_RUN
 from ..sdk.hints import GENERIC, HINTS, INPUT_HINTS, MIN_PROBABILITY
 from ..sdk.manifest import ModelManifest, atomic_write_text, read_sidecar
 
-PACKAGE = Path(__file__).resolve().parents[1]
-REPO = PACKAGE.parent
-CLIENT_DIR = REPO / "clients" / "web"
-SAMPLES = REPO / "samples"
-VECTORS = PACKAGE / "models" / "vectors"
+CLIENT_DIR = SAMPLES.parent / "clients" / "web"
+VECTORS = MODELS_DIR / "vectors"
 # the runtime files the page loads: the WASM-only ES module and its threaded SIMD build
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 PAGE_FILES = ("index.html", "style.css", "app.js", "scorer.js", "contract.js", "rule.js")
