@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import subprocess
@@ -26,6 +27,9 @@ import numpy as np
 from .data.records import seeded_subsample
 from .data.splits import run_split_part
 from .errors import DiqaError
+from .eval.report import markdown_table
+
+log = logging.getLogger(__name__)
 
 WORKER = "diqa_edge.bench"
 
@@ -185,7 +189,7 @@ def _reference_row(path: Path, row: dict, base: dict, records: list, ref: np.nda
 
     row["format"] = REFERENCE_LABEL
     sub = records[:reference_images]
-    print(f"{row['format']} {row['precision']} on {len(sub)} images", flush=True)
+    log.info(f"{row['format']} {row['precision']} on {len(sub)} images")
     res = _run_worker({**base, "images": [str(r.image) for r in sub], "kind": "coreml-reference", "path": str(path)})
     if "error" in res:
         return {**row, "status": f"error: {res['error']}"}
@@ -210,7 +214,7 @@ def _artefact_row(path: Path, base: dict, records: list, ref: np.ndarray, refere
                                           if path.is_dir() else path.stat().st_size) / 1e6}
     if not FORMATS[target].runs_here():
         return _reference_row(path, row, base, records, ref, reference_images)
-    print(f"{row['format']} {row['precision']}", flush=True)
+    log.info(f"{row['format']} {row['precision']}")
     res = _run_worker({**base, "kind": "sdk", "path": str(path)})
     if "error" in res:
         return {**row, "status": f"error: {res['error']}"}
@@ -231,7 +235,7 @@ def run_bench(export_dir: Path, checkpoint: Path, out_dir: Path, *, runs: int = 
     photo = photo or next(iter(sorted(Path(records[0].image).parent.glob("*.jpg"))), Path(records[0].image))
     base = {"contract": trained.contract.to_dict(), "images": [str(r.image) for r in records],
             "photo": str(photo), "runs": runs, "threads": list(threads)}
-    print(f"PyTorch fp32 eager: {len(records)} held-out images, {runs} timed runs per setting", flush=True)
+    log.info(f"PyTorch fp32 eager: {len(records)} held-out images, {runs} timed runs per setting")
     torch_res = _run_worker({**base, "kind": "torch", "checkpoint": str(checkpoint)})
     if "error" in torch_res:
         raise DiqaError(f"the PyTorch reference failed: {torch_res['error']}")
@@ -266,14 +270,14 @@ def markdown(doc: dict) -> str:
     for t in doc["threads"]:
         head += [f"inference ms {t} thr (median / p90)"]
     head += [f"full path ms {t_hi} thr (median / p90)", f"x PyTorch ({t_hi} thr inference)", "peak RSS MB"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    table = []
     ref_ms = ref["latency"][t_hi]["inference"]["median_ms"]
     for r in rows:
         cells = [r["format"], r["precision"], f"{r['size_mb']:.2f} ({r['size_mb'] / ref['size_mb']:.2f}x)"]
         if "accuracy" not in r:
             cells += ["–"] * (len(head) - 3)
             cells[-1] = r.get("status", "")
-            lines.append("| " + " | ".join(cells) + " |")
+            table.append(cells)
             continue
         for s in sets:
             a = r["accuracy"].get(s)
@@ -283,7 +287,7 @@ def markdown(doc: dict) -> str:
         if "latency" not in r:
             cells += ["–"] * len(doc["threads"]) + ["–", "–", f"{r['peak_rss_mb']:.0f}"]
             cells[-3] = r.get("status", "")
-            lines.append("| " + " | ".join(cells) + " |")
+            table.append(cells)
             continue
         for t in doc["threads"]:
             lat = r["latency"][str(t)]["inference"]
@@ -291,10 +295,10 @@ def markdown(doc: dict) -> str:
         full = r["latency"][t_hi]["full_path"]
         cells += [f"{full['median_ms']:.1f} / {full['p90_ms']:.1f}",
                   f"{r['latency'][t_hi]['inference']['median_ms'] / ref_ms:.2f}x", f"{r['peak_rss_mb']:.0f}"]
-        lines.append("| " + " | ".join(cells) + " |")
+        table.append(cells)
     return (f"Model `{doc['model']}`; {doc['machine']}; {doc['date']}; {doc['runs']} timed runs after 5 warm-up "
             f"runs; full path = decode + preprocess + inference of `{Path(doc['photo_for_full_path']).name}`.\n\n"
-            + "\n".join(lines) + "\n")
+            + "\n".join(markdown_table(head, table)) + "\n")
 
 
 def plot(doc: dict, path: Path) -> Path:

@@ -121,17 +121,20 @@ def drift(model: Path, photos: list[Path], threads: int = 2, progress: bool = Tr
 
 
 def markdown(doc: dict) -> str:
+    from .eval.report import markdown_table
+
     d, f, dr, st = (doc["draft_full_path_ms"], doc["full_decode_full_path_ms"], doc["drift"],
                     doc["draft_stages_median_ms"])
-    return ("| photos | decode rule | full path ms, median / p90 (decode + preprocess + inference) | "
-            "score drift vs full decode, max / mean / p99 |\n|---|---|---|---|\n"
-            f"| {doc['photos']} x {doc['size'][0]}x{doc['size'][1]} JPEG (median {doc['median_file_mb']:.1f} MB) | "
-            f"jpeg_draft x{doc['draft_factor']} ({Path(doc['model']).name}, {doc['precision']}) | {d['median']:.1f} / {d['p90']:.1f} ({st['decode']:.1f} + {st['preprocess']:.1f} + "
-            f"{st['inference']:.1f}) | {dr['max']:.4f} / {dr['mean']:.4f} / {dr['p99']:.4f} |\n"
-            f"| first {f['photos']} of them | full | {f['median']:.1f} / {f['p90']:.1f} | (reference) |\n"
-            + ("" if not doc.get("box_reduce_drift") else
-               "| all | full, then an exact 2 x 2 box average (the model's own floor, not a decode rule) | – | "
-               "{max:.4f} / {mean:.4f} / {p99:.4f} |\n".format(**doc["box_reduce_drift"])))
+    rows = [[f"{doc['photos']} x {doc['size'][0]}x{doc['size'][1]} JPEG (median {doc['median_file_mb']:.1f} MB)",
+             f"jpeg_draft x{doc['draft_factor']} ({Path(doc['model']).name}, {doc['precision']})",
+             f"{d['median']:.1f} / {d['p90']:.1f} ({st['decode']:.1f} + {st['preprocess']:.1f} + {st['inference']:.1f})",
+             f"{dr['max']:.4f} / {dr['mean']:.4f} / {dr['p99']:.4f}"],
+            [f"first {f['photos']} of them", "full", f"{f['median']:.1f} / {f['p90']:.1f}", "(reference)"]]
+    if doc.get("box_reduce_drift"):
+        rows.append(["all", "full, then an exact 2 x 2 box average (the model's own floor, not a decode rule)", "–",
+                     "{max:.4f} / {mean:.4f} / {p99:.4f}".format(**doc["box_reduce_drift"])])
+    return "\n".join(markdown_table(["photos", "decode rule", "full path ms, median / p90 (decode + preprocess + "
+                                      "inference)", "score drift vs full decode, max / mean / p99"], rows)) + "\n"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

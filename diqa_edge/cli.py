@@ -12,6 +12,7 @@ import os
 import sys
 
 from .errors import DiqaError, UsageError
+from .logs import add_verbosity_flags, configure
 
 # name -> (module with add_arguments(parser) and run(args) -> int, one-line help)
 COMMANDS = {
@@ -49,8 +50,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         prog="diqa-edge",
         description="Decide whether a skin photo is good enough for a teledermatology consult: "
                     "train no-reference image-quality models, export them to the phone, score photos.",
-        epilog="Run `diqa-edge COMMAND --help` for a command's options. Exit codes: 0 done, "
+        epilog="Run `diqa-edge COMMAND --help` for a command's options. Progress goes to stderr (-q: only "
+               "warnings and errors; -v: everything). Exit codes: 0 done, "
                "1 failed (the reason is on stderr), 2 usage error; `score` adds 3 when a photo could not be scored.")
+    add_verbosity_flags(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         # argparse %-formats a sub-command's help but prints its description as written
@@ -67,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 1
+    configure(args.verbosity)
     try:
         return importlib.import_module(args._module).run(args)
     except KeyboardInterrupt:

@@ -11,7 +11,7 @@ from conftest import ROOT
 
 # lowest first; a module's layer is named by the first part of its dotted name below diqa_edge
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "cachedir", "contract"),
+    ("errors", "cachedir", "logs", "contract"),
     ("sdk",),
     ("models",),
     ("eval",),

@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 
 from ..data.splits import run_split_part
+from ..eval.report import markdown_table
 from ..sdk.manifest import atomic_write_text
 from ..training.experiments import ExperimentConfig, run_experiment, run_label
 
@@ -363,10 +364,9 @@ def write_table(rows: list[dict], out: Path, base: ExperimentConfig, held_out: s
     md.write(f"Held-out: {held_out} test part (seeded split {base.splits[0]}, seed {base.split_seed}, "
              f"{base.max_eval_images or 'all'} images); train subsample {base.max_train_images or 'all'}, "
              f"base epochs {base.train.epochs}.\n\n")
-    md.write("| " + " | ".join(t for _, t in COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n")
-    for r in rows:
-        md.write("| " + " | ".join(_fmt(r.get(k), 1 if k in ("train_s", "images_per_s", "mmacs", "int8_latency_ms")
-                                         else 2 if k == "int8_size_mb" else 3) for k, _ in COLUMNS) + " |\n")
+    digits = {"train_s": 1, "images_per_s": 1, "mmacs": 1, "int8_latency_ms": 1, "int8_size_mb": 2}
+    md.write("\n".join(markdown_table([t for _, t in COLUMNS],
+                                      [[_fmt(r.get(k), digits.get(k, 3)) for k, _ in COLUMNS] for r in rows])) + "\n")
     md.write("\n" + "\n".join(f"- **{r['variant']}**: {r['description']}" for r in rows) + "\n")
     atomic_write_text(out / "ablation.md", md.getvalue())
     atomic_write_text(out / "ablation.json", json.dumps(rows, indent=1, default=str) + "\n")

@@ -228,9 +228,19 @@ def aggregate_ratings(ratings_csv: Path, *, scale=(1.0, 10.0), min_corr: float =
     Pearson correlation between their scores and the mean of the other raters
     on the same images is below ``min_corr``.
     """
-    from scipy import stats
+    by_image, problems = _read_ratings(Path(ratings_csv), scale)
+    rejected = _screen_raters(by_image, min_corr, min_ratings_for_screening)
+    rows = []
+    for image in sorted(by_image):
+        kept = [v for k, v in by_image[image].items() if k not in rejected]
+        if kept:
+            rows.append({"image": image, **_mos_row(kept), "scale_min": scale[0], "scale_max": scale[1]})
+    return RatingsResult(rows, rejected, problems)
 
-    ratings_csv = Path(ratings_csv)
+
+def _read_ratings(ratings_csv: Path, scale) -> tuple[dict[str, dict[str, float]], list[Problem]]:
+    """({image: {rater: score}}, problems): every usable rating; each bad row named with its line, and
+    skipped (an unfilled template row silently)."""
     problems: list[Problem] = []
     by_image: dict[str, dict[str, float]] = defaultdict(dict)
     with open(ratings_csv, newline="", encoding="utf-8-sig") as fh:
@@ -255,32 +265,35 @@ def aggregate_ratings(ratings_csv: Path, *, scale=(1.0, 10.0), min_corr: float =
                 problems.append(Problem(str(ratings_csv), line, f"rater {rater!r} rated {image!r} twice"))
             else:
                 by_image[image][rater] = score
+    return by_image, problems
 
-    raters = sorted({r for scores in by_image.values() for r in scores})
+
+def _screen_raters(by_image: dict[str, dict[str, float]], min_corr: float, min_ratings: int) -> dict[str, float]:
+    """{rater: correlation} of the raters whose scores follow the others' mean too little."""
+    from scipy import stats
+
     rejected: dict[str, float] = {}
-    for rater in raters:
+    for rater in sorted({r for scores in by_image.values() for r in scores}):
         mine, others = [], []
         for scores in by_image.values():
             if rater in scores and len(scores) > 1:
                 mine.append(scores[rater])
                 others.append(np.mean([v for k, v in scores.items() if k != rater]))
-        if len(mine) >= min_ratings_for_screening and np.std(mine) > 0 and np.std(others) > 0:
+        if len(mine) >= min_ratings and np.std(mine) > 0 and np.std(others) > 0:
             r = float(stats.pearsonr(mine, others)[0])
             if r < min_corr:
                 rejected[rater] = r
+    return rejected
 
-    rows = []
-    for image in sorted(by_image):
-        kept = [v for k, v in by_image[image].items() if k not in rejected]
-        if not kept:
-            continue
-        n = len(kept)
-        mean = float(np.mean(kept))
-        std = float(np.std(kept, ddof=1)) if n > 1 else 0.0
-        ci = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)) if n > 1 else float("nan")
-        rows.append({"image": image, "mos": round(mean, 4), "std": round(std, 4), "n_ratings": n,
-                     "ci95": round(ci, 4), "scale_min": scale[0], "scale_max": scale[1]})
-    return RatingsResult(rows, rejected, problems)
+
+def _mos_row(kept: list[float]) -> dict:
+    """MOS, standard deviation, count and the half-width of the 95 % t interval (NaN for one rating)."""
+    from scipy import stats
+
+    n = len(kept)
+    std = float(np.std(kept, ddof=1)) if n > 1 else 0.0
+    ci = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)) if n > 1 else float("nan")
+    return {"mos": round(float(np.mean(kept)), 4), "std": round(std, 4), "n_ratings": n, "ci95": round(ci, 4)}
 
 
 def write_ratings_manifest(result: RatingsResult, out_csv: Path, derm_manifest: Path | None = None) -> Path:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -31,6 +32,8 @@ from ..sdk.manifest import atomic_write_text
 from .dermset import LONG_SIDE, resize_long_side, ssim_rgb, view_stem, write_view
 from .distort import RECIPES
 from .records import SCORE_MIN, Record
+
+log = logging.getLogger(__name__)
 
 SYNTHETIC_SUFFIX = "-synth"   # a view's dataset is its source's name + this
 INDEX_COLUMNS = ["file", "source", "group", "source_mos", "distortion", "level", "ssim", "mos"]
@@ -56,41 +59,21 @@ def _make_views(job) -> list[dict] | str:
     return rows
 
 
-def synthetic_views(records: list[Record], n_views: int, out_dir: str | Path, *, recipe: str = "paper",
-                    seed: int = 0, long_side: int = LONG_SIDE, workers: int = 2,
-                    progress: bool = True) -> list[Record]:
-    """``n_views`` distinct seeded (source, distortion, level) draws over ``records``, as pseudo-MOS records.
+def _views_on_disk(index_path: Path) -> dict[str, dict]:
+    """The index rows of views made by an earlier run whose files are still there (a resumed run skips them)."""
+    if not index_path.exists():
+        return {}
+    with open(index_path, newline="") as fh:
+        return {row["file"]: row for row in csv.DictReader(fh) if (index_path.parent / row["file"]).exists()}
 
-    Each record's dataset is ``<source dataset>-synth`` (so per-dataset alignment and tables keep
-    them apart), its group is the source's, and its distortion is known (the reasons head can learn
-    from it). Sources that fail to decode are skipped with their error, never silently.
-    """
+
+def _make_missing_views(jobs: list[tuple], workers: int, progress: bool) -> tuple[dict[str, dict], list[str]]:
+    """({view stem: index row}, problems): each job's views made, in worker processes when there are several
+    jobs; a source that cannot be decoded comes back as its problem, and the others go on."""
     from tqdm import tqdm
 
-    if n_views <= 0 or not records:
-        return []
-    views = RECIPES[recipe]
-    rng = np.random.default_rng(seed)
-    draws = rng.choice(len(records) * len(views), size=min(n_views, len(records) * len(views)), replace=False)
-    picks = sorted(divmod(int(d), len(views)) for d in draws)   # distinct (source, view) pairs
-    out_dir = Path(out_dir)
-    index_path = out_dir / "views.csv"
-    done: dict[str, dict] = {}
-    if index_path.exists():
-        with open(index_path, newline="") as fh:
-            done = {row["file"]: row for row in csv.DictReader(fh) if (out_dir / row["file"]).exists()}
-
-    wanted: dict[int, list] = {}   # source index -> [(family, level, seed)], views not on disk yet
-    already = {Path(name).stem for name in done}
-    for s, v in picks:
-        family, level = views[v]
-        if view_stem(Path(records[s].name).stem, family, level) not in already:
-            wanted.setdefault(s, []).append((family, level, seed + 1000 * s + v))
-    jobs = [(str(records[s].image), Path(records[s].name).stem, str(out_dir), w, long_side)
-            for s, w in wanted.items()]
-    out_dir.mkdir(parents=True, exist_ok=True)
     made, problems = {}, []
-    with tqdm(total=sum(len(w) for w in wanted.values()), desc="synthetic views", unit="view",
+    with tqdm(total=sum(len(job[3]) for job in jobs), desc="synthetic views", unit="view",
               disable=not progress or None) as bar:
         pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 and len(jobs) > 1 else None
         try:
@@ -103,6 +86,46 @@ def synthetic_views(records: list[Record], n_views: int, out_dir: str | Path, *,
         finally:
             if pool:
                 pool.shutdown()
+    return made, problems
+
+
+def _write_index(index_path: Path, rows: dict[str, dict]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=INDEX_COLUMNS, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(sorted(rows.values(), key=lambda row: row["file"]))
+    atomic_write_text(index_path, buf.getvalue())
+
+
+def synthetic_views(records: list[Record], n_views: int, out_dir: str | Path, *, recipe: str = "paper",
+                    seed: int = 0, long_side: int = LONG_SIDE, workers: int = 2,
+                    progress: bool = True) -> list[Record]:
+    """``n_views`` distinct seeded (source, distortion, level) draws over ``records``, as pseudo-MOS records.
+
+    Each record's dataset is ``<source dataset>-synth`` (so per-dataset alignment and tables keep
+    them apart), its group is the source's, and its distortion is known (the reasons head can learn
+    from it). Sources that fail to decode are skipped with their error, never silently.
+    """
+    if n_views <= 0 or not records:
+        return []
+    views = RECIPES[recipe]
+    rng = np.random.default_rng(seed)
+    draws = rng.choice(len(records) * len(views), size=min(n_views, len(records) * len(views)), replace=False)
+    picks = sorted(divmod(int(d), len(views)) for d in draws)   # distinct (source, view) pairs
+    out_dir = Path(out_dir)
+    index_path = out_dir / "views.csv"
+    done = _views_on_disk(index_path)
+
+    wanted: dict[int, list] = {}   # source index -> [(family, level, seed)], views not on disk yet
+    already = {Path(name).stem for name in done}
+    for s, v in picks:
+        family, level = views[v]
+        if view_stem(Path(records[s].name).stem, family, level) not in already:
+            wanted.setdefault(s, []).append((family, level, seed + 1000 * s + v))
+    jobs = [(str(records[s].image), Path(records[s].name).stem, str(out_dir), w, long_side)
+            for s, w in wanted.items()]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    made, problems = _make_missing_views(jobs, workers, progress)
     by_stem = {**{Path(k).stem: v for k, v in done.items()}, **made}
     rows = []
     for s, v in picks:
@@ -115,14 +138,9 @@ def synthetic_views(records: list[Record], n_views: int, out_dir: str | Path, *,
                      "distortion": row["distortion"], "level": int(row["level"]), "ssim": f"{ssim:.6f}",
                      "mos": f"{anchored_mos(r.mos, ssim):.4f}"})
     if made:
-        merged = {**done, **{row["file"]: row for row in rows}}
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=INDEX_COLUMNS, lineterminator="\n", extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(sorted(merged.values(), key=lambda row: row["file"]))
-        atomic_write_text(index_path, buf.getvalue())
+        _write_index(index_path, {**done, **{row["file"]: row for row in rows}})
     for problem in problems:
-        print(f"synthetic views: skipped a source: {problem}")
+        log.warning(f"synthetic views: skipped a source: {problem}")
     dataset = "+".join(sorted({r.dataset for r in records})) + SYNTHETIC_SUFFIX
     return [Record(image=out_dir / row["file"], name=f"synth/{row['file']}", mos_native=float(row["mos"]),
                    mos=float(row["mos"]), group=row["group"], dataset=dataset,

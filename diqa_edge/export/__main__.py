@@ -3,6 +3,7 @@
 import argparse
 import sys
 
+from ..logs import configure
 from .cli import add_arguments, run
 
 parser = argparse.ArgumentParser(
@@ -10,4 +11,6 @@ parser = argparse.ArgumentParser(
     description="Export a trained diqa-edge model to ONNX, TFLite (onnx2tf) and Core ML, each gated on "
                 "parity with the PyTorch model on real images.")
 add_arguments(parser)
-sys.exit(run(parser.parse_args()))
+args = parser.parse_args()
+configure(1 if args.verbose else 0)
+sys.exit(run(args))

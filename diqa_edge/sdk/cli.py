@@ -139,38 +139,49 @@ def run(args: argparse.Namespace) -> int:
     if not files and not failures:
         print("diqa-edge score: no image files found in " + ", ".join(args.paths), file=sys.stderr)
         return EXIT_PHOTO_FAILED
+    width = max([len(str(f)) for f in files] + [4])
+    if not args.json:
+        _print_header(scorer, model, args.threads, width)
+    results = _score_files(scorer, files, failures, args.json, width)
+    if not args.json:
+        accepted = sum(r.acceptable for r in results)
+        print(f"{len(results)} scored ({accepted} accept, {len(results) - accepted} retake), "
+              f"{len(failures)} failed" + (f", {len(skipped)} skipped (see stderr)" if skipped else ""))
+    return EXIT_PHOTO_FAILED if failures else EXIT_OK
 
+
+def _print_header(scorer: QualityScorer, model, threads: int, width: int) -> None:
+    """The model and its rule, then the table's header: a reader sees why a photo was sent back."""
+    rule = ("; retake also when a reason passes its threshold: " + ", ".join(
+        f"{r} {t:.2f}" for r, t in scorer.rule.reason_thresholds.items())) if scorer.rule.reason_thresholds else ""
+    print(f"model: {model} (score threshold {scorer.threshold:.2f}{rule}; {scorer.runtime.name}, "
+          f"{threads} threads)")
+    reasons_note = "" if scorer.manifest.reasons else " (this model has no reasons head: no hints)"
+    print(f"{'file':<{width}}  {'score':>5}  {'decision':<8}  {'ms':>7}  hint{reasons_note}")
+
+
+def _score_files(scorer: QualityScorer, files: list[Path], failures: list, as_json: bool, width: int) -> list:
+    """Each file scored and printed as it comes (a table row or a JSON line); a file that cannot be scored
+    is reported and added to ``failures``, and the others go on."""
     from tqdm import tqdm
 
     results = []
-    width = max([len(str(f)) for f in files] + [4])
-    if not args.json:
-        rule = ("; retake also when a reason passes its threshold: " + ", ".join(
-            f"{r} {t:.2f}" for r, t in scorer.rule.reason_thresholds.items())) if scorer.rule.reason_thresholds else ""
-        print(f"model: {model} (score threshold {scorer.threshold:.2f}{rule}; {scorer.runtime.name}, "
-              f"{args.threads} threads)")
-        reasons_note = "" if scorer.manifest.reasons else " (this model has no reasons head: no hints)"
-        print(f"{'file':<{width}}  {'score':>5}  {'decision':<8}  {'ms':>7}  hint{reasons_note}")
     for path in tqdm(files, desc="scoring", unit="img", disable=None, file=sys.stderr, leave=False):
         try:
             result = scorer.score(path)
         except DiqaError as exc:
             reason = exc.reason if isinstance(exc, ImageDecodeError) else str(exc)
             failures.append((str(path), reason))
-            _report_failure(str(path), reason, args.json)
+            _report_failure(str(path), reason, as_json)
             continue
         results.append(result)
-        if args.json:
+        if as_json:
             print(json.dumps(result.to_dict()), flush=True)
         else:
             decision = "accept" if result.acceptable else "retake"
             print(f"{str(path):<{width}}  {result.score:5.2f}  {decision:<8}  {result.total_ms:7.1f}  "
                   f"{_hint_text(result)}".rstrip(), flush=True)
-    if not args.json:
-        accepted = sum(r.acceptable for r in results)
-        print(f"{len(results)} scored ({accepted} accept, {len(results) - accepted} retake), "
-              f"{len(failures)} failed" + (f", {len(skipped)} skipped (see stderr)" if skipped else ""))
-    return EXIT_PHOTO_FAILED if failures else EXIT_OK
+    return results
 
 
 def _report_failure(source: str, reason: str, as_json: bool) -> None:

@@ -7,7 +7,7 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..eval.report import reason_auc_table
+from ..eval.report import markdown_table, reason_auc_table
 from ..sdk.manifest import atomic_write_text
 
 
@@ -29,7 +29,19 @@ def _ci(metrics: dict, name: str) -> str:
 
 def write_card(run_dir: Path, *, config, train_config, members, result, contract, metrics,
                n_train, n_val, split_index, pseudo, outputs=("score",), n_synthetic: int = 0) -> Path:
-    card = {
+    """The run's card, as JSON (what export and the SDK read) and as markdown (what a person reads)."""
+    card = _card_dict(config=config, train_config=train_config, members=members, result=result,
+                      contract=contract, metrics=metrics, n_train=n_train, n_val=n_val, split_index=split_index,
+                      pseudo=pseudo, outputs=outputs, n_synthetic=n_synthetic)
+    atomic_write_text(run_dir / "card.json", json.dumps(card, indent=1, default=str) + "\n")
+    atomic_write_text(run_dir / "card.md", "\n".join(_card_lines(card, contract, metrics, pseudo, result,
+                                                                 config.split_seed, n_synthetic)) + "\n")
+    return run_dir / "card.json"
+
+
+def _card_dict(*, config, train_config, members, result, contract, metrics, n_train, n_val, split_index, pseudo,
+               outputs, n_synthetic) -> dict:
+    return {
         "model": f"{train_config.backbone} + 2-layer regression head"
                  + (" + reasons head" if getattr(train_config, "reason_loss_weight", 0) > 0 else ""),
         "outputs": list(outputs),
@@ -61,7 +73,11 @@ def write_card(run_dir: Path, *, config, train_config, members, result, contract
         "not_trained_on": [n for n in ("koniq", "kadid", "spaq", "gfiqa", "biq2021", "livec", "derm")
                            if n not in members],
     }
-    atomic_write_text(run_dir / "card.json", json.dumps(card, indent=1, default=str) + "\n")
+
+
+def _card_lines(card: dict, contract, metrics: dict, pseudo: dict, result, split_seed: int,
+                n_synthetic: int) -> list[str]:
+    members, n_train, n_val = card["trained_on"], card["n_train"], card["n_val"]
     lines = [f"# Model card: {card['model']}", "",
              f"- Backbone start: {card['backbone_start']}",
              f"- Input: {contract.input_size} px, resize shorter side + center crop, "
@@ -70,17 +86,17 @@ def write_card(run_dir: Path, *, config, train_config, members, result, contract
              f"{n_train} training / {n_val} validation images"
              + (f" ({n_synthetic} of the training images are synthetic distorted views of "
                 f"{members[0]}'s training photos, pseudo-MOS)" if card["synthetic_views"] else ""),
-             f"- Split {split_index} (seed {config.split_seed}); not trained on: "
+             f"- Split {card['split']['index']} (seed {split_seed}); not trained on: "
              f"{', '.join(card['not_trained_on']) or 'nothing'}",
              f"- Epochs {len(result.history)}, best epoch {result.best_epoch} "
              f"(validation PLCC {result.best_val_plcc:.3f}), {card['train_seconds']} s",
-             f"- Git commit: {card['git_commit']}", "",
-             "| test set | labels | n | PLCC [95 % bootstrap CI] | SROCC [95 % bootstrap CI] | KROCC | RMSE "
-             "| RMSE of predicting the training mean |",
-             "|---|---|---|---|---|---|---|---|"]
-    for name, m in metrics.items():
-        lines.append(f"| {name} | {'pseudo-MOS' if pseudo.get(name) else 'MOS'} | {m['n']} | {m['plcc']:.3f}{_ci(m, 'plcc')} | "
-                     f"{m['srocc']:.3f}{_ci(m, 'srocc')} | {m['krocc']:.3f} | {m['rmse']:.3f} | {m.get('baseline_rmse', float('nan')):.3f} |")
+             f"- Git commit: {card['git_commit']}", ""]
+    lines += markdown_table(
+        ["test set", "labels", "n", "PLCC [95 % bootstrap CI]", "SROCC [95 % bootstrap CI]", "KROCC", "RMSE",
+         "RMSE of predicting the training mean"],
+        [[name, "pseudo-MOS" if pseudo.get(name) else "MOS", m["n"], f"{m['plcc']:.3f}{_ci(m, 'plcc')}",
+          f"{m['srocc']:.3f}{_ci(m, 'srocc')}", f"{m['krocc']:.3f}", f"{m['rmse']:.3f}",
+          f"{m.get('baseline_rmse', float('nan')):.3f}"] for name, m in metrics.items()])
     for name, m in metrics.items():
         if m.get("reason_auc"):
             lines += ["", f"Reasons head on {name} (AUC: a distorted image of that reason vs all others):", ""]
@@ -90,5 +106,4 @@ def write_card(run_dir: Path, *, config, train_config, members, result, contract
                       "(dataset MOS ~ scale x score + shift): " +
                   ", ".join(f"{k} {v['scale']:.3f} x + {v['shift']:.3f}" for k, v in card["alignment"].items()
                             if isinstance(v, dict))]
-    atomic_write_text(run_dir / "card.md", "\n".join(lines) + "\n")
-    return run_dir / "card.json"
+    return lines

@@ -32,9 +32,37 @@ def parse_splits(text: str) -> list[int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Four groups, so `--help` reads as data, model, schedule, then where it runs and writes."""
+    _data_arguments(parser.add_argument_group("data: which sets, which splits"))
+    _model_arguments(parser.add_argument_group("model"))
+    _schedule_arguments(parser.add_argument_group("fine-tuning schedule and loss"))
+    _run_arguments(parser.add_argument_group("speed, caches and output"))
+
+
+def _data_arguments(parser) -> None:
     parser.add_argument("--datasets", required=True,
                         help="comma-separated: " + ", ".join(DATASET_NAMES) +
                              " (livec is test only; biq2021 is never trained on its official test split)")
+    parser.add_argument("--data-root", type=Path, default=Path("../shared/data"),
+                        help="folder holding the datasets in their published layouts")
+    parser.add_argument("--dataset-dir", action="append", default=[], metavar="NAME=PATH",
+                        help="where one dataset lives (repeatable), e.g. derm=cache/derm")
+    parser.add_argument("--holdout", type=float, default=0.2,
+                        help="share of a train/val-only set (biq2021) held out as its test part (default 0.2)")
+    parser.add_argument("--splits", type=parse_splits, default=[0], help="split indices, e.g. 0-4 (default 0)")
+    parser.add_argument("--split-seed", type=int, default=0)
+    parser.add_argument("--grid", action="store_true",
+                        help="the paper's grid: each dataset alone and all together, tested on every test set")
+    parser.add_argument("--max-train-images", type=int, default=None, help="seeded subsample for quick runs")
+    parser.add_argument("--max-eval-images", type=int, default=None, help="seeded subsample of val/test sets")
+    parser.add_argument("--synthetic-views", type=int, default=0, metavar="N",
+                        help="add N distorted views of the first dataset's training photos to training "
+                             "(pseudo-MOS = 1 + (source MOS - 1) x SSIM; never made from val/test photos)")
+    parser.add_argument("--synthetic-recipe", choices=("paper", "extended"), default="paper",
+                        help="distortions the synthetic views are drawn from (default: paper)")
+
+
+def _model_arguments(parser) -> None:
     parser.add_argument("--model", choices=("finetune", "pooled-stats"), default="finetune",
                         help="finetune: the paper's fine-tuned backbone + 2-layer head (SGD, epochs); "
                              "pooled-stats: the backbone frozen, mean and std of each stage's activations, a "
@@ -57,19 +85,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pretrained", default="auto",
                         help="'auto' (packaged ImageNet weights where they exist), 'none', or a checkpoint path")
     parser.add_argument("--input-size", type=int, default=None, help="override the backbone's input size")
-    parser.add_argument("--splits", type=parse_splits, default=[0], help="split indices, e.g. 0-4 (default 0)")
-    parser.add_argument("--split-seed", type=int, default=0)
-    parser.add_argument("--grid", action="store_true",
-                        help="the paper's grid: each dataset alone and all together, tested on every test set")
+    parser.add_argument("--reasons", type=float, default=0.0, metavar="WEIGHT",
+                        help="add the reasons head (blur, dark, bright, contrast, noise, jpeg, colour), trained "
+                             "with this loss weight on images whose distortion is known (0 = score only)")
+    parser.add_argument("--align", choices=("rescale", "affine"), default="rescale",
+                        help="MOS alignment across datasets: 'rescale' = the paper's linear map of each "
+                             "declared range to [1, 10]; 'affine' = one learnable scale + shift per "
+                             "training dataset onto the first human-rated one's scale")
+
+
+def _schedule_arguments(parser) -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-4, help="one-cycle maximum learning rate")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rank-loss", type=float, default=0.0,
                         help="weight of a pairwise fidelity ranking term added to the weighted MSE")
-    parser.add_argument("--reasons", type=float, default=0.0, metavar="WEIGHT",
-                        help="add the reasons head (blur, dark, bright, contrast, noise, jpeg, colour), trained "
-                             "with this loss weight on images whose distortion is known (0 = score only)")
     parser.add_argument("--dither", type=float, default=0.0, metavar="LEVELS",
                         help="augmentation: add uniform noise of up to LEVELS grey levels (amplitude drawn per "
                              "image from [0, LEVELS]) so the score does not hang on invisible rounding "
@@ -77,23 +108,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--consistency", type=float, default=0.0, metavar="WEIGHT",
                         help="add WEIGHT x the mean squared score change under +-1 grey level of noise to the "
                              "loss (a second forward pass per batch: about 2x the training time; 0 = off)")
-    parser.add_argument("--align", choices=("rescale", "affine"), default="rescale",
-                        help="MOS alignment across datasets: 'rescale' = the paper's linear map of each "
-                             "declared range to [1, 10]; 'affine' = one learnable scale + shift per "
-                             "training dataset onto the first human-rated one's scale")
-    parser.add_argument("--data-root", type=Path, default=Path("../shared/data"),
-                        help="folder holding the datasets in their published layouts")
-    parser.add_argument("--dataset-dir", action="append", default=[], metavar="NAME=PATH",
-                        help="where one dataset lives (repeatable), e.g. derm=cache/derm")
-    parser.add_argument("--holdout", type=float, default=0.2,
-                        help="share of a train/val-only set (biq2021) held out as its test part (default 0.2)")
-    parser.add_argument("--max-train-images", type=int, default=None, help="seeded subsample for quick runs")
-    parser.add_argument("--max-eval-images", type=int, default=None, help="seeded subsample of val/test sets")
-    parser.add_argument("--synthetic-views", type=int, default=0, metavar="N",
-                        help="add N distorted views of the first dataset's training photos to training "
-                             "(pseudo-MOS = 1 + (source MOS - 1) x SSIM; never made from val/test photos)")
-    parser.add_argument("--synthetic-recipe", choices=("paper", "extended"), default="paper",
-                        help="distortions the synthetic views are drawn from (default: paper)")
+
+
+def _run_arguments(parser) -> None:
     parser.add_argument("--cache-dir", default="cache/images", help="resized-image cache ('' to disable)")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast: faster only on CPUs with AVX512-BF16 / AMX or on a GPU; "
                              "5-10x slower than fp32 on an AVX2-only CPU (measured 1.0 vs 11.3 img/s)")
@@ -102,7 +119,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop-after-epochs", type=int, default=None,
                         help="stop cleanly after N epochs of each run in this invocation; re-run to resume")
     parser.add_argument("--out", type=Path, required=True, help="experiment folder (re-run to resume)")
-
 
 def config_from_args(args: argparse.Namespace):
     """The experiment an argument set describes (shared by ``train`` and ``ablate``)."""

@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import io
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +24,13 @@ from ..data.registry import DATASETS, load_dataset
 from ..data.splits import leaks, split_with_holdout
 from ..data.synthetic import SYNTHETIC_SUFFIX
 from ..eval.metrics import all_metrics
+from ..eval.report import markdown_table
 from ..sdk.manifest import atomic_write_text
 from .card import write_card
 from .metrics import reason_aucs
 from .trainer import TrainConfig, predict, train
+
+log = logging.getLogger(__name__)
 
 # where each dataset lives under --data-root unless --dataset-dir says otherwise
 DEFAULT_FOLDERS = {"koniq": "koniq10k", "kadid": "kadid10k", "spaq": "spaq", "gfiqa": "gfiqa20k",
@@ -123,27 +127,16 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path) -> dict:
             tcfg = dataclasses.replace(config.train, seed=seed)
             result = train(train_recs, val_recs, tcfg, run_dir)
             if not result.finished:
-                print(f"{run_dir}: stopped after epoch {len(result.history)} of {tcfg.epochs}; "
-                      "run the same command again to resume")
+                log.warning(f"{run_dir}: stopped after epoch {len(result.history)} of {tcfg.epochs}; "
+                            "run the same command again to resume")
                 continue
             built_contract = _contract_of(tcfg)
-            metrics = {}
             model = _trained_model(tcfg, run_dir)
+            train_mean = float(np.mean([r.mos for r in train_recs]))
+            metrics = {}
             for test_name, recs in test_sets.items():
-                outputs = predict(model, recs, built_contract, cache_dir=tcfg.cache_dir,
-                                  channels_last=tcfg.channels_last, bf16=tcfg.bf16, progress=tcfg.progress,
-                                  desc=f"test {test_name}", all_outputs=True)
-                pred = outputs[:, 0]
-                mos = np.array([r.mos for r in recs])
-                metrics[test_name] = all_metrics(pred, mos, ci=True)
-                if model.reasons:
-                    aucs = reason_aucs(outputs[:, 1:], [r.distortion for r in recs], model.reasons)
-                    if aucs:
-                        metrics[test_name]["reason_auc"] = aucs
-                # the trivial baseline: predict the training mean for every image (SROCC 0 by definition)
-                train_mean = float(np.mean([r.mos for r in train_recs]))
-                metrics[test_name]["baseline_rmse"] = float(np.sqrt(np.mean((mos - train_mean) ** 2)))
-                predictions.setdefault((label, test_name), []).append((pred, mos))
+                metrics[test_name], pred = _test_metrics(model, recs, built_contract, tcfg, train_mean, test_name)
+                predictions.setdefault((label, test_name), []).append((pred, np.array([r.mos for r in recs])))
                 results.setdefault(label, {}).setdefault(test_name, []).append(metrics[test_name])
             if not _is_main():
                 continue
@@ -159,6 +152,22 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path) -> dict:
     _write_scatters(predictions, out_dir, {n: loaded[n].pseudo for n in config.datasets})
     atomic_write_text(out_dir / "experiment.json", json.dumps(config.to_dict(), indent=1) + "\n")
     return results
+
+
+def _test_metrics(model, recs, contract, tcfg, train_mean: float, test_name: str) -> tuple[dict, np.ndarray]:
+    """(metrics with intervals, predicted scores) of one trained model on one test set; beside them the
+    reasons head's AUCs and the RMSE of the trivial baseline (the training mean for every image, whose
+    SROCC is 0 by definition), so a reader sees what the model adds."""
+    outputs = predict(model, recs, contract, cache_dir=tcfg.cache_dir, channels_last=tcfg.channels_last,
+                      bf16=tcfg.bf16, progress=tcfg.progress, desc=f"test {test_name}", all_outputs=True)
+    pred, mos = outputs[:, 0], np.array([r.mos for r in recs])
+    metrics = all_metrics(pred, mos, ci=True)
+    if model.reasons:
+        aucs = reason_aucs(outputs[:, 1:], [r.distortion for r in recs], model.reasons)
+        if aucs:
+            metrics["reason_auc"] = aucs
+    metrics["baseline_rmse"] = float(np.sqrt(np.mean((mos - train_mean) ** 2)))
+    return metrics, pred
 
 
 _MODEL_CACHE: dict = {}
@@ -215,11 +224,10 @@ def _write_tables(results: dict, out_dir: Path, pseudo: dict[str, bool], config:
     rows = []
     for number, metric in ((3, "plcc"), (4, "srocc")):
         md.write(f"\n### Table {number}: {metric.upper()} (mean ± std over splits {config.splits})\n\n")
-        header = [f"{t} ({'pseudo-MOS' if pseudo.get(t) else 'MOS'})" for t in tests]
-        md.write("| trained on | " + " | ".join(header) + " |\n")
-        md.write("|---|" + "---|" * len(tests) + "\n")
+        header = ["trained on"] + [f"{t} ({'pseudo-MOS' if pseudo.get(t) else 'MOS'})" for t in tests]
+        table = []
         for label, per in results.items():
-            cells = []
+            cells = [label]
             for t in tests:
                 vals = [m[metric] for m in per.get(t, [])]
                 cells.append(_mean_std(vals) if vals else "–")
@@ -228,7 +236,8 @@ def _write_tables(results: dict, out_dir: Path, pseudo: dict[str, bool], config:
                                  "labels": "pseudo-MOS" if pseudo.get(t) else "MOS",
                                  "mean": float(np.mean(vals)), "std": float(np.std(vals)),
                                  "splits": len(vals)})
-            md.write(f"| {label} | " + " | ".join(cells) + " |\n")
+            table.append(cells)
+        md.write("\n".join(markdown_table(header, table)) + "\n")
     atomic_write_text(out_dir / "results.md", md.getvalue().lstrip("\n"))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=["metric", "trained_on", "test_set", "labels", "mean", "std", "splits"])

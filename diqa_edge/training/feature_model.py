@@ -382,18 +382,15 @@ def _ci(m: dict, name: str) -> str:
 
 
 def gate_markdown(table: dict) -> list[str]:
-    lines = ["| family | retake at level 1 | 2 | 3 | 4 | 5 | AUC of the score |", "|---|---|---|---|---|---|---|"]
-    for fam, row in table["families"].items():
-        lines.append(f"| {fam} | " + " | ".join(f"{row[str(lv)]['retake']:.2f}" if str(lv) in row else "–"
-                                                for lv in range(1, 6))
-                     + f" | {row.get('auc', float('nan')):.3f} |")
+    rows = [[fam] + [f"{row[str(lv)]['retake']:.2f}" if str(lv) in row else "–" for lv in range(1, 6)]
+            + [f"{row.get('auc', float('nan')):.3f}"] for fam, row in table["families"].items()]
     p = table["pristine"]
-    lines.append(f"| pristine accepted | {p['accept']:.3f} [{p['accept_ci'][0]:.3f}, {p['accept_ci'][1]:.3f}] "
-                 f"(n = {p['n']}) | | | | | |")
+    rows.append(["pristine accepted", f"{p['accept']:.3f} [{p['accept_ci'][0]:.3f}, {p['accept_ci'][1]:.3f}] "
+                 f"(n = {p['n']})"] + [""] * 5)
     if "natural" in table:
-        lines.append(f"| {table['natural']['what']}: accepted | {table['natural']['accept']:.3f} "
-                     f"(n = {table['natural']['n']}) | | | | | |")
-    return lines
+        rows.append([f"{table['natural']['what']}: accepted",
+                     f"{table['natural']['accept']:.3f} (n = {table['natural']['n']})"] + [""] * 5)
+    return markdown_table(["family", "retake at level 1", "2", "3", "4", "5", "AUC of the score"], rows)
 
 
 def _score_head_text(card: dict) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import random
@@ -34,6 +35,8 @@ from .alignment import ALIGN_MODES, DatasetAffine, reference_dataset
 from .alignment import LR_FACTOR as AFFINE_LR_FACTOR
 from .inputs import EvalImages, TrainImages
 from .losses import class_weights, pairwise_rank_loss, reason_loss, sample_weights, weighted_mse
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -338,8 +341,8 @@ def _checkpoint(run: _Run, entry: dict, best: dict, history: list, config: Train
                   "epoch": epoch, "history": history, "best": best,
                   "config": config.identity()}, out_dir / "last.pt")
     if config.progress:
-        print(f"epoch {epoch + 1}: loss {entry['train_loss']:.3f}  val PLCC {entry['val_plcc']:.3f}  "
-              f"SROCC {entry['val_srocc']:.3f}  {entry['images_per_s']:.1f} img/s", flush=True)
+        log.info(f"epoch {epoch + 1}: loss {entry['train_loss']:.3f}  val PLCC {entry['val_plcc']:.3f}  "
+                 f"SROCC {entry['val_srocc']:.3f}  {entry['images_per_s']:.1f} img/s")
     return best
 
 
