@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cachedir import cache_root, data_root
 from .errors import DiqaError
 
 PHONE_SIZE = (4032, 3024)   # 12.2 MP, a common phone sensor
@@ -140,13 +141,15 @@ def markdown(doc: dict) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=None, help="exported model (default: the bundled one)")
     parser.add_argument("--sources", type=Path, nargs="+",
-                        default=[Path("../shared/data/skin-cc0/images"), Path("../shared/data/biq2021/Images")],
-                        help="folders of real photos to build the 12 MP JPEGs from")
+                        default=[data_root() / "skin-cc0" / "images", data_root() / "biq2021" / "Images"],
+                        help="folders of real photos to build the 12 MP JPEGs from (default: the CC0 skin and "
+                             "BIQ2021 photos under $DIQA_EDGE_DATA, else ../shared/data)")
     parser.add_argument("--n", type=int, default=200, help="number of 12 MP photos (default 200)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--draft-factor", type=int, choices=(1, 2, 4), default=None,
                         help="override the contract's draft factor (decoded sides >= factor x input size)")
-    parser.add_argument("--work", type=Path, default=Path("cache/12mp"), help="where the 12 MP JPEGs are kept")
+    parser.add_argument("--work", type=Path, default=cache_root() / "12mp",
+                        help="where the 12 MP JPEGs are kept (default: the cache folder, outside the work tree)")
     parser.add_argument("--out", type=Path, default=Path("out/bench_12mp"), help="where bench_12mp.md/json go")
 
 

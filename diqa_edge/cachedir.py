@@ -2,6 +2,7 @@
 
 Feature caches, generated datasets and training runs go under one root:
 ``$DIQA_EDGE_CACHE`` when set, else ``$XDG_CACHE_HOME/diqa-edge`` or ``~/.cache/diqa-edge``.
+The public data sets are read from one folder too (``data_root``), named once here.
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ def cache_root() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "diqa-edge"
+
+
+def data_root() -> Path:
+    """Where the public data sets sit in their published layouts: ``$DIQA_EDGE_DATA`` when set, else
+    ``../shared/data`` (this project's machines). Every command's ``--data-root`` and data defaults
+    start here, so a user points them all at their own copy with one variable."""
+    return Path(os.environ.get("DIQA_EDGE_DATA", "../shared/data")).expanduser()
 
 
 def skin_set_dir(short_side: int = 512) -> Path:

@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..cachedir import data_root
 from ..errors import DiqaError
 
 BACKBONE_CHOICES = ("efficientnet_b0", "efficientnet_b3", "efficientnet_b5",
@@ -43,8 +44,9 @@ def _data_arguments(parser) -> None:
     parser.add_argument("--datasets", required=True,
                         help="comma-separated: " + ", ".join(DATASET_NAMES) +
                              " (livec is test only; biq2021 is never trained on its official test split)")
-    parser.add_argument("--data-root", type=Path, default=Path("../shared/data"),
-                        help="folder holding the datasets in their published layouts")
+    parser.add_argument("--data-root", type=Path, default=data_root(),
+                        help="folder holding the datasets in their published layouts (default: $DIQA_EDGE_DATA, "
+                             "else ../shared/data)")
     parser.add_argument("--dataset-dir", action="append", default=[], metavar="NAME=PATH",
                         help="where one dataset lives (repeatable), e.g. derm=cache/derm")
     parser.add_argument("--holdout", type=float, default=0.2,
@@ -167,7 +169,7 @@ def run_pooled_stats(args: argparse.Namespace) -> int:
                          f"not {', '.join(unknown)}")
     if "derm" in datasets and not (Path(overrides["derm"]) / "manifest.csv").exists():
         raise DiqaError(f"{overrides['derm']}: no skin set there; build it with "
-                        f"`diqa-edge make-skin-set ../shared/data/skin-cc0/images --short-side {size}`")
+                        f"`diqa-edge make-skin-set {data_root() / 'skin-cc0' / 'images'} --short-side {size}`")
     config = FeatureModelConfig(dataset_dirs=resolve_dirs(datasets, args.data_root, overrides),
                                 backbone=args.backbone, input_size=size, stages=args.stages,
                                 skin_weight=args.skin_weight, reasons="derm" in datasets,
