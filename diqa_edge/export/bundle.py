@@ -13,7 +13,9 @@ import json
 import shutil
 from pathlib import Path
 
+from ..cachedir import data_root
 from ..data.splits import run_split_part
+from ..eval.report import markdown_table
 from ..models.load import MODELS_DIR
 from ..sdk.manifest import atomic_write_text
 from .formats import SAMPLES
@@ -81,14 +83,14 @@ def shipped_metrics(path: Path, trained) -> dict:
 
 
 def shipped_markdown(shipped: dict, precision: str) -> str:
-    lines = ["", f"## The shipped file ({DEFAULT}.tflite, {precision}) on the held-out test parts", "",
-             "| test set | labels | n | shipped SROCC [95 % CI] | shipped PLCC [95 % CI] | PyTorch fp32 SROCC "
-             "| PyTorch fp32 PLCC | max abs diff |", "|---|---|---|---|---|---|---|---|"]
-    for name, m in shipped.items():
-        a, t = m["shipped"], m["pytorch_fp32"]
-        lines.append(f"| {name} | {m['labels']} | {a['n']} | {a['srocc']:.3f} [{a['srocc_ci'][0]:.3f}, "
-                     f"{a['srocc_ci'][1]:.3f}] | {a['plcc']:.3f} [{a['plcc_ci'][0]:.3f}, {a['plcc_ci'][1]:.3f}] | "
-                     f"{t['srocc']:.3f} | {t['plcc']:.3f} | {m['max_abs_vs_pytorch']:.3f} |")
+    rows = [[name, m["labels"], m["shipped"]["n"],
+             f"{m['shipped']['srocc']:.3f} [{m['shipped']['srocc_ci'][0]:.3f}, {m['shipped']['srocc_ci'][1]:.3f}]",
+             f"{m['shipped']['plcc']:.3f} [{m['shipped']['plcc_ci'][0]:.3f}, {m['shipped']['plcc_ci'][1]:.3f}]",
+             f"{m['pytorch_fp32']['srocc']:.3f}", f"{m['pytorch_fp32']['plcc']:.3f}", f"{m['max_abs_vs_pytorch']:.3f}"]
+            for name, m in shipped.items()]
+    lines = ["", f"## The shipped file ({DEFAULT}.tflite, {precision}) on the held-out test parts", ""]
+    lines += markdown_table(["test set", "labels", "n", "shipped SROCC [95 % CI]", "shipped PLCC [95 % CI]",
+                             "PyTorch fp32 SROCC", "PyTorch fp32 PLCC", "max abs diff"], rows)
     return "\n".join(lines) + "\n"
 
 
@@ -144,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=Path, required=True, help="the run the export came from")
     parser.add_argument("--precision", default="int8")
     parser.add_argument("--samples", type=Path, default=SAMPLES)
-    parser.add_argument("--skin", type=Path, default=Path("../shared/data/skin-cc0/images"))
+    parser.add_argument("--skin", type=Path, default=data_root() / "skin-cc0" / "images",
+                        help="the CC0 skin photos whose reference scores are recorded (default: under "
+                             "$DIQA_EDGE_DATA, else ../shared/data)")
     args = parser.parse_args(argv)
     out = bundle(args.export_dir, load_trained(args.checkpoint), args.samples, args.skin, precision=args.precision)
     print(f"bundled {out} ({out.stat().st_size / 1e6:.2f} MB)")

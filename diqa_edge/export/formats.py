@@ -16,7 +16,9 @@ from typing import Callable
 
 from ..errors import DiqaError
 
-PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
+PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8", "int8-trunk")
+# the precisions whose activation ranges are calibrated on real images
+CALIBRATED = ("int8", "int8-trunk")
 # the bundled sample photos (test vectors, default images for checks)
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
@@ -43,7 +45,7 @@ class Format:
 # in the order the files are made: TFLite converts the ONNX graph, so ONNX comes first
 FORMATS: dict[str, Format] = {f.target: f for f in (
     Format("onnx", "ONNX", ".onnx", ("fp32",), "NCHW", "torch.onnx + onnxsim", "onnx_target"),
-    Format("tflite", "TFLite", ".tflite", ("fp32", "fp16", "int8-dynamic", "int8"), "NHWC", "onnx2tf",
+    Format("tflite", "TFLite", ".tflite", ("fp32", "fp16", "int8-dynamic", "int8", "int8-trunk"), "NHWC", "onnx2tf",
            "tflite_target"),
     Format("coreml", "Core ML", ".mlpackage", ("fp32", "fp16", "int8"), "image", "coremltools", "coreml_target"),
 )}
@@ -78,6 +80,8 @@ PRECISION_NOTES = {
     ("tflite", "fp16"): "float16 weights, float32 compute",
     ("tflite", "int8-dynamic"): "int8 weights, activations quantised on the fly",
     ("tflite", "int8"): "full integer: int8 weights, activations, input and output (calibrated)",
+    ("tflite", "int8-trunk"): "the backbone's weights and activations in int8 (calibrated); its first two "
+                              "convolutions, the pooling and the heads in float32; float32 input and output",
     ("coreml", "fp32"): "ML Program, float32 compute",
     ("coreml", "fp16"): "ML Program, float16 compute",
     ("coreml", "int8"): "8-bit linear weights (constexpr dequantise), float16 compute",

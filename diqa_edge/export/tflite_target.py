@@ -1,4 +1,6 @@
-"""TFLite through onnx2tf: float32, float16, dynamic-range int8 and full-integer int8.
+"""TFLite through onnx2tf: float32, float16, dynamic-range int8 and full-integer int8; and "int8-trunk"
+(the backbone in int8, what reads it in float: ``int8_trunk``) by TensorFlow's converter on onnx2tf's
+saved model.
 
 Two things this module guarantees that onnx2tf alone does not:
 - nothing downloads: onnx2tf fetches MS-COCO sample images for its own checks
@@ -29,7 +31,7 @@ from .formats import Artefact, ExportError, ExportJob, stage
 
 ONNX2TF_SAMPLE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 ONNX2TF_OUTPUTS = {"fp32": "float32", "fp16": "float16", "int8-dynamic": "dynamic_range_quant",
-                   "int8": "full_integer_quant"}
+                   "int8": "full_integer_quant", "int8-trunk": "int8_trunk"}
 
 
 def calibration_crops(paths: list[Path], contract) -> np.ndarray:
@@ -85,6 +87,15 @@ def _convert(onnx_path: Path, crops: np.ndarray, contract, workdir: Path, verbos
     return {"log_tail": log.getvalue()[-2000:]}
 
 
+@stage("tflite", "int8-trunk quantisation", "tensorflow")
+def _int8_trunk(tf_dir: Path, stem: str, crops: np.ndarray, contract) -> Path:
+    from .int8_trunk import quantize_trunk
+
+    out = tf_dir / f"{stem}_{ONNX2TF_OUTPUTS['int8-trunk']}.tflite"
+    out.write_bytes(quantize_trunk(tf_dir, crops, contract))
+    return out
+
+
 def _io_layout(path: Path) -> dict:
     from ai_edge_litert.interpreter import Interpreter
 
@@ -103,6 +114,9 @@ def export_tflite(trained, onnx_path: Path, precisions: list[str], out_dir: Path
         workdir = Path(tmp)
         info, seconds = _convert(onnx_path, crops, contract, workdir, verbose, full_integer="int8" in precisions)
         stem = onnx_path.stem
+        if "int8-trunk" in precisions:
+            _, quant_s = _int8_trunk(workdir / "tf", stem, crops, contract)
+            seconds += quant_s
         artefacts = []
         for precision in precisions:
             produced = workdir / "tf" / f"{stem}_{ONNX2TF_OUTPUTS[precision]}.tflite"

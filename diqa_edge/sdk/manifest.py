@@ -26,6 +26,16 @@ MANIFEST_KEY = "diqa_edge_manifest"
 MANIFEST_VERSION = 1
 
 
+def _finite_or_null(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class ModelManifest:
     contract: Contract
@@ -63,8 +73,9 @@ class ModelManifest:
         }
 
     def to_json(self) -> str:
-        """Strict JSON (no NaN or Infinity): a browser's, Kotlin's or Swift's parser refuses those."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True, allow_nan=False)
+        """Strict JSON (no NaN or Infinity): a browser's, Kotlin's or Swift's parser refuses those. A number
+        that is not finite (a decision's unused quantile, read from an older run card) is written null."""
+        return json.dumps(_finite_or_null(self.to_dict()), indent=2, sort_keys=True, allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "manifest") -> "ModelManifest":

@@ -36,8 +36,9 @@ def test_export_without_a_checkpoint_rebuilds_the_bundled_model(tmp_path):
     assert "rebuilding the bundled model" in proc.stdout
     (row,) = json.loads((out / "export_report.json").read_text())
     assert row["status"] == "pass" and row["max_abs"] <= 0.01             # against PyTorch: the fp32 gate
-    # against the bundled fp16 file: within the fp16 gate (measured 0.013 on 60 skin views)
-    assert row["same_as_shipped"] is True and row["shipped_max_abs"] <= 0.05
+    # against the bundled int8-trunk file: the ranking its own gate asks of it (SROCC >= 0.995; measured
+    # 0.9977 on the 60 skin test views, max |score diff| 0.57, where the int8 trunk moves single photos)
+    assert row["same_as_shipped"] is True and row["shipped_srocc"] >= 0.995
     manifest = json.loads((out / "efficientnet_lite0-pooled-biq2021+derm_onnx_fp32.manifest.json").read_text())
     shipped = json.loads((ROOT / "diqa_edge" / "models" / "default.manifest.json").read_text())
     assert manifest["decision"]["reason_thresholds"] == shipped["decision"]["reason_thresholds"]

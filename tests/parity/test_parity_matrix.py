@@ -22,7 +22,8 @@ TOLERANCE = {
     "fp16": {"max_abs": 0.05},      # weights rounded to half precision
     "int8-dynamic": {"srocc": 0.99},  # int8 weights: small shifts, ranking must hold
     "int8": {"srocc": 0.98},        # int8 weights and activations on a 60-image fixture head (see below)
-}
+    "int8-trunk": {"srocc": 0.99},   # the backbone in int8, pooling and heads in float; the fixture's
+}                                    # export gate (tests/conftest.py; the shipped model's gate is 0.995)
 # The shipped-model gate stays SROCC >= 0.99 (diqa_edge.export.parity); the session fixture is a head
 # trained for seconds on 120 images, whose full-integer int8 SROCC measured 0.988 here.
 
@@ -71,7 +72,7 @@ def test_every_runnable_format_matches_pytorch_through_the_sdk(exported):
         else:
             assert rho >= rule["srocc"], (target, precision, rho)
         checked += 1
-    assert checked >= 5   # ONNX fp32 + four TFLite precisions
+    assert checked >= 6   # ONNX fp32 + five TFLite precisions
 
 
 BUNDLED = ROOT / "diqa_edge" / "models"

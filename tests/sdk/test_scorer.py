@@ -209,3 +209,14 @@ def test_a_thumbnail_or_a_single_pixel_is_sent_back_as_too_small(scorers):
         assert result.score > scorer.threshold       # bright enough for this model: only the size fails it
         assert not result.acceptable and result.top_reason == "small" and result.hint == INPUT_HINTS["small"].hint
     assert scorer.score(_grey_png(230)).acceptable   # 320 x 272: above min_side
+
+
+def test_a_manifest_is_strict_json_even_when_its_decision_holds_nan():
+    """An older run card's decision carried ``"quantile": NaN``: the manifest written from it must still parse
+    in a browser (JSON has no NaN), with null in its place, and numbers that are finite kept exactly."""
+    import json
+
+    manifest = ModelManifest(C, 4.0435, decision={"quantile": float("nan"), "threshold": 4.0435,
+                                                           "table": [{"t": float("inf"), "s": 0.5}]})
+    doc = json.loads(manifest.to_json(), parse_constant=lambda c: pytest.fail(f"{c} in the manifest"))
+    assert doc["decision"] == {"quantile": None, "threshold": 4.0435, "table": [{"t": None, "s": 0.5}]}
