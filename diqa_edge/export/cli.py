@@ -265,13 +265,14 @@ def _gate_all(artefacts: list, trained, images, reference, args: argparse.Namesp
     # the bundled file's own scores, once for every rebuilt file that runs here
     shipped = (artefact_scores(SHIPPED_MODEL, images, trained.contract)
                if rebuild and any(FORMATS[a.target].runs_here() for a in artefacts) else None)
+    shipped_precision = read_sidecar(SHIPPED_MODEL).precision if shipped is not None else None
     rows = []
     for art in artefacts:
         row = gate(art, reference, images, trained.contract, _thresholds(args), model=trained.model)
         runs = FORMATS[art.target].runs_here()
         if rebuild and runs:
-            row.update(_against_shipped(art, shipped, read_sidecar(SHIPPED_MODEL).precision, images,
-                                        trained.contract, _thresholds(args)))
+            row.update(_against_shipped(art, shipped, shipped_precision, images, trained.contract,
+                                        _thresholds(args)))
             if not row["same_as_shipped"]:
                 row["status"] = "FAILED"
         rows.append(row)
