@@ -91,6 +91,11 @@ def _load_pooled_stats(run_dir: Path) -> TrainedModel:
                                    input_size=contract.input_size)
         state = load_file(str(run_dir / "head.safetensors"))
         built.model.head.load_state_dict({k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")})
+        tuned = {k.removeprefix("trunk."): v for k, v in state.items() if k.startswith("trunk.")}
+        if tuned:   # stages fine-tuned past ImageNet (training/tail_tuning.py): they replace the packaged ones
+            unexpected = built.model.trunk.load_state_dict(tuned, strict=False).unexpected_keys
+            if unexpected:
+                raise KeyError(f"trunk tensors the model lacks: {unexpected[:3]}")
         if "kernel.centres" in state:   # an SVR score head (pooled_stats.KernelScore)
             built.model.attach_kernel(state["kernel.centres"].shape[0]).load_state_dict(
                 {k.removeprefix("kernel."): v for k, v in state.items() if k.startswith("kernel.")})

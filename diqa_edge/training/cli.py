@@ -81,6 +81,17 @@ def _model_arguments(parser) -> None:
                         help="pooled-stats: the score head: svr (an RBF support-vector regression on the BIQ2021 "
                              "training photos and 800 skin views; held-out BIQ2021 SROCC 0.81 against the "
                              "ridge's 0.79; default) or ridge (linear, on BIQ2021 and the skin views at --skin-weight)")
+    parser.add_argument("--tune", choices=("frozen", "block3", "block4", "block5", "pixels"), default="frozen",
+                        help="pooled-stats: fine-tune the trunk on BIQ2021's human MOS before the heads are fitted: "
+                             "'frozen' (no tuning; default), a cut (the stages after it train from an activation "
+                             "cache under the cache root: block5 = the last stage, block4 = the last two), or "
+                             "'pixels' (every stage, from the images: full fine-tuning, the GPU recipe)")
+    parser.add_argument("--tune-epochs", type=int, default=10, help="pooled-stats --tune: epochs (default 10)")
+    parser.add_argument("--tune-lr", type=float, default=1e-4,
+                        help="pooled-stats --tune: AdamW learning rate, cosine to zero (default 1e-4)")
+    parser.add_argument("--tune-minutes", type=float, default=None,
+                        help="pooled-stats --tune: stop after this much training time (re-run to resume)")
+    parser.add_argument("--device", default="cpu", help="pooled-stats --tune: torch device, e.g. cuda (default cpu)")
     parser.add_argument("--backbone", choices=BACKBONE_CHOICES, default="efficientnet_lite0",
                         help="timm backbone (default efficientnet_lite0; Lite0/1/2 start from packaged "
                              "ImageNet weights, B0/B3/B5 from random init unless --pretrained PATH)")
@@ -173,7 +184,8 @@ def run_pooled_stats(args: argparse.Namespace) -> int:
     config = FeatureModelConfig(dataset_dirs=resolve_dirs(datasets, args.data_root, overrides),
                                 backbone=args.backbone, input_size=size, stages=args.stages,
                                 skin_weight=args.skin_weight, reasons="derm" in datasets,
-                                score_head=args.score_head,
+                                score_head=args.score_head, tune=args.tune, tune_epochs=args.tune_epochs,
+                                tune_lr=args.tune_lr, tune_minutes=args.tune_minutes, device=args.device,
                                 split_index=args.splits[0], split_seed=args.split_seed,
                                 trainval_holdout=args.holdout)
     card = train_feature_model(config, args.out)

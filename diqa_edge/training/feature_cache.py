@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +42,9 @@ def image_id(path: str | Path) -> str:
 class FeatureCache:
     folder: Path
     computed: int = 0                     # images whose features this object computed (not read back)
+    build_seconds: float = 0.0            # compute time of every chunk in the folder, over all runs
     _index: dict[str, tuple[str, int]] = field(default_factory=dict)
+    _maps: dict[str, np.ndarray] = field(default_factory=dict)   # open memory maps, one per chunk
 
     def __post_init__(self) -> None:
         self.folder = Path(self.folder)
@@ -56,30 +59,34 @@ class FeatureCache:
                 if (self.folder / entry["file"]).exists():
                     for row, item in enumerate(entry["ids"]):
                         self._index[item] = (entry["file"], row)
+                    self.build_seconds += entry.get("seconds") or 0.0
+
+    def __len__(self) -> int:
+        return len(self._index)
 
     def missing(self, ids: list[str]) -> list[int]:
         return [i for i, item in enumerate(ids) if item not in self._index]
 
-    def add_chunk(self, ids: list[str], features: np.ndarray) -> None:
+    def add_chunk(self, ids: list[str], features: np.ndarray, seconds: float | None = None) -> None:
         name = f"chunk-{hashlib.sha1(''.join(ids).encode()).hexdigest()[:16]}.npy"
         tmp = self.folder / f".{name}.tmp"
         with open(tmp, "wb") as fh:
             np.save(fh, features.astype(np.float16))
         os.replace(tmp, self.folder / name)
         with open(self.folder / "index.jsonl", "a") as fh:
-            fh.write(json.dumps({"file": name, "ids": ids}) + "\n")
+            fh.write(json.dumps({"file": name, "ids": ids, "seconds": seconds}) + "\n")
         for row, item in enumerate(ids):
             self._index[item] = (name, row)
         self.computed += len(ids)
+        self.build_seconds += seconds or 0.0
 
     def read(self, ids: list[str]) -> np.ndarray:
-        chunks: dict[str, np.ndarray] = {}
         rows = []
         for item in ids:
             name, row = self._index[item]
-            if name not in chunks:
-                chunks[name] = np.load(self.folder / name, mmap_mode="r")
-            rows.append(np.asarray(chunks[name][row], dtype=np.float32))
+            if name not in self._maps:
+                self._maps[name] = np.load(self.folder / name, mmap_mode="r")
+            rows.append(np.asarray(self._maps[name][row], dtype=np.float32))
         return np.stack(rows) if rows else np.zeros((0, 0), np.float32)
 
 
@@ -105,22 +112,30 @@ def pooled_features(paths: list[Path], trunk, contract, key: str, *, root: Path 
                     progress: bool = True, desc: str = "features") -> tuple[np.ndarray, FeatureCache]:
     """Features of ``paths`` (N x F, float32), computing only what the cache lacks; the cache object says
     how many were computed. Images that fail to decode raise: the loaders already skipped bad rows."""
+    cache = cached_outputs(paths, trunk, contract, key, kind="features", root=root, progress=progress, desc=desc)
+    return cache.read([image_id(p) for p in paths]), cache
+
+
+def cached_outputs(paths: list[Path], trunk, contract, key: str, *, kind: str, root: Path | None = None,
+                   progress: bool = True, desc: str = "features") -> FeatureCache:
+    """The cache ``<root>/<kind>/<key>`` holding ``trunk``'s output for every one of ``paths`` (pooled
+    features, or a stage's activations), after computing what it lacked."""
     from tqdm import tqdm
 
     from ..sdk.preprocess import preprocess
 
-    cache = FeatureCache((root or cache_root()) / "features" / key)
+    cache = FeatureCache((root or cache_root()) / kind / key)
     ids = [image_id(p) for p in paths]
     todo = cache.missing(ids)
     if todo:
         session = trunk_session(trunk, contract, cache.folder)
         with tqdm(total=len(todo), desc=desc, unit="img", disable=not progress or None) as bar:
             for start in range(0, len(todo), CHUNK):
-                part = todo[start:start + CHUNK]
+                part, t0 = todo[start:start + CHUNK], time.perf_counter()
                 feats = []
                 for i in part:
                     tensor = preprocess(paths[i], contract, layout="NCHW")
                     feats.append(session.run(None, {"input": tensor.reshape(1, *tensor.shape[-3:])})[0][0])
                     bar.update()
-                cache.add_chunk([ids[i] for i in part], np.stack(feats))
-    return cache.read(ids), cache
+                cache.add_chunk([ids[i] for i in part], np.stack(feats), time.perf_counter() - t0)
+    return cache

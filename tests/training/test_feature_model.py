@@ -69,3 +69,55 @@ def test_pooled_stats_run_loads_for_export_and_reuses_its_features(data, tmp_pat
     again = train_feature_model(config, tmp_path / "run2", progress=False)
     assert again["features_computed_this_run"] == 0                # counted: every feature read from the cache
     assert again["test_metrics"]["biq2021"]["srocc"] == pytest.approx(card["test_metrics"]["biq2021"]["srocc"])
+
+
+def test_a_run_tuned_past_the_frozen_trunk_stores_and_loads_its_tuned_stage(data, tmp_path, monkeypatch):
+    from diqa_edge.export.parity import ParityImages, torch_outputs
+    from diqa_edge.models.load import load_trained
+    from diqa_edge.models.pooled_stats import build_pooled_stats
+    from diqa_edge.training.feature_model import FeatureModelConfig, train_feature_model
+
+    monkeypatch.setenv("DIQA_EDGE_CACHE", str(tmp_path / "cache"))
+    config = FeatureModelConfig(dataset_dirs=data, input_size=SIZE, cv_folds=2, tune="block5", tune_epochs=2,
+                                tune_lr=1e-3)
+    card = train_feature_model(config, tmp_path / "run", progress=False)
+    assert card["tuning"]["tuned_modules"] == ["blocks.6"] and [h["epoch"] for h in card["tuning"]["history"]] == [0, 1, 2]
+    assert card["tuning"]["images"] == 2 * card["n_train"]["biq2021"]    # tuned on the BIQ2021 photos only
+
+    from safetensors.torch import load_file
+
+    saved = load_file(str(tmp_path / "run" / "head.safetensors"))
+    assert {k.split(".")[2] for k in saved if k.startswith("trunk.")} == {"6"}   # the tuned stage only
+    trained = load_trained(tmp_path / "run")
+    loaded = trained.model.trunk.state_dict()
+    assert all(torch.equal(loaded[k.removeprefix("trunk.")], v) for k, v in saved.items() if k.startswith("trunk."))
+    imagenet = build_pooled_stats("efficientnet_lite0", card["stages"], input_size=SIZE).model.trunk.state_dict()
+    assert torch.equal(loaded["blocks.5.0.conv_pw.weight"], imagenet["blocks.5.0.conv_pw.weight"])   # frozen
+    last_epoch = torch.load(tmp_path / "run" / "tuning" / "checkpoint.pt", weights_only=False)["tail"]
+    assert not torch.equal(last_epoch["blocks.6.0.conv_pw.weight"], imagenet["blocks.6.0.conv_pw.weight"])  # trained
+    images = ParityImages.from_records(run_split_part(trained.card, "test"), limit=6)
+    out = torch_outputs(trained.model, images, trained.contract)
+    assert out.shape == (len(images.paths), 8) and np.isfinite(out).all()
+
+
+def test_the_gpu_script_runs_at_reduced_scale_on_the_cpu_and_writes_a_run_export_reads(data, tmp_path):
+    """scripts/gpu_tune.sh (issue 21 item 5) with DEVICE=cpu on the tiny sets: every stage tuned from the
+    pixels, the run folder loadable as export loads it."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from diqa_edge.models.load import load_trained
+
+    env = {**os.environ, "DEVICE": "cpu", "EPOCHS": "1", "PYTHON": sys.executable,
+           "DIQA_EDGE_CACHE": str(tmp_path / "cache"), "OUT": str(tmp_path / "run")}
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_tune.sh"), "--input-size", str(SIZE),
+                           "--dataset-dir", f"biq2021={data['biq2021']}", "--dataset-dir", f"derm={data['derm']}"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    trained = load_trained(tmp_path / "run")
+    tuning = trained.card["tuning"]
+    assert tuning["from"] == "pixels" and tuning["epochs"] == 1
+    assert tuning["tuned_modules"][:2] == ["conv_stem", "bn1"] and tuning["images"] == trained.card["n_train"]["biq2021"]
+    assert "SROCC" in done.stdout and "run folder" in done.stdout
