@@ -42,8 +42,16 @@ ROWS = {
     "svr": ("efficientnet_lite0", 512, "block0,block1,block2,block3,block4,block5,block6", None, None,
             "no-head features, RBF SVR score head (C 2, gamma 5e-4, epsilon 0.3) on BIQ2021 only"),
     "svr-all": ("efficientnet_lite0", 512, "all", None, None, "all stages, RBF SVR score head"),
+    "res448-no-head": ("efficientnet_lite0", 448, "block0,block1,block2,block3,block4,block5,block6", None, None,
+                       "Lite0 at 448 px, blocks 0-6"),
+    "svr-448": ("efficientnet_lite0", 448, "block0,block1,block2,block3,block4,block5,block6", None, None,
+                "Lite0 at 448 px, blocks 0-6, RBF SVR score head"),
+    "lite2-no-head": ("efficientnet_lite2", 512, "block0,block1,block2,block3,block4,block5,block6", None, None,
+                      "Lite2 at 512 px, blocks 0-6"),
+    "svr-lite2": ("efficientnet_lite2", 512, "block0,block1,block2,block3,block4,block5,block6", None, None,
+                  "Lite2 at 512 px, blocks 0-6, RBF SVR score head"),
 }
-KERNEL_ROWS = {"svr", "svr-all"}     # rows whose score head is the SVR (training/feature_model.fit_kernel_score)
+KERNEL_ROWS = {"svr", "svr-all", "svr-448", "svr-lite2"}     # rows whose score head is the SVR (training/feature_model.fit_kernel_score)
 
 
 def run_row(name: str, skin_dir: Path) -> dict:
