@@ -80,16 +80,15 @@ def _against_shipped(art, shipped_scores: np.ndarray, shipped_precision: str, im
     images). In the bundled file's own precision it must give the bundled scores (within the fp32 gate:
     the same recipe makes the same file); in another precision, the scores the bundled precision's own
     gate allows (fp16: max |delta|; int8 kinds: the ranking)."""
-    from scipy import stats
-
+    from ..eval.metrics import srocc
     from .parity import artefact_scores
 
     scores = artefact_scores(art.path, images, contract)
     diff = np.abs(scores - shipped_scores)
-    srocc = float(stats.spearmanr(scores, shipped_scores)[0])
+    rank = srocc(scores, shipped_scores)
     rule = thresholds["fp32"] if art.precision == shipped_precision else thresholds[shipped_precision]
-    same = diff.max() <= rule["max_abs"] if "max_abs" in rule else srocc >= rule["srocc"]
-    return {"shipped_max_abs": float(diff.max()), "shipped_mean_abs": float(diff.mean()), "shipped_srocc": srocc,
+    same = diff.max() <= rule["max_abs"] if "max_abs" in rule else rank >= rule["srocc"]
+    return {"shipped_max_abs": float(diff.max()), "shipped_mean_abs": float(diff.mean()), "shipped_srocc": rank,
             "shipped_rule": json.dumps(rule), "same_as_shipped": bool(same)}
 
 

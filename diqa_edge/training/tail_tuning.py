@@ -28,10 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..models.pooled_stats import STAGES, STATS_VERSION, mean_and_std, stage_names
+from ..models.pooled_stats import STAGES, STATS_VERSION, mean_and_std, stage_columns, stage_names
 from .feature_cache import FeatureCache, cached_outputs, image_id
-
-CUTS = ("block3", "block4", "block5")
 
 
 class EarlyStages(nn.Module):
@@ -130,14 +128,15 @@ class Rows:
 class Inputs:
     """Batches of the tail's input: cached activations, or the contract's crops when there is no cut.
 
-    From the pixels, every photo is decoded and cropped once (in ``workers`` threads: Pillow releases
-    the GIL) and its uint8 crop kept in memory (768 KB at 512 px), so epochs after the first cost the
-    network alone: what lets a GPU run many epochs in minutes."""
+    From the pixels, photos are decoded and cropped in ``workers`` threads (Pillow releases the GIL);
+    with ``keep_crops`` (the training photos) each uint8 crop is kept in memory (768 KB at 512 px), so
+    epochs after the first cost the network alone: what lets a GPU run many epochs in minutes. A single
+    pass (the features of every view) keeps nothing."""
 
-    def __init__(self, cache: FeatureCache | None, contract, workers: int | None = None):
+    def __init__(self, cache: FeatureCache | None, contract, workers: int | None = None, keep_crops: bool = False):
         import os
 
-        self.cache, self.contract = cache, contract
+        self.cache, self.contract, self.keep_crops = cache, contract, keep_crops
         self.workers = workers or min(8, os.cpu_count() or 1)
         self._crops: dict[Path, np.ndarray] = {}
 
@@ -153,10 +152,14 @@ class Inputs:
         from ..sdk.preprocess import normalise
 
         todo = [p for p in dict.fromkeys(paths) if p not in self._crops]
+        fresh: dict[Path, np.ndarray] = {}
         if todo:
             with ThreadPoolExecutor(self.workers) as pool:
-                self._crops.update(zip(todo, pool.map(self._crop, todo)))
-        return np.stack([normalise(self._crops[p], self.contract).transpose(2, 0, 1) for p in paths])
+                fresh = dict(zip(todo, pool.map(self._crop, todo)))
+        if self.keep_crops:
+            self._crops.update(fresh)
+        return np.stack([normalise(fresh[p] if p in fresh else self._crops[p], self.contract).transpose(2, 0, 1)
+                         for p in paths])
 
     def batch(self, rows: Rows, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.cache is not None:
@@ -186,16 +189,13 @@ def tail_outputs(tail: Tail, inputs: Inputs, rows: Rows, batch_size: int = 64, f
     return np.concatenate(out) if out else np.zeros((0,), np.float32)
 
 
-def _spearman(a, b) -> float:
-    from scipy.stats import spearmanr
-    return float(spearmanr(a, b).statistic)
-
-
 def tune_tail(tail: Tail, inputs: Inputs, train: Rows, val: Rows, config: TailConfig, out_dir: Path,
               progress: bool = True) -> dict:
     """Train ``tail`` (resuming from ``out_dir/checkpoint.pt``), keep the epoch with the best validation
     SROCC in ``out_dir/best.pt``; returns the history (per epoch: images, training seconds, val SROCC)."""
     from tqdm import tqdm
+
+    from ..eval.metrics import srocc
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -216,7 +216,7 @@ def tune_tail(tail: Tail, inputs: Inputs, train: Rows, val: Rows, config: TailCo
         schedule.load_state_dict(saved["schedule"])
         state = saved["state"]
     if not state["history"]:
-        start_val = _spearman(tail_outputs(tail, inputs, val, device=config.device), val.mos)
+        start_val = srocc(tail_outputs(tail, inputs, val, device=config.device), val.mos)
         state["history"].append({"epoch": 0, "images": 0, "seconds": 0.0, "val_srocc": start_val})
         state["best"] = start_val if np.isfinite(start_val) else -2.0   # a constant start ranks nothing
         torch.save(tail.state_dict(), out_dir / "best.pt")
@@ -244,7 +244,7 @@ def tune_tail(tail: Tail, inputs: Inputs, train: Rows, val: Rows, config: TailCo
                 if config.minutes is not None and state["seconds"] + time.perf_counter() - t0 >= 60 * config.minutes:
                     break
         state["seconds"] += time.perf_counter() - t0
-        val_srocc = _spearman(tail_outputs(tail, inputs, val, device=config.device), val.mos)
+        val_srocc = srocc(tail_outputs(tail, inputs, val, device=config.device), val.mos)
         state["history"].append({"epoch": epoch, "images": state["images"], "seconds": round(state["seconds"], 1),
                                  "train_mse": sum(losses) / max(1, state["images"] - state["history"][-1]["images"]),
                                  "val_srocc": val_srocc})
@@ -261,10 +261,8 @@ def tune_tail(tail: Tail, inputs: Inputs, train: Rows, val: Rows, config: TailCo
 
 def early_width(trunk, stages, cut: str | None) -> int:
     """How many leading columns of a ``stages`` feature vector belong to the frozen stages up to ``cut``."""
-    if cut is None:
-        return 0
-    return sum(2 * w for name, w in zip(STAGES, trunk.widths) if name in stage_names(stages)
-               and STAGES.index(name) <= STAGES.index(cut))
+    early = [] if cut is None else [s for s in stage_names(stages) if STAGES.index(s) <= STAGES.index(cut)]
+    return len(stage_columns(trunk, early)) if early else 0
 
 
 def tune_trunk(built, parts: dict, heads, config: TailConfig, stages, backbone: str, out_dir: Path,
@@ -290,7 +288,7 @@ def tune_trunk(built, parts: dict, heads, config: TailConfig, stages, backbone: 
     with torch.no_grad():
         tail.head.weight.copy_(torch.as_tensor(heads.weight[:1], dtype=torch.float32))
         tail.head.bias.copy_(torch.as_tensor(heads.bias[:1], dtype=torch.float32))
-    biq = Inputs(cache_of.get("biq2021"), built.contract)
+    biq = Inputs(cache_of.get("biq2021"), built.contract, keep_crops=True)   # read every epoch
     trainable = sum(param.numel() for param in tail.parameters() if param.requires_grad)
     log = tune_tail(tail, biq, rows[("train", "biq2021")], rows[("val", "biq2021")], config, out_dir, progress)
     tail.cpu().eval()
@@ -300,9 +298,10 @@ def tune_trunk(built, parts: dict, heads, config: TailConfig, stages, backbone: 
         trunk.conv_stem, trunk.bn1 = tail.stem[0], tail.stem[1]
     for param in trunk.parameters():
         param.requires_grad_(False)
-    tuned = {p: {name: tail_outputs(tail, Inputs(cache_of.get(name), built.contract), rows[(p, name)],
-                                    features=True) for name in by_name} for p, by_name in parts.items()
-             if feature_parts is None or p in feature_parts}
+    inputs_of = {name: biq if name == "biq2021" else Inputs(cache_of.get(name), built.contract)
+                 for by_name in parts.values() for name in by_name}   # the training crops are not decoded again
+    tuned = {p: {name: tail_outputs(tail, inputs_of[name], rows[(p, name)], features=True) for name in by_name}
+             for p, by_name in parts.items() if feature_parts is None or p in feature_parts}
     log["tuned_modules"] = tuned_module_names(config.cut)
     log["trainable_parameters"] = trainable
     return log, tuned, tail
