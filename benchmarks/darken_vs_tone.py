@@ -8,6 +8,11 @@ logistic regression, out-of-fold over 5 folds grouped by source photo, on the 25
 KADID-labelled skin set (``diqa-edge make-skin-set``). Reported: AUC, and the share of the faulty
 views sent back when 95 % of the views that must pass do pass.
 
+It then asks how far apart the two views are at all: for each photo, the power ``g`` for which the
+darker-tone construction (L* -> 100 (L*/100)^g, a* and b* kept) best matches the level-4 darkened
+view's L* (mean absolute difference over the pixels), and how well mean lightness alone separates the
+darkened views from the L*^1.6 tone views (the gate cannot know a photo's lightness before the fault).
+
     python benchmarks/darken_vs_tone.py --out benchmarks/results/darken_vs_tone.json   # ~3 min
 """
 
@@ -38,6 +43,42 @@ def statistics(path: Path) -> np.ndarray:
     return np.r_[np.percentile(g, [1, 5, 25, 50, 75, 95, 99]), a.reshape(-1, 3).mean(0), a.reshape(-1, 3).std(0),
                  sat.mean(), np.median(sat), [(g < t).mean() for t in (0.05, 0.1, 0.2)],
                  [(g > t).mean() for t in (0.9, 0.95)], np.abs(np.diff(g, axis=1)).mean()]
+
+
+GAMMAS = np.round(np.arange(1.0, 2.6, 0.025), 3)
+
+
+def lightness(path: Path, step: int = 4) -> np.ndarray:
+    from skimage.color import rgb2lab
+
+    return rgb2lab(np.asarray(Image.open(path).convert("RGB"))[::step, ::step])[..., 0].ravel()
+
+
+def tone_power(skin_set: Path) -> dict:
+    """Darken level 4 as a darker skin tone: the best-matching power per photo, what is left, and the
+    best split of the darkened from the L*^1.6 views by mean lightness."""
+    fits, means = [], []
+    for pristine in sorted(skin_set.glob("*__pristine.png")):
+        stem = pristine.name.split("__")[0]
+        l0, l4, tone = (lightness(skin_set / f"{stem}__{v}.png") for v in ("pristine", "darken_4", "darker_tone_2"))
+        err = [np.abs(100 * (l0 / 100) ** g - l4).mean() for g in GAMMAS]
+        fits.append((GAMMAS[int(np.argmin(err))], min(err)))
+        means.append((l0.mean(), l4.mean(), tone.mean()))
+    fits, means = np.array(fits), np.array(means)
+    cuts = np.linspace(20, 80, 1201)
+    tone_pass = np.array([(means[:, 2] >= c).mean() for c in cuts])
+    dark_back = np.array([(means[:, 1] < c).mean() for c in cuts])
+    at90 = int(np.nonzero(tone_pass >= 0.90)[0].max())
+
+    def spread(v):
+        return [round(float(x), 3) for x in np.percentile(v, [10, 50, 90])]
+
+    return {"photos": len(fits), "best_power_p10_p50_p90": spread(fits[:, 0]),
+            "residual_mean_abs_L_p10_p50_p90": spread(fits[:, 1]), "residual_mean_abs_L_max": round(float(fits[:, 1].max()), 3),
+            "mean_L_pristine_p10_p50_p90": spread(means[:, 0]), "mean_L_darken_4_p10_p50_p90": spread(means[:, 1]),
+            "mean_L_darker_tone_2_p10_p50_p90": spread(means[:, 2]),
+            "by_mean_lightness_sent_back_at_90_tone_pass": round(float(dark_back[at90]), 3),
+            "by_mean_lightness_equal_error": round(float(np.max(np.minimum(tone_pass, dark_back))), 3)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: AUC {result['questions'][name]['auc_all_statistics']}, sent back at 95 % pass "
               f"{result['questions'][name]['sent_back_at_95_pass']}, best single "
               f"{result['questions'][name]['best_single']}")
+    result["darken_4_as_a_tone_power"] = tone_power(args.skin_set)
+    print("darken_4 as a tone power:", json.dumps(result["darken_4_as_a_tone_power"]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0

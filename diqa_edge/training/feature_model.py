@@ -213,16 +213,21 @@ def reason_rows(train: dict[str, Part]) -> tuple[np.ndarray, list]:
     return np.concatenate([skin.features, natural.features]), skin.records + natural.records
 
 
+def photo_folds(records, config: FeatureModelConfig) -> np.ndarray:
+    """The calibration fold of each view: seeded, by source photo, so a photo's views share one fold."""
+    groups = np.array([r.group for r in records])
+    names = np.unique(groups)
+    fold_of = {g: i % config.cv_folds for i, g in
+               enumerate(np.random.default_rng(config.split_seed).permutation(names))}
+    return np.array([fold_of[g] for g in groups])
+
+
 def out_of_fold(train: dict[str, Part], config: FeatureModelConfig, alpha: float,
                 kernel: KernelFit | None = None) -> np.ndarray:
     """Outputs for every skin training view from heads fitted without its photo (grouped folds): the
     calibration scores of the gate, so its thresholds never see a photo the heads trained on."""
     skin = train["derm"]
-    groups = np.array([r.group for r in skin.records])
-    names = np.unique(groups)
-    fold_of = {g: i % config.cv_folds for i, g in
-               enumerate(np.random.default_rng(config.split_seed).permutation(names))}
-    fold = np.array([fold_of[g] for g in groups])
+    fold = photo_folds(skin.records, config)
     out = np.zeros((len(skin.records), 1 + (len(REASONS) if config.reasons else 0)))
     for k in range(config.cv_folds):
         keep = fold != k
