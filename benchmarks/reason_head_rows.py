@@ -90,7 +90,7 @@ def score_columns(config, parts, cache: Path) -> dict:
 def measure(row, parts, scores) -> dict:
     """Calibration and test rates of the rule chosen for reasons heads of this ``row``."""
     from diqa_edge.data.distort import REASONS
-    from diqa_edge.eval.gate import Views, acceptance_table, choose_rule
+    from diqa_edge.eval.gate import Views, acceptance_table, caught_alone, choose_rule
     from diqa_edge.training.feature_model import good_natural, mild_views
 
     skin, val, test = parts["train"]["derm"], parts["val"]["derm"], parts["test"]["derm"]
@@ -122,11 +122,10 @@ def measure(row, parts, scores) -> dict:
     # the cell's own reason with the whole false-retake budget: what no allocation of thresholds can beat
     alone = {}
     for fam, reason in CELLS.items():
-        col = calib[:, 1 + REASONS.index(reason)]
-        cell = col[(views.families == fam) & (views.levels == 4)]
+        cell = (views.families == fam) & (views.levels == 4)
         for must_pass, mask in (("pristine", views.pristine), ("pristine_and_mild", views.pristine | mild)):
-            alone[f"{fam}_4_by_{reason}_alone_vs_{must_pass}"] = {
-                str(a): float((cell > np.quantile(col[mask], a)).mean()) for a in ALONE_AT}
+            alone[f"{fam}_4_by_{reason}_alone_vs_{must_pass}"] = caught_alone(
+                calib[:, 1 + REASONS.index(reason)], cell, mask, ALONE_AT)
     test_out = np.c_[scores["test"], probabilities(models, z(test.features))]
     table = acceptance_table(chosen.rule.retake_mask(test_out, REASONS), Views.of(test.records), None)
     natural_kept = ~chosen.rule.retake_mask(np.c_[scores["natural_test"],

@@ -30,17 +30,16 @@ CELLS = {"contrast": "contrast", "darken": "dark"}
 def separation(p: np.ndarray, records) -> dict:
     """Each cell caught by its own reason alone at 0.97 / 0.95 of the must-pass views."""
     from diqa_edge.data.distort import REASONS
-    from diqa_edge.eval.gate import Views
+    from diqa_edge.eval.gate import Views, caught_alone
     from diqa_edge.training.feature_model import mild_views
 
     views, mild = Views.of(records), mild_views(records)
     out = {}
     for fam, reason in CELLS.items():
-        col = p[:, REASONS.index(reason)]
-        cell = col[(views.families == fam) & (views.levels == 4)]
+        cell = (views.families == fam) & (views.levels == 4)
         for must_pass, mask in (("pristine", views.pristine), ("pristine_and_mild", views.pristine | mild)):
-            out[f"{fam}_4_by_{reason}_alone_vs_{must_pass}"] = {
-                str(a): round(float((cell > np.quantile(col[mask], a)).mean()), 3) for a in (0.97, 0.95)}
+            caught = caught_alone(p[:, REASONS.index(reason)], cell, mask)
+            out[f"{fam}_4_by_{reason}_alone_vs_{must_pass}"] = {a: round(v, 3) for a, v in caught.items()}
     return out
 
 

@@ -149,6 +149,15 @@ def choose_rule(outputs: np.ndarray, views: Views, reasons: tuple[str, ...], mil
     return best[1]
 
 
+def caught_alone(values: np.ndarray, faulty: np.ndarray, must_pass: np.ndarray,
+                 accept=(0.97, 0.95)) -> dict[str, float]:
+    """The share of the ``faulty`` views one output alone sends back (``values`` above its threshold)
+    when that threshold lets ``accept`` of the ``must_pass`` views through: the most any rule can catch
+    of a fault with the whole false-retake budget given to that output."""
+    values = np.asarray(values, float)
+    return {str(a): float((values[faulty] > np.quantile(values[must_pass], a)).mean()) for a in accept}
+
+
 def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
     """95 % Wilson interval of a rate k / n (sound at 0 and 1, unlike the normal approximation)."""
     if n == 0:

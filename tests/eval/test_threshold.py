@@ -52,3 +52,13 @@ def test_roc_plot_and_the_decision_travel_in_the_manifest(tmp_path):
     back = ModelManifest.from_json(m.to_json())
     assert back.decision["min_sensitivity"] == 0.9 and len(back.decision["table"]) == 4
     assert back.decision["table"][2]["threshold"] == d.threshold   # the 0.9 row is the chosen threshold
+
+
+def test_caught_alone_is_the_share_of_a_fault_above_the_threshold_that_passes_the_good_views():
+    from diqa_edge.eval.gate import caught_alone
+
+    values = np.r_[np.arange(100.0), np.arange(95.0, 105.0)]       # 100 good views, then 10 faulty ones
+    faulty = np.r_[np.zeros(100, bool), np.ones(10, bool)]
+    caught = caught_alone(values, faulty, ~faulty, accept=(0.97, 0.95, 1.0))
+    # thresholds 96.03, 94.05 and 99: the faulty views above them are 97..104, 95..104 and 100..104
+    assert caught == {"0.97": 0.8, "0.95": 1.0, "1.0": 0.5}
