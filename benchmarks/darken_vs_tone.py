@@ -49,6 +49,7 @@ GAMMAS = np.round(np.arange(1.0, 2.6, 0.025), 3)
 
 
 def lightness(path: Path, step: int = 4) -> np.ndarray:
+    """CIE L* of every ``step``-th pixel: the darker-tone views are defined on L*, so they are compared there."""
     from skimage.color import rgb2lab
 
     return rgb2lab(np.asarray(Image.open(path).convert("RGB"))[::step, ::step])[..., 0].ravel()
