@@ -152,8 +152,8 @@ def choose_rule(outputs: np.ndarray, views: Views, reasons: tuple[str, ...], mil
 def caught_alone(values: np.ndarray, faulty: np.ndarray, must_pass: np.ndarray,
                  accept=(0.97, 0.95)) -> dict[str, float]:
     """The share of the ``faulty`` views one output alone sends back (``values`` above its threshold)
-    when that threshold lets ``accept`` of the ``must_pass`` views through: the most any rule can catch
-    of a fault with the whole false-retake budget given to that output."""
+    when that threshold lets ``accept`` of the ``must_pass`` views through: how far that output gets
+    with the whole false-retake budget to itself (a rule ORs several outputs, so it is not a bound)."""
     values = np.asarray(values, float)
     return {str(a): float((values[faulty] > np.quantile(values[must_pass], a)).mean()) for a in accept}
 
