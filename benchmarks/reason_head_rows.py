@@ -95,7 +95,7 @@ def measure(row, parts, scores) -> dict:
     """Calibration and test rates of the rule chosen for reasons heads of this ``row``."""
     from diqa_edge.data.distort import REASONS
     from diqa_edge.eval.gate import Views, acceptance_table, caught_alone, choose_rule
-    from diqa_edge.training.feature_model import good_natural, mild_views
+    from diqa_edge.training.feature_model import calibration_views, good_natural, standardisation
 
     skin, val, test = parts["train"]["derm"], parts["val"]["derm"], parts["test"]["derm"]
     natural = good_natural(parts["train"]["biq2021"])
@@ -104,8 +104,7 @@ def measure(row, parts, scores) -> dict:
 
     def standardiser(skin_rows: np.ndarray):
         """As fit_heads: by the rows the heads are fitted beside (BIQ2021 training photos and these skin views)."""
-        rows = np.concatenate([biq, skin_rows])
-        mean, scale = rows.mean(axis=0), rows.std(axis=0) + 1e-6
+        mean, scale = standardisation(np.concatenate([biq, skin_rows]))
         return lambda x: (x - mean) / scale
 
     oof = np.zeros((len(skin.records), len(REASONS)))
@@ -120,11 +119,9 @@ def measure(row, parts, scores) -> dict:
     calib = np.concatenate([np.c_[scores["oof"], oof], np.c_[scores["val"], probabilities(models, z(val.features))],
                             np.c_[scores["natural_val"], probabilities(models, z(natural_val.features))]])
     records = skin.records + val.records
-    views = Views(np.array([r.distortion or "none" for r in records] + ["natural"] * len(natural_val.records)),
-                  np.array([r.level or 0 for r in records] + [0] * len(natural_val.records)))
-    mild = np.concatenate([mild_views(records), np.zeros(len(natural_val.records), bool)])
-    natural_mask = views.families == "natural"
-    chosen = choose_rule(calib, views, REASONS, mild | natural_mask)
+    views, must_pass = calibration_views(records, len(natural_val.records))
+    mild = must_pass & (views.families != "natural")
+    chosen = choose_rule(calib, views, REASONS, must_pass)
     calib_retake = chosen.rule.retake_mask(calib, REASONS)
     # the cell's own reason, and the score, each given the whole false-retake budget by itself
     alone = {}
@@ -169,9 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [r for r in args.rows.split(",") if r not in ROWS]
     if unknown:
         parser.error(f"unknown rows {unknown}; known: {', '.join(ROWS)}")
-    config = FeatureModelConfig(**{**json.loads(args.card.read_text())["config"],
-                                   "dataset_dirs": {"biq2021": str(data_root() / "biq2021"),
-                                                    "derm": str(skin_set_dir(512))}})
+    config = FeatureModelConfig.from_card(args.card, {"biq2021": str(data_root() / "biq2021"),
+                                                      "derm": str(skin_set_dir(512))})
     if not Path(config.dataset_dirs["derm"]).exists():
         print(f"{config.dataset_dirs['derm']}: no skin set (diqa-edge make-skin-set first)", file=sys.stderr)
         return 2

@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     from diqa_edge.cachedir import skin_set_dir
     from diqa_edge.data.distort import REASONS
     from diqa_edge.models.pooled_stats import build_pooled_stats
-    from diqa_edge.training.feature_model import FeatureModelConfig, cached_parts, load_parts, reason_targets
+    from diqa_edge.training.feature_model import (FeatureModelConfig, cached_parts, load_parts, reason_targets,
+                                                  standardisation)
     from diqa_edge.training.tail_tuning import Inputs, Tail, cached_activations, early_width, rows_for, tail_outputs
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -59,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "reason_tail.json")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
-    config = FeatureModelConfig(**{**json.loads(CARD.read_text())["config"],
-                                   "dataset_dirs": {"derm": str(skin_set_dir(512))}})
+    config = FeatureModelConfig.from_card(CARD, {"derm": str(skin_set_dir(512))})
     parts, _, _ = cached_parts(config, load_parts(config))
     train, held = parts["train"]["derm"], parts["val"]["derm"]
     held_records = held.records + parts["test"]["derm"].records
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     cache = cached_activations([Path(r.image) for r in train.records + held_records], trunk, CUT, built.contract,
                                built.weights, config.backbone, desc=f"{CUT} activations")
     cache_seconds = time.time() - start
-    mean, scale = train.features.mean(axis=0), train.features.std(axis=0) + 1e-6
+    mean, scale = standardisation(train.features)
     targets, used = reason_targets(train.records)
     fits = [LogisticRegression(C=config.reason_c, max_iter=3000).fit(((train.features - mean) / scale)[used[:, k]],
                                                                      targets[used[:, k], k])

@@ -67,6 +67,12 @@ class FeatureModelConfig:
     tune_minutes: float | None = None
     device: str = "cpu"
 
+    @classmethod
+    def from_card(cls, card: Path, dataset_dirs: dict[str, str]) -> "FeatureModelConfig":
+        """The configuration a run card was trained with, reading its data from ``dataset_dirs`` (a card
+        records the folders of the machine that trained it)."""
+        return cls(**{**json.loads(Path(card).read_text())["config"], "dataset_dirs": dataset_dirs})
+
 
 @dataclass
 class Part:
@@ -124,6 +130,12 @@ class KernelFit:
                 "support_vectors": int(len(self.svr.support_)), "rows": int(self.svr.shape_fit_[0])}
 
 
+def standardisation(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, scale) of the rows a head is fitted on; every head reads its features through
+    ``(f - mean) / scale`` (the epsilon keeps a constant column from dividing by zero)."""
+    return rows.mean(axis=0), rows.std(axis=0) + 1e-6
+
+
 def fit_kernel_score(part: "Part", config: FeatureModelConfig, skin: "Part | None" = None) -> KernelFit:
     """An RBF SVR of the label on the features standardised by the BIQ2021 training photos: every BIQ2021
     training photo (human MOS) and a seeded sample of ``config.svr_skin_views`` skin views (KADID labels) at
@@ -132,7 +144,7 @@ def fit_kernel_score(part: "Part", config: FeatureModelConfig, skin: "Part | Non
     from sklearn.svm import SVR
 
     x = part.features.astype(np.float64)
-    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    mean, scale = standardisation(x)
     y, weights = part.mos, np.ones(len(part.records))
     if skin is not None and len(skin.records) and config.svr_skin_views:
         pick = np.random.default_rng(config.split_seed).permutation(len(skin.records))[:config.svr_skin_views]
@@ -168,8 +180,7 @@ def fit_heads(x: np.ndarray, y: np.ndarray, weights: np.ndarray, reason_x: np.nd
     and one L2 logistic regression per reason on the skin views."""
     from sklearn.linear_model import LogisticRegression, Ridge, RidgeCV
 
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0) + 1e-6
+    mean, scale = standardisation(x)
     xs = (x - mean) / scale
     if alpha is None:
         ridge = RidgeCV(alphas=ALPHAS).fit(xs, y, sample_weight=weights)
@@ -303,6 +314,17 @@ def _test_metrics(config: FeatureModelConfig, parts: dict, heads) -> tuple[dict,
     return metrics, predictions
 
 
+def calibration_views(skin_records, n_natural: int):
+    """(Views, the views that must pass besides the pristine) of the gate's calibration rows: the skin views
+    in order, then ``n_natural`` good natural photos (family "natural"), which must pass like the mild
+    views."""
+    from ..eval.gate import Views
+
+    views = Views(np.array([r.distortion or "none" for r in skin_records] + ["natural"] * n_natural),
+                  np.array([r.level or 0 for r in skin_records] + [0] * n_natural))
+    return views, np.concatenate([mild_views(skin_records), np.ones(n_natural, bool)])
+
+
 def _skin_gate(config: FeatureModelConfig, parts: dict, heads, kernel, predictions: dict) -> tuple[dict, dict]:
     """(decision, acceptance table): the retake rule chosen on calibration outputs (out-of-fold training
     views, validation views, good natural validation photos), judged on the skin test views."""
@@ -314,9 +336,7 @@ def _skin_gate(config: FeatureModelConfig, parts: dict, heads, kernel, predictio
     natural_val = good_natural(parts["val"].get("biq2021"))
     calib = np.concatenate([out_of_fold(parts["train"], config, heads.alpha, kernel), predictions[("derm", "val")]]
                            + ([heads.predict(natural_val.features)] if natural_val.records else []))
-    views = Views(np.array([r.distortion or "none" for r in skin_records] + ["natural"] * len(natural_val.records)),
-                  np.array([r.level or 0 for r in skin_records] + [0] * len(natural_val.records)))
-    acceptable = np.concatenate([mild_views(skin_records), np.ones(len(natural_val.records), bool)])
+    views, acceptable = calibration_views(skin_records, len(natural_val.records))
     chosen = choose_rule(calib, views, REASONS, acceptable)
     test_records = parts["test"]["derm"].records
     test_out = predictions[("derm", "test")]
