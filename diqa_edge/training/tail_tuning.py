@@ -276,14 +276,14 @@ def tune_trunk(built, parts: dict, heads, config: TailConfig, stages, backbone: 
     trunk = built.model.trunk
     n_early = early_width(trunk, stages, config.cut)
     cache_of: dict[str, FeatureCache | None] = {}
-    rows: dict[tuple[str, str], Rows] = {}
-    for p, by_name in parts.items():
-        for name, part in by_name.items():
-            paths = [Path(r.image) for r in part.records]
-            if config.cut is not None and paths:
+    if config.cut is not None:   # one cache per data set, holding every part's images
+        for name in dict.fromkeys(name for by_name in parts.values() for name in by_name):
+            paths = [Path(r.image) for by_name in parts.values() if name in by_name for r in by_name[name].records]
+            if paths:
                 cache_of[name] = cached_activations(paths, trunk, config.cut, built.contract, built.weights,
-                                                    backbone, progress=progress, desc=f"{config.cut} {name} {p}")
-            rows[(p, name)] = rows_for(part.records, part.features[:, :n_early] if config.cut else None)
+                                                    backbone, progress=progress, desc=f"{config.cut} {name}")
+    rows = {(p, name): rows_for(part.records, part.features[:, :n_early] if config.cut else None)
+            for p, by_name in parts.items() for name, part in by_name.items()}
     tail = Tail(trunk, config.cut, stages, heads.mean, heads.scale)
     with torch.no_grad():
         tail.head.weight.copy_(torch.as_tensor(heads.weight[:1], dtype=torch.float32))
