@@ -58,8 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-srocc-int8", type=float, default=gates["int8"]["srocc"],
                         help="int8 and int8-dynamic gate: SROCC vs PyTorch (default %(default)s)")
     parser.add_argument("--min-srocc-int8-trunk", type=float, default=gates["int8-trunk"]["srocc"],
-                        help="int8-trunk gate: SROCC vs PyTorch (default %(default)s; the same hint on 95 %% "
-                             "of the images is required too)")
+                        help="int8-trunk gate: SROCC vs PyTorch (default %(default)s; --max-mean-abs-int8-trunk "
+                             "and the same hint on 95 %% of the images are required too)")
+    parser.add_argument("--max-mean-abs-int8-trunk", type=float, default=gates["int8-trunk"]["mean_abs"],
+                        help="int8-trunk gate: mean |score delta| vs PyTorch (default %(default)s: a correct file "
+                             "measured 0.076-0.145 on 60-image sets, the full-integer file 0.251-0.448)")
     parser.add_argument("--dynamic-batch", action="store_true", help="ONNX with a dynamic batch axis")
     parser.add_argument("--verbose", action="store_true", help="show the converters' own logs")
 
@@ -81,15 +84,16 @@ def _against_shipped(art, shipped_scores: np.ndarray, shipped_precision: str, im
     the same recipe makes the same file); in another precision, the scores the bundled precision's own
     gate allows (fp16: max |delta|; int8 kinds: the ranking)."""
     from ..eval.metrics import srocc
-    from .parity import artefact_scores
+    from .parity import artefact_scores, meets
 
     scores = artefact_scores(art.path, images, contract)
     diff = np.abs(scores - shipped_scores)
-    rank = srocc(scores, shipped_scores)
+    figures = {"max_abs": float(diff.max()), "mean_abs": float(diff.mean()), "srocc": srocc(scores, shipped_scores)}
     rule = thresholds["fp32"] if art.precision == shipped_precision else thresholds[shipped_precision]
-    same = diff.max() <= rule["max_abs"] if "max_abs" in rule else rank >= rule["srocc"]
-    return {"shipped_max_abs": float(diff.max()), "shipped_mean_abs": float(diff.mean()), "shipped_srocc": rank,
-            "shipped_rule": json.dumps(rule), "same_as_shipped": bool(same)}
+    same, why = meets(rule, figures, against="the bundled file")
+    return {"shipped_max_abs": figures["max_abs"], "shipped_mean_abs": figures["mean_abs"],
+            "shipped_srocc": figures["srocc"], "shipped_rule": json.dumps(rule), "shipped_why": why,
+            "same_as_shipped": bool(same)}
 
 
 def _records_or_folder(path: Path, limit: int, seed: int):
@@ -197,7 +201,7 @@ def _report_markdown(rows: list[dict]) -> str:
 def _thresholds(args: argparse.Namespace) -> dict:
     return {**DEFAULT_THRESHOLDS, "fp32": {"max_abs": args.max_abs_fp32}, "fp16": {"max_abs": args.max_abs_fp16},
             "int8": {"srocc": args.min_srocc_int8}, "int8-dynamic": {"srocc": args.min_srocc_int8},
-            "int8-trunk": {"srocc": args.min_srocc_int8_trunk}}
+            "int8-trunk": {"srocc": args.min_srocc_int8_trunk, "mean_abs": args.max_mean_abs_int8_trunk}}
 
 
 def _decision_for(trained, args: argparse.Namespace) -> tuple[dict, float, str]:
@@ -218,12 +222,15 @@ def _parity_inputs(trained, args: argparse.Namespace, rebuild: bool, plan: dict)
     from .parity import ParityImages, bundled_parity_set
 
     seed = int(trained.card.get("split", {}).get("index", 0))
-    images = (_records_or_folder(args.images, args.num_images, seed) if args.images else
-              ParityImages.from_records(run_split_part(trained.card, "test"), args.num_images, seed))
-    if rebuild and not args.images and len(images.decoded(trained.contract)) < 50:
-        print("the bundled model's test images are not on this machine: parity on the bundled samples and "
-              "their fault views", flush=True)
+    if args.images:
+        images = _records_or_folder(args.images, args.num_images, seed)
+    elif rebuild:
+        # never the test images this machine happens to hold: the same committed inputs on every machine,
+        # so a rebuild is judged on the images the bundled file was judged on
+        print("parity on the bundled samples and their fault views (they ship with the repository)", flush=True)
         images = bundled_parity_set(args.out / "parity-images")
+    else:
+        images = ParityImages.from_records(run_split_part(trained.card, "test"), args.num_images, seed)
     if len(images.decoded(trained.contract)) < 50:
         raise DiqaError(f"parity needs at least 50 decodable images, got {len(images.paths)} "
                         "(pass --images DIR_OR_MANIFEST)")
@@ -255,7 +262,7 @@ def _convert(trained, plan: dict, args: argparse.Namespace, calib, decision: dic
 def _gate_all(artefacts: list, trained, images, reference, args: argparse.Namespace, rebuild: bool) -> list[dict]:
     """Each file against PyTorch (and, rebuilding, against the bundled file); test vectors beside each
     file that passed."""
-    from .parity import ParityImages, artefact_scores, gate, torch_scores
+    from .parity import ParityImages, artefact_scores, judge, mark_failed, torch_scores
     from .vectors import write_vectors
 
     photos = sorted(SAMPLES.glob("*.jpg"))[:5]
@@ -267,22 +274,27 @@ def _gate_all(artefacts: list, trained, images, reference, args: argparse.Namesp
     shipped_precision = read_sidecar(SHIPPED_MODEL).precision if shipped is not None else None
     rows = []
     for art in artefacts:
-        row = gate(art, reference, images, trained.contract, _thresholds(args), model=trained.model)
+        row = judge(art, reference, images, trained.contract, _thresholds(args), model=trained.model)
         runs = FORMATS[art.target].runs_here()
-        if rebuild and runs:
+        if rebuild and runs:   # the file is still under its own name here: it is renamed only below
             row.update(_against_shipped(art, shipped, shipped_precision, images, trained.contract,
                                         _thresholds(args)))
             if not row["same_as_shipped"]:
                 row["status"] = "FAILED"
-        rows.append(row)
-        if row["status"] != "FAILED":
+                row["rule"] = row.get("rule", "") + f"; against the bundled file: {row['shipped_why']}"
+        if row["status"] == "FAILED":
+            row["path"] = str(mark_failed(art))
+        else:
             expected = artefact_scores(art.path, vec_images, trained.contract).tolist() if runs else None
             write_vectors(art.path, FORMATS[art.target].layout, photos, trained.contract, expected,
                           vec_reference, args.out)
+        rows.append(row)
         print(f"{art.target:7s} {art.precision:13s} {row['size_mb']:7.2f} MB  {row['status']}"
               + (f"  ({row['rule']})" if "rule" in row else "")
               + (f"  against the bundled file: max |score diff| {row['shipped_max_abs']:.4f}"
-                 if "shipped_max_abs" in row else ""), flush=True)
+                 if "shipped_max_abs" in row else "")
+              + (f"\n        kept as {row['path']} (never under the name an app loads)"
+                 if row["status"] == "FAILED" else ""), flush=True)
     return rows
 
 
@@ -322,4 +334,7 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_text(args.out / "export_report.md", md)
     atomic_write_text(args.out / "export_report.json", json.dumps(rows, indent=1, default=str) + "\n")
     print("\n" + md)
-    return 2 if any(r["status"] == "FAILED" for r in rows) else 0
+    failed = [r for r in rows if r["status"] == "FAILED"]
+    for r in failed:   # one line per file on stderr: which file, which measure, which threshold
+        print(f"export: {Path(r['path']).name} FAILED its gate: {r['rule']}", file=sys.stderr)
+    return 2 if failed else 0

@@ -6,7 +6,7 @@ through the SDK's runtime for its format. Thresholds on the 1-10 scale:
 fp32 max |delta| <= 0.01 (conversion only, no rounding on purpose); fp16
 <= 0.05 (half-precision weights); int8 is judged on ranking, SROCC against
 PyTorch >= 0.99 (quantisation moves scores a little but must not reorder
-photos); int8-trunk, the candidate for the shipped file, >= 0.995. A model with a reasons head is gated on those outputs too
+photos); int8-trunk, the shipped file, SROCC >= 0.985 and mean |delta| <= 0.20 (``DEFAULT_THRESHOLDS``). A model with a reasons head is gated on those outputs too
 (``REASON_RULES``): fp32 / fp16 on the probabilities, int8 on the hint the
 patient would see (the same on 90 % of images; int8-trunk 95 %). A failing artefact is renamed ``*.failed`` and the export exits
 non-zero. Core ML packages are executed by Apple's runtime on macOS and by
@@ -28,8 +28,14 @@ from ..sdk.decode import decode_image
 from ..sdk.preprocess import preprocess_rgb
 from .formats import SAMPLES, Artefact
 
+# int8-trunk: SROCC >= 0.995 on ~60 images was a coin toss (the shipped file measured 0.9952 on one
+# machine's parity images, 0.9944 on the bundled ones). Over 20 seeded draws of 60 held-out images a correct
+# file measured SROCC 0.987-0.998 and mean |d| 0.076-0.145; the full-integer file, which must fail, mean |d|
+# 0.251-0.448 on every draw and on the bundled set (benchmarks/results/int8_gate_spread.json; RESULTS.md,
+# "The int8 gate"). The mean is what separates them; both must hold.
 DEFAULT_THRESHOLDS = {"fp32": {"max_abs": 0.01}, "fp16": {"max_abs": 0.05},
-                      "int8-dynamic": {"srocc": 0.99}, "int8": {"srocc": 0.99}, "int8-trunk": {"srocc": 0.995}}
+                      "int8-dynamic": {"srocc": 0.99}, "int8": {"srocc": 0.99},
+                      "int8-trunk": {"srocc": 0.985, "mean_abs": 0.20}}
 
 
 @dataclass
@@ -197,13 +203,21 @@ def compare(reference: np.ndarray, scores: np.ndarray, mos: np.ndarray | None) -
     return d
 
 
+def meets(rule: dict, figures: dict, against: str = "PyTorch") -> tuple[bool, str]:
+    """Every measure the rule names (max_abs, mean_abs: at most; srocc: at least), and why, in words."""
+    parts, ok = [], True
+    for key, label in (("max_abs", "max |Δ|"), ("mean_abs", "mean |Δ|"), ("srocc", f"SROCC vs {against}")):
+        if key not in rule:
+            continue
+        good = figures[key] >= rule[key] if key == "srocc" else figures[key] <= rule[key]
+        ok &= bool(good)
+        sign = (">=" if good else "<") if key == "srocc" else ("<=" if good else ">")
+        parts.append(f"{label} {figures[key]:.4f} {sign} {rule[key]}")
+    return ok, "; ".join(parts)
+
+
 def verdict(precision: str, figures: dict, thresholds: dict) -> tuple[bool, str]:
-    rule = thresholds[precision]
-    if "max_abs" in rule:
-        ok = figures["max_abs"] <= rule["max_abs"]
-        return ok, f"max |Δ| {figures['max_abs']:.4f} {'<=' if ok else '>'} {rule['max_abs']}"
-    ok = figures["srocc"] >= rule["srocc"]
-    return ok, f"SROCC vs PyTorch {figures['srocc']:.4f} {'>=' if ok else '<'} {rule['srocc']}"
+    return meets(thresholds[precision], figures)
 
 
 def mark_failed(artefact: Artefact) -> Path:
@@ -217,7 +231,17 @@ def mark_failed(artefact: Artefact) -> Path:
 
 def gate(artefact: Artefact, reference: np.ndarray, images: ParityImages, contract,
          thresholds: dict = DEFAULT_THRESHOLDS, model=None) -> dict:
-    """Run the artefact, compare, and return the report row (status pass / FAILED / built, not executed).
+    """``judge``, then a failed file renamed ``*.failed`` (``mark_failed``), its row pointing there."""
+    row = judge(artefact, reference, images, contract, thresholds, model)
+    if row["status"] == "FAILED":
+        row["path"] = str(mark_failed(artefact))
+    return row
+
+
+def judge(artefact: Artefact, reference: np.ndarray, images: ParityImages, contract,
+          thresholds: dict = DEFAULT_THRESHOLDS, model=None) -> dict:
+    """Run the artefact, compare, and return the report row (status pass / FAILED / built, not executed);
+    the file stays where it is, so a caller can run further checks on it before it is renamed.
 
     ``reference``: PyTorch's scores (N,) or its whole outputs (N, 1 + reasons), as ``torch_outputs``
     gives them; with reasons, their probabilities are gated too (``REASON_RULES``). Core ML off macOS
@@ -260,6 +284,4 @@ def gate(artefact: Artefact, reference: np.ndarray, images: ParityImages, contra
         why += f"; {reasons_why}"
         ok = ok and reasons_ok
     row.update(figures, status="pass" if ok else "FAILED", rule=why, labels=images.labels)
-    if not ok:
-        row["path"] = str(mark_failed(artefact))
     return row

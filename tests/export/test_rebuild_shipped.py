@@ -36,9 +36,13 @@ def test_export_without_a_checkpoint_rebuilds_the_bundled_model(tmp_path):
     assert "rebuilding the bundled model" in proc.stdout
     (row,) = json.loads((out / "export_report.json").read_text())
     assert row["status"] == "pass" and row["max_abs"] <= 0.01             # against PyTorch: the fp32 gate
-    # against the bundled int8-trunk file: the ranking its own gate asks of it (SROCC >= 0.995; measured
-    # 0.9977 on the 60 skin test views, max |score diff| 0.57, where the int8 trunk moves single photos)
-    assert row["same_as_shipped"] is True and row["shipped_srocc"] >= 0.995
+    # judged on the images that ship, whatever this machine has cached: the same figures everywhere
+    assert "parity on the bundled samples" in proc.stdout and row["n"] == 54
+    # against the bundled int8-trunk file: what that file's own gate asks of it (parity.DEFAULT_THRESHOLDS:
+    # SROCC >= 0.985 and mean |score diff| <= 0.20; a correct file measured 0.987-0.998 and 0.076-0.145
+    # over 20 draws of 60 held-out images, the full-integer file 0.251-0.448 mean |d|)
+    assert row["same_as_shipped"] is True
+    assert row["shipped_srocc"] >= 0.985 and row["shipped_mean_abs"] <= 0.20
     manifest = json.loads((out / "efficientnet_lite0-pooled-biq2021+derm_onnx_fp32.manifest.json").read_text())
     shipped = json.loads((ROOT / "diqa_edge" / "models" / "default.manifest.json").read_text())
     assert manifest["decision"]["reason_thresholds"] == shipped["decision"]["reason_thresholds"]
