@@ -97,7 +97,8 @@ def _load_pooled_stats(run_dir: Path) -> TrainedModel:
             if unexpected:
                 raise KeyError(f"trunk tensors the model lacks: {unexpected[:3]}")
         if "kernel.centres" in state:   # an SVR score head (pooled_stats.KernelScore)
-            built.model.attach_kernel(state["kernel.centres"].shape[0]).load_state_dict(
+            rank = state["kernel.basis"].shape[1] if "kernel.basis" in state else None   # KernelScore.reduced
+            built.model.attach_kernel(state["kernel.centres"].shape[0], rank).load_state_dict(
                 {k.removeprefix("kernel."): v for k, v in state.items() if k.startswith("kernel.")})
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
         raise DiqaError(f"{run_dir}: not a loadable feature-model run ({type(exc).__name__}: {exc})") from None

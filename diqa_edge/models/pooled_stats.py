@@ -99,21 +99,29 @@ class KernelScore(nn.Module):
     Why: on the same features the ridge reaches SROCC 0.786 on held-out BIQ2021 photos and the kernel
     regression 0.81 (``benchmarks/RESULTS.md``); quality is not linear in the statistics. ``|u - c|^2`` is
     expanded as ``|u|^2 - 2 u.c + |c|^2`` (one matrix product); the features are standardised first so
-    the centres stay near unit size and survive fp16 storage."""
+    the centres stay near unit size and survive fp16 storage.
 
-    def __init__(self, n_centres: int, n_features: int):
+    With a ``basis`` (``reduce_rank``) the centres are stored as their coordinates in the ``rank``
+    leading right-singular vectors of the centre matrix, and only the cross term ``u.c`` is computed in
+    that subspace (``|u|^2`` and ``|c|^2`` stay exact): the 3,522 x 1,568 matrix, 22 MB of the phone
+    file, becomes (3,522 + 1,568) x rank numbers."""
+
+    def __init__(self, n_centres: int, n_features: int, rank: int | None = None):
         super().__init__()
         self.register_buffer("mean", torch.zeros(n_features))
         self.register_buffer("inv_scale", torch.ones(n_features))
-        self.register_buffer("centres", torch.zeros(n_centres, n_features))
+        self.register_buffer("centres", torch.zeros(n_centres, rank or n_features))
         self.register_buffer("centre_sq", torch.zeros(n_centres))
         self.register_buffer("dual", torch.zeros(n_centres, 1))
         self.register_buffer("intercept", torch.zeros(1))
         self.register_buffer("gamma", torch.ones(1))
+        # None (the full centre matrix) is a registered buffer too, so ``self.basis`` reads the same either way
+        self.register_buffer("basis", torch.zeros(n_features, rank) if rank else None)
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         u = (f - self.mean) * self.inv_scale
-        d2 = (u * u).sum(dim=1, keepdim=True) - 2 * u @ self.centres.T + self.centre_sq
+        p = u if self.basis is None else u @ self.basis
+        d2 = (u * u).sum(dim=1, keepdim=True) - 2 * p @ self.centres.T + self.centre_sq
         return torch.exp(-self.gamma * torch.clamp(d2, min=0.0)) @ self.dual + self.intercept
 
     def set_fit(self, mean, scale, centres, dual, intercept: float, gamma: float) -> None:
@@ -129,6 +137,28 @@ class KernelScore(nn.Module):
             self.dual.copy_(torch.as_tensor(np.asarray(dual), dtype=torch.float32).reshape(-1, 1))
             self.intercept.fill_(float(intercept))
             self.gamma.fill_(float(gamma))
+
+    def reduced(self, rank: int) -> "KernelScore":
+        """This kernel with its centres in their ``rank`` leading singular directions (see the class
+        docstring); ``|c|^2`` keeps the full centres' values, so only ``u.c`` is approximated."""
+        if self.basis is not None:
+            raise ValueError("the kernel is already reduced")
+        basis, coords = low_rank_centres(self.centres.double().numpy(), rank)
+        out = KernelScore(self.centres.shape[0], self.centres.shape[1], rank)
+        state = {k: v.clone() for k, v in self.state_dict().items()}
+        state.update(centres=torch.from_numpy(coords).float(), basis=torch.from_numpy(basis).float())
+        out.load_state_dict(state)
+        return out
+
+
+def low_rank_centres(centres: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
+    """(basis: features x rank, coordinates: centres x rank) of the centre matrix's ``rank`` leading
+    right-singular directions, rounded to float32 as the phone file stores them. One function, so the
+    trainer's predictions (``KernelFit``) and the exported module hold the same numbers."""
+    _, _, vt = np.linalg.svd(np.asarray(centres, np.float64), full_matrices=False)
+    basis = vt[:rank].T.astype(np.float32)
+    coords = (np.asarray(centres, np.float64) @ basis.astype(np.float64)).astype(np.float32)
+    return basis, coords
 
 
 class PooledStatsIQA(nn.Module):
@@ -149,12 +179,15 @@ class PooledStatsIQA(nn.Module):
     def output_names(self) -> tuple[str, ...]:
         return ("score",) + self.reasons
 
-    def attach_kernel(self, n_centres: int) -> KernelScore:
-        self.kernel = KernelScore(n_centres, self.trunk.num_features)
+    def attach_kernel(self, n_centres: int, rank: int | None = None) -> KernelScore:
+        self.kernel = KernelScore(n_centres, self.trunk.num_features, rank)
         return self.kernel
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.trunk(x)
+        return self.from_features(self.trunk(x))
+
+    def from_features(self, f: torch.Tensor) -> torch.Tensor:
+        """The heads on the trunk's statistics: what cached features give without the backbone."""
         z = self.head(f)
         score = self.kernel(f) if self.kernel is not None else z[:, :1]
         if not self.reasons:

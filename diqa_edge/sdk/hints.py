@@ -50,3 +50,20 @@ def hint_for(reasons: dict[str, float], acceptable: bool) -> Hint | None:
         return None
     name = top_reason(reasons)
     return HINTS.get(name, GENERIC) if name is not None else GENERIC
+
+
+def answer(rule, score: float, reasons: dict[str, float]) -> tuple[bool, str | None, "Hint | None"]:
+    """(acceptable, the reason that sent it back or None, the patient's hint) of a model's outputs under
+    a manifest's ``RetakeRule``: what ``QualityScorer`` returns, for any code that compares answers."""
+    acceptable, trigger = rule.decide(score, reasons)
+    return acceptable, trigger, HINTS.get(trigger) if trigger else hint_for(reasons, acceptable)
+
+
+def row_answers(outputs, rule, names: tuple[str, ...]) -> list[tuple[bool, str | None]]:
+    """(acceptable, hint label or None) of each row ``[score, p(names[0]), ...]``: the patient-visible answer,
+    for benchmarks that compare two files' answers."""
+    out = []
+    for row in outputs:
+        acceptable, _, hint = answer(rule, float(row[0]), dict(zip(names, (float(p) for p in row[1:]))))
+        out.append((acceptable, hint.label if hint else None))
+    return out

@@ -14,7 +14,7 @@ from ..errors import ImageDecodeError, ModelLoadError, UsageError
 from .decode import ImageSource, decode_image
 from .decision import RetakeRule
 from .frames import yuv420_to_rgb
-from .hints import HINTS, INPUT_HINTS, hint_for, top_reason
+from .hints import INPUT_HINTS, answer, top_reason
 from .manifest import ModelManifest, read_sidecar
 from .preprocess import normalise, resize_and_crop, to_layout
 from .runtimes import Runtime, load_runtime
@@ -125,8 +125,7 @@ class QualityScorer:
         score = self.contract.clamp_score(raw)
         reasons = {name: round(float(np.clip(p, 0.0, 1.0)), 4)
                    for name, p in zip(self.manifest.reasons, out[1:])}
-        acceptable, trigger = self.rule.decide(score, reasons)
-        hint = HINTS.get(trigger) if trigger else hint_for(reasons, acceptable)
+        acceptable, trigger, hint = answer(self.rule, score, reasons)
         if min(rgb.shape[:2]) < self.contract.min_side:   # a thumbnail: too few pixels to show skin
             acceptable, trigger, hint = False, "small", INPUT_HINTS["small"]
         return ScoreResult(

@@ -41,9 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _data_arguments(parser) -> None:
-    parser.add_argument("--datasets", required=True,
+    parser.add_argument("--datasets", default=None,
                         help="comma-separated: " + ", ".join(DATASET_NAMES) +
-                             " (livec is test only; biq2021 is never trained on its official test split)")
+                             " (livec is test only; biq2021 is never trained on its official test split); "
+                             "required except with --from-run, which reads the run's own")
     parser.add_argument("--data-root", type=Path, default=data_root(),
                         help="folder holding the datasets in their published layouts (default: $DIQA_EDGE_DATA, "
                              "else ../shared/data)")
@@ -81,6 +82,14 @@ def _model_arguments(parser) -> None:
                         help="pooled-stats: the score head: svr (an RBF support-vector regression on the BIQ2021 "
                              "training photos and 800 skin views; held-out BIQ2021 SROCC 0.81 against the "
                              "ridge's 0.79; default) or ridge (linear, on BIQ2021 and the skin views at --skin-weight)")
+    parser.add_argument("--score-rank", type=int, default=None,
+                        help="pooled-stats svr: keep the support vectors in their RANK leading singular directions "
+                             "(the phone file's score head shrinks from 22 MB to (centres + 1,568) x RANK x 4 bytes; "
+                             "rows per rank: benchmarks/small_head_rows.py; default: the full matrix)")
+    parser.add_argument("--from-run", type=Path, default=None, metavar="RUN",
+                        help="pooled-stats with --score-rank: reduce the score head of the trained run folder RUN "
+                             "instead of training (its decision rule kept; test figures measured again from the "
+                             "cached features); how the bundled model's head was made")
     parser.add_argument("--tune", choices=("frozen", "block3", "block4", "block5", "pixels"), default="frozen",
                         help="pooled-stats: fine-tune the trunk on BIQ2021's human MOS before the heads are fitted: "
                              "'frozen' (no tuning; default), a cut (the stages after it train from an activation "
@@ -164,10 +173,22 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run_pooled_stats(args: argparse.Namespace) -> int:
-    """``--model pooled-stats``: one feature-model run (split ``--splits``' first index)."""
+    """``--model pooled-stats``: one feature-model run (split ``--splits``' first index), or with
+    ``--from-run`` the reduction of a trained run's score head."""
     from ..cachedir import skin_set_dir
     from .experiments import resolve_dirs
-    from .feature_model import FeatureModelConfig, train_feature_model
+    from .feature_model import FeatureModelConfig, reduce_score_head, train_feature_model
+
+    if args.from_run is not None:
+        if not args.score_rank:
+            raise ValueError("--from-run reduces a run's score head: give --score-rank too")
+        card = reduce_score_head(args.from_run, args.out, args.score_rank)
+        print(f"score head of {args.from_run} kept in {args.score_rank} directions; decision kept: "
+              f"{card['decision'].get('rule', 'none')}")
+        for name, m in card["test_metrics"].items():
+            print(f"{name:28s} n={m['n']:5d}  SROCC {m['srocc']:.3f} {m['srocc_ci']}  PLCC {m['plcc']:.3f}")
+        print(f"run folder: {args.out}")
+        return 0
 
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     overrides = dict(item.split("=", 1) for item in args.dataset_dir if "=" in item)
@@ -184,7 +205,7 @@ def run_pooled_stats(args: argparse.Namespace) -> int:
     config = FeatureModelConfig(dataset_dirs=resolve_dirs(datasets, args.data_root, overrides),
                                 backbone=args.backbone, input_size=size, stages=args.stages,
                                 skin_weight=args.skin_weight, reasons="derm" in datasets,
-                                score_head=args.score_head, tune=args.tune, tune_epochs=args.tune_epochs,
+                                score_head=args.score_head, score_rank=args.score_rank, tune=args.tune, tune_epochs=args.tune_epochs,
                                 tune_lr=args.tune_lr, tune_minutes=args.tune_minutes, device=args.device,
                                 split_index=args.splits[0], split_seed=args.split_seed,
                                 trainval_holdout=args.holdout)
@@ -200,6 +221,12 @@ def run_pooled_stats(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     from .experiments import run_experiment
 
+    if args.datasets is None and args.from_run is None:
+        print("diqa-edge train: --datasets is required (e.g. --datasets biq2021,derm)", file=sys.stderr)
+        return 2
+    if args.from_run is not None and args.model != "pooled-stats":
+        print("diqa-edge train: --from-run goes with --model pooled-stats", file=sys.stderr)
+        return 2
     if args.model == "pooled-stats":
         try:
             return run_pooled_stats(args)

@@ -57,6 +57,10 @@ class FeatureModelConfig:
     # (compared on the test parts: benchmarks/RESULTS.md states the selection).
     svr_skin_views: int = 800
     svr_skin_weight: float = 0.3
+    # The SVR's centres kept in their leading singular directions (pooled_stats.KernelScore.reduced): the
+    # phone file stores (centres + features) x rank numbers instead of centres x features (3,522 x 1,568,
+    # 22 MB). None keeps the full matrix. Rows per rank: benchmarks/small_head_rows.py.
+    score_rank: int | None = None
     cv_folds: int = 5                            # grouped folds for the gate's out-of-fold calibration scores
     # Fine-tuning past the frozen trunk (training/tail_tuning.py): "frozen" (none), a cut (block3 / block4 /
     # block5: the stages after it train from an activation cache) or "pixels" (every stage, full
@@ -117,17 +121,34 @@ def reason_targets(records) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class KernelFit:
-    """The SVR score head: its own standardisation (the BIQ2021 training photos') and the fitted SVR."""
+    """The SVR score head: its own standardisation (the BIQ2021 training photos') and the fitted SVR; with a
+    ``rank``, its predictions are those of the reduced head the phone file carries (``KernelScore.reduced``:
+    fp16 centres, the cross term in their ``rank`` leading singular directions), so the decision is chosen
+    on the scores the phone computes."""
     mean: np.ndarray
     scale: np.ndarray
     svr: object
+    rank: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.rank:
+            from ..models.pooled_stats import low_rank_centres
+
+            centres = self.svr.support_vectors_.astype(np.float16).astype(np.float64)
+            self._sq = (centres ** 2).sum(axis=1)
+            self._basis, self._coords = (a.astype(np.float64) for a in low_rank_centres(centres, self.rank))
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        return self.svr.predict((features - self.mean) / self.scale)
+        u = (features - self.mean) / self.scale
+        if not self.rank:
+            return self.svr.predict(u)
+        d2 = (u * u).sum(axis=1, keepdims=True) - 2 * (u @ self._basis) @ self._coords.T + self._sq
+        return np.exp(-self.svr.gamma * np.maximum(d2, 0.0)) @ self.svr.dual_coef_.ravel() + self.svr.intercept_[0]
 
     def describe(self) -> dict:
         return {"kind": "svr-rbf", "C": self.svr.C, "gamma": self.svr.gamma, "epsilon": self.svr.epsilon,
-                "support_vectors": int(len(self.svr.support_)), "rows": int(self.svr.shape_fit_[0])}
+                "support_vectors": int(len(self.svr.support_)), "rows": int(self.svr.shape_fit_[0]),
+                "rank": self.rank}
 
 
 def standardisation(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -153,7 +174,7 @@ def fit_kernel_score(part: "Part", config: FeatureModelConfig, skin: "Part | Non
         weights = np.concatenate([weights, np.full(len(pick), config.svr_skin_weight)])
     svr = SVR(C=config.svr_c, gamma=config.svr_gamma, epsilon=config.svr_epsilon)
     svr.fit((x - mean) / scale, y, sample_weight=weights)
-    return KernelFit(mean, scale, svr)
+    return KernelFit(mean, scale, svr, config.score_rank)
 
 
 @dataclass
@@ -278,6 +299,15 @@ def cached_parts(config: FeatureModelConfig, split_parts: dict, progress: bool =
     return parts, computed, key
 
 
+def run_features(trained, records, desc: str = "features") -> np.ndarray:
+    """A trained feature model's statistics of ``records`` (its stages), through the trainer's all-stage
+    cache: benchmarks that compare heads read the images once, and a later training run reads them back."""
+    full = build_pooled_stats(trained.card["backbone"], "all", input_size=trained.contract.input_size)
+    key = features_key(trained.card["backbone"], "all", full.contract, full.weights)
+    feats, _ = pooled_features([r.image for r in records], full.model.trunk, full.contract, key, desc=desc)
+    return feats[:, stage_columns(full.model.trunk, trained.card["stages"])]
+
+
 def _fit(config: FeatureModelConfig, parts: dict, built) -> tuple:
     """(heads, kernel or None) fitted on the training part and set into ``built.model``."""
     x, y, w = training_rows(parts["train"], config)
@@ -290,6 +320,8 @@ def _fit(config: FeatureModelConfig, parts: dict, built) -> tuple:
         built.model.attach_kernel(len(kernel.svr.support_)).set_fit(
             kernel.mean, kernel.scale, kernel.svr.support_vectors_, kernel.svr.dual_coef_.ravel(),
             float(kernel.svr.intercept_[0]), float(kernel.svr.gamma))
+        if kernel.rank:
+            built.model.kernel = built.model.kernel.reduced(kernel.rank)
     return heads, kernel
 
 
@@ -328,7 +360,7 @@ def calibration_views(skin_records, n_natural: int):
 def _skin_gate(config: FeatureModelConfig, parts: dict, heads, kernel, predictions: dict) -> tuple[dict, dict]:
     """(decision, acceptance table): the retake rule chosen on calibration outputs (out-of-fold training
     views, validation views, good natural validation photos), judged on the skin test views."""
-    from ..eval.gate import Views, acceptance_table, choose_rule
+    from ..eval.gate import choose_rule
 
     if "derm" not in parts["train"] or not config.reasons:
         return {}, {}
@@ -338,15 +370,71 @@ def _skin_gate(config: FeatureModelConfig, parts: dict, heads, kernel, predictio
                            + ([heads.predict(natural_val.features)] if natural_val.records else []))
     views, acceptable = calibration_views(skin_records, len(natural_val.records))
     chosen = choose_rule(calib, views, REASONS, acceptable)
-    test_records = parts["test"]["derm"].records
-    test_out = predictions[("derm", "test")]
-    gate = acceptance_table(chosen.rule.retake_mask(test_out, REASONS), Views.of(test_records), -test_out[:, 0])
-    natural_test = good_natural(parts["test"].get("biq2021"))
+    return chosen.to_dict(), held_out_gate(chosen.rule, parts["test"], predictions[("derm", "test")], heads.predict)
+
+
+def held_out_gate(rule, test: dict, skin_out: np.ndarray, predict) -> dict:
+    """The acceptance table of ``rule`` on the skin test views (``skin_out``: the heads' outputs on them)
+    and the share of good held-out natural photos it accepts (``predict``: features -> outputs)."""
+    from ..eval.gate import Views, acceptance_table
+
+    gate = acceptance_table(rule.retake_mask(skin_out, REASONS), Views.of(test["derm"].records), -skin_out[:, 0])
+    natural_test = good_natural(test.get("biq2021"))
     if natural_test.records:
-        kept = ~chosen.rule.retake_mask(heads.predict(natural_test.features), REASONS)
+        kept = ~rule.retake_mask(predict(natural_test.features), REASONS)
         gate["natural"] = {"accept": float(kept.mean()), "n": int(len(kept)),
                            "what": f"held-out BIQ2021 photos people rated >= {GOOD_NATURAL_MOS}"}
-    return chosen.to_dict(), gate
+    return gate
+
+
+def reduce_score_head(run_dir: Path, out_dir: Path, rank: int, progress: bool = True) -> dict:
+    """A trained run whose SVR centres are kept in their ``rank`` leading singular directions
+    (``KernelScore.reduced``), its decision rule kept as chosen: the phone file shrinks while the answer
+    stays the one the rule was chosen for (retraining would re-run the greedy rule search on slightly
+    different scores and move every reason's threshold). The card's test figures and skin acceptance
+    table are measured again with the reduced head, on the run's own test parts."""
+    import torch
+
+    from ..errors import DiqaError
+    from ..eval.metrics import all_metrics
+    from ..models.load import load_trained
+    from ..sdk.decision import RetakeRule
+    from .card import git_commit
+
+    trained = load_trained(run_dir)
+    if trained.model.kernel is None or trained.model.kernel.basis is not None:
+        raise DiqaError(f"{run_dir}: no full SVR score head to reduce")
+    card = dict(trained.card)
+    config = FeatureModelConfig.from_card(Path(run_dir) / "card.json", card["dataset_dirs"])
+    parts, _, _ = cached_parts(config, load_parts(config), progress, parts_wanted=("test",))
+    model = trained.model
+    model.kernel = model.kernel.reduced(rank)
+
+    def predict(features: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model.from_features(torch.from_numpy(np.ascontiguousarray(features, np.float32))).double().numpy()
+
+    outputs = {name: predict(part.features) for name, part in parts["test"].items()}
+    metrics = {name: all_metrics(out[:, 0], parts["test"][name].mos, ci=True) for name, out in outputs.items()}
+    if "biq2021" in parts["test"]:
+        first = np.array([r.key in set(_earlier_holdout(config)) for r in parts["test"]["biq2021"].records])
+        metrics["biq2021_first4000_holdout"] = all_metrics(outputs["biq2021"][first, 0],
+                                                           parts["test"]["biq2021"].mos[first], ci=True)
+    rule = RetakeRule.from_decision(card["decision"], card["decision"]["threshold"])
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _save_head(trained, out_dir)
+    card.update(score_head={**card["score_head"], "rank": rank},
+                config={**card["config"], "score_rank": rank},
+                test_metrics=metrics,
+                skin_gate=held_out_gate(rule, parts["test"], outputs["derm"], predict) if "derm" in outputs else {},
+                reduced_from={"run": str(run_dir), "git_commit": card.get("git_commit"),
+                              "test_metrics_before": trained.card.get("test_metrics"),
+                              "note": "score head reduced after training (reduce_score_head); decision kept"},
+                git_commit=git_commit())
+    atomic_write_text(out_dir / "card.json", json.dumps(card, indent=1, default=float) + "\n")
+    atomic_write_text(out_dir / "card.md", card_markdown(card))
+    return card
 
 
 def _tune(config: FeatureModelConfig, parts: dict, built, out_dir: Path, progress: bool) -> dict:
@@ -382,7 +470,8 @@ def _save_head(built, out_dir: Path, tuned_modules: list[str] = ()) -> None:
                 if any(k.startswith(m + ".") for m in tuned_modules)}
     if built.model.kernel is not None:
         tensors |= {f"kernel.{k}": v.detach().contiguous() for k, v in built.model.kernel.state_dict().items()}
-        tensors["kernel.centres"] = tensors["kernel.centres"].half()   # fp16-exact values (KernelScore.set_fit)
+        if built.model.kernel.basis is None:   # a reduced kernel's coordinates stay float32 (KernelScore.reduced)
+            tensors["kernel.centres"] = tensors["kernel.centres"].half()   # fp16-exact values (set_fit)
     save_file(tensors, str(out_dir / "head.safetensors"))
 
 
@@ -457,7 +546,8 @@ def _score_head_text(card: dict) -> str:
     head = card.get("score_head") or {"kind": "ridge", "alpha": card["ridge_alpha"]}
     if head["kind"] == "svr-rbf":
         return (f"score: an RBF support-vector regression (C {head['C']:g}, gamma {head['gamma']:g}, epsilon "
-                f"{head['epsilon']:g}; {head['support_vectors']:,} support vectors, in the model as one matrix) on "
+                f"{head['epsilon']:g}; {head['support_vectors']:,} support vectors, in the model "
+                f"{'as one matrix' if not head.get('rank') else 'in their ' + str(head['rank']) + ' leading singular directions'}) on "
                 "the BIQ2021 training photos' human MOS and a seeded sample of skin views (KADID labels, weight "
                 f"{card['config']['svr_skin_weight']:g}; {head.get('rows', 0):,} rows in all); reasons: one linear layer "
                 "of logistic heads on the skin views")

@@ -121,3 +121,29 @@ def test_the_gpu_script_runs_at_reduced_scale_on_the_cpu_and_writes_a_run_export
     assert tuning["from"] == "pixels" and tuning["epochs"] == 1
     assert tuning["tuned_modules"][:2] == ["conv_stem", "bn1"] and tuning["images"] == trained.card["n_train"]["biq2021"]
     assert "SROCC" in done.stdout and "run folder" in done.stdout
+
+
+def test_the_trainer_predicts_what_the_reduced_module_computes():
+    """KernelFit with a rank (the trainer's predictions, on which the rule is chosen) and the exported
+    module (KernelScore.reduced) hold the same numbers: one score either way."""
+    import numpy as np
+    import torch
+    from sklearn.svm import SVR
+
+    from diqa_edge.models.pooled_stats import KernelScore
+    from diqa_edge.training.feature_model import KernelFit
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(80, 12))
+    y = x[:, 0] - x[:, 1] ** 2 + 5
+    mean, scale = x.mean(0), x.std(0) + 1e-6
+    svr = SVR(C=2.0, gamma=0.05, epsilon=0.1).fit((x - mean) / scale, y)
+    fit = KernelFit(mean, scale, svr, rank=4)
+    module = KernelScore(len(svr.support_), 12)
+    module.set_fit(mean, scale, svr.support_vectors_, svr.dual_coef_.ravel(), float(svr.intercept_[0]), 0.05)
+    module = module.reduced(4)
+    test = rng.normal(size=(9, 12))
+    with torch.no_grad():
+        got = module(torch.from_numpy(test.astype(np.float32))).numpy().ravel()
+    np.testing.assert_allclose(fit.predict(test), got, atol=1e-3)
+    assert np.abs(KernelFit(mean, scale, svr).predict(test) - got).max() > 1e-3   # not the full kernel
