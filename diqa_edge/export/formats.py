@@ -44,7 +44,7 @@ class Format:
 
 # in the order the files are made: TFLite converts the ONNX graph, so ONNX comes first
 FORMATS: dict[str, Format] = {f.target: f for f in (
-    Format("onnx", "ONNX", ".onnx", ("fp32",), "NCHW", "torch.onnx + onnxsim", "onnx_target"),
+    Format("onnx", "ONNX", ".onnx", ("fp32", "fp16"), "NCHW", "torch.onnx + onnxsim", "onnx_target"),
     Format("tflite", "TFLite", ".tflite", ("fp32", "fp16", "int8-dynamic", "int8", "int8-trunk"), "NHWC", "onnx2tf",
            "tflite_target"),
     Format("coreml", "Core ML", ".mlpackage", ("fp32", "fp16", "int8"), "image", "coremltools", "coreml_target"),
@@ -86,6 +86,7 @@ PRECISION_NOTES = {
     ("coreml", "fp16"): "ML Program, float16 compute",
     ("coreml", "int8"): "8-bit linear weights (constexpr dequantise), float16 compute",
     ("onnx", "fp32"): "float32, opset 17",
+    ("onnx", "fp16"): "float16 weights (the score head's matrices int8, as in the phone file), float32 compute",
 }
 
 

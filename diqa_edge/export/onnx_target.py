@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -60,6 +61,75 @@ def _card_summary(card: dict) -> dict:
     return {k: card.get(k) for k in ("backbone", "trained_on", "labels", "split", "git_commit", "best_val_plcc")}
 
 
+# weights smaller than this, and every vector (biases, norms, the feature standardisation), stay float32
+HALF_MIN_ELEMENTS = 1024
+
+
+@stage("onnx", "float16 / int8 weight storage", "onnx")
+def _half_weights(model) -> dict:
+    """Weights stored small, computed in float32, so the file runs wherever the fp32 file runs
+    (onnxruntime-web's WebAssembly kernels have no float16 convolution): every large matrix read by a
+    MatMul (the score head's) in int8 with one scale per output column, rounded exactly as the phone
+    file rounds it (``tflite_surgery.int8_per_row``), behind a DequantizeLinear; every other weight of
+    two or more dimensions in float16, behind a Cast."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    from .tflite_surgery import MIN_ELEMENTS, int8_per_row
+
+    graph = model.graph
+    matmul_b = {n.input[1] for n in graph.node if n.op_type == "MatMul" and len(n.input) > 1}
+    added, counts = [], {"int8": 0, "fp16": 0}
+    for i, init in enumerate(list(graph.initializer)):
+        size = int(np.prod(init.dims))
+        if init.data_type != TensorProto.FLOAT or len(init.dims) < 2 or size < HALF_MIN_ELEMENTS:
+            continue
+        w, name = numpy_helper.to_array(init), init.name   # ``init`` is renamed below: keep its name
+        if name in matmul_b and len(init.dims) == 2 and size >= MIN_ELEMENTS:
+            q, scale = int8_per_row(w.T)            # MatMul's B is [in, out]: one scale per output column
+            graph.initializer[i].CopyFrom(numpy_helper.from_array(q.T.copy(), f"{name}__int8"))
+            graph.initializer.extend([numpy_helper.from_array(scale, f"{name}__scale"),
+                                      numpy_helper.from_array(np.zeros(len(scale), np.int8), f"{name}__zero")])
+            added.append(helper.make_node("DequantizeLinear", [f"{name}__int8", f"{name}__scale",
+                                                               f"{name}__zero"], [name], axis=1,
+                                          name=f"{name}__dequantize"))
+            counts["int8"] += 1
+        else:
+            graph.initializer[i].CopyFrom(numpy_helper.from_array(w.astype(np.float16), f"{name}__fp16"))
+            added.append(helper.make_node("Cast", [f"{name}__fp16"], [name], to=TensorProto.FLOAT,
+                                          name=f"{name}__to_fp32"))
+            counts["fp16"] += 1
+    for node in reversed(added):
+        graph.node.insert(0, node)
+    return {"model": model, "weights_in_int8": counts["int8"], "weights_in_fp16": counts["fp16"]}
+
+
+def half_weights(graph: Artefact, out_dir: Path) -> Artefact:
+    """The fp32 ONNX file as the ``fp16`` precision: weights stored in float16 (the score head's matrices
+    in int8, as in the phone file), compute in float32."""
+    import onnx
+    from onnx import helper
+
+    from ..sdk.manifest import read_sidecar
+
+    model = onnx.load(str(graph.path))
+    info, seconds = _half_weights(model)
+    model = info.pop("model")
+    onnx.checker.check_model(model)
+    manifest = dataclasses.replace(read_sidecar(graph.path), precision="fp16")
+    helper.set_model_props(model, {MANIFEST_KEY: manifest.to_json()})
+    path = out_dir / graph.path.name.replace("_onnx_fp32", "_onnx_fp16")
+    if path == graph.path:
+        path = graph.path.with_name(graph.path.stem + "_fp16.onnx")
+    tmp = path.with_name(f".{path.name}.tmp")
+    onnx.save(model, str(tmp))
+    os.replace(tmp, path)
+    write_sidecar(path, manifest)
+    return Artefact("onnx", "fp16", path, seconds, {**info, "opset": OPSET})
+
+
 def export(trained, precisions: list[str], job: ExportJob) -> list[Artefact]:
-    """The export table's entry (``formats.FORMATS``): ONNX has one precision, fp32."""
-    return [job.onnx_graph()]
+    """The export table's entry (``formats.FORMATS``): fp32, and fp16 (float16 weights, float32 compute)."""
+    graph = job.onnx_graph()
+    return ([graph] if "fp32" in precisions else []) + \
+        ([half_weights(graph, job.out_dir)] if "fp16" in precisions else [])

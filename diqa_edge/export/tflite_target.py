@@ -90,9 +90,12 @@ def _convert(onnx_path: Path, crops: np.ndarray, contract, workdir: Path, verbos
 @stage("tflite", "int8-trunk quantisation", "tensorflow")
 def _int8_trunk(tf_dir: Path, stem: str, crops: np.ndarray, contract) -> Path:
     from .int8_trunk import quantize_trunk
+    from .tflite_surgery import drop_round_trips, int8_weight_storage
 
     out = tf_dir / f"{stem}_{ONNX2TF_OUTPUTS['int8-trunk']}.tflite"
-    out.write_bytes(quantize_trunk(tf_dir, crops, contract))
+    model, _ = drop_round_trips(quantize_trunk(tf_dir, crops, contract))   # the reasons stay float32
+    model, _ = int8_weight_storage(model)    # the score head's matrices stored in int8, computed in float32
+    out.write_bytes(model)
     return out
 
 

@@ -41,22 +41,23 @@ def run_fingerprint(run_dir: Path) -> str:
 
 
 def shipped_onnx(run_dir: Path = SHIPPED_RUN, shipped_model: Path = SHIPPED_MODEL) -> Path:
-    """The shipped run as an fp32 ONNX file with the shipped decision in its manifest (exported once,
-    about a minute, then read from the cache)."""
+    """The shipped run as an ONNX file with the shipped decision in its manifest, its weights stored in
+    float16 and computed in float32 (``onnx_target.half_weights``: half the fp32 file, which is what a
+    page opened on a phone downloads); exported once, about a minute, then read from the cache."""
     manifest = read_sidecar(shipped_model)
     if manifest is None:
         raise DiqaError(f"{shipped_model}: no manifest beside the shipped model")
     key = hashlib.sha256((run_fingerprint(run_dir) + manifest.to_json()).encode()).hexdigest()[:16]
     out_dir = cache_root() / "web" / key
-    path = out_dir / "model.onnx"
+    path = out_dir / "model_fp16.onnx"
     if path.exists() and read_sidecar(path) is not None:
         return path
-    from ..export.onnx_target import export_onnx
+    from ..export.onnx_target import export_onnx, half_weights
     from ..models.load import load_trained
 
-    artefact = export_onnx(load_trained(run_dir), out_dir, name="model", threshold=manifest.threshold,
-                           threshold_rule=manifest.threshold_rule, decision=manifest.decision)
-    return artefact.path
+    graph = export_onnx(load_trained(run_dir), out_dir, name="model", threshold=manifest.threshold,
+                        threshold_rule=manifest.threshold_rule, decision=manifest.decision)
+    return half_weights(graph, out_dir).path
 
 
 def hints_table() -> dict:

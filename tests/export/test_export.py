@@ -14,7 +14,7 @@ from diqa_edge.sdk import QualityScorer
 from diqa_edge.sdk.manifest import MANIFEST_KEY, read_sidecar
 from diqa_edge.sdk.tflite_metadata import read_tflite_metadata
 
-EXPECTED = {("onnx", "fp32"), ("tflite", "fp32"), ("tflite", "fp16"), ("tflite", "int8-dynamic"),
+EXPECTED = {("onnx", "fp32"), ("onnx", "fp16"), ("tflite", "fp32"), ("tflite", "fp16"), ("tflite", "int8-dynamic"),
             ("tflite", "int8"), ("tflite", "int8-trunk"), ("coreml", "fp32"), ("coreml", "fp16"), ("coreml", "int8")}
 
 
@@ -54,7 +54,7 @@ def test_bench_runs_every_format_and_the_coreml_reference_executor(exported, tmp
     doc = run_bench(exported["out"], exported["run"], tmp_path, runs=3, threads=(1,), max_images=12,
                     reference_images=4, images=exported["images"] / "manifest.csv")
     rows = {(r["format"], r["precision"]): r for r in doc["rows"]}
-    assert len(rows) == 10   # PyTorch + every artefact
+    assert len(rows) == 11   # PyTorch + every artefact
     for (fmt, precision), r in rows.items():
         assert "error" not in r.get("status", ""), r
         if fmt.startswith("Core ML"):
@@ -125,7 +125,7 @@ def test_manifests_round_trip_to_the_same_contract(exported):
     from diqa_edge.sdk.runtimes import load_runtime
 
     contract = load_trained(exported["run"]).contract
-    onnx_path = next(exported["out"].glob("*.onnx"))
+    onnx_path = next(exported["out"].glob("*_onnx_fp32.onnx"))
     embedded = load_runtime(onnx_path).embedded_manifest()
     assert embedded.contract == contract.with_layout("NCHW") and embedded.threshold == 6.0
     for tfl in exported["out"].glob("*.tflite"):
@@ -169,7 +169,7 @@ def test_gate_rejects_a_corrupted_model(exported, tmp_path):
     from diqa_edge.models.load import load_trained
 
     trained = load_trained(exported["run"])
-    src = next(exported["out"].glob("*.onnx"))
+    src = next(exported["out"].glob("*_onnx_fp32.onnx"))
     model = onnx.load(str(src))
     conv = next(t for t in model.graph.initializer if len(t.dims) == 4)
     w = numpy_helper.to_array(conv).copy()
@@ -297,3 +297,25 @@ def test_every_target_exports_through_one_signature():
         params = list(inspect.signature(fmt.exporter()).parameters)
         assert params == ["trained", "precisions", "job"], target
     assert list(FORMATS) == ["onnx", "tflite", "coreml"]    # ONNX first: TFLite converts its graph
+
+
+def test_a_file_failing_its_gate_is_reported_not_a_traceback(exported, tmp_path):
+    """The whole command with a gate no float conversion can meet (max |score diff| 0): the failed file
+    keeps the evidence under ``.failed``, the report names the file, the measure and the threshold, and
+    the command exits 2 with the report rows written (it used to raise ModelLoadError on the renamed file)."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "diqa_edge.export", "--checkpoint", str(exported["run"]),
+                           "--target", "onnx", "--precision", "fp32", "--out", str(out), "--images", str(exported["images"]),
+                           "--accept-threshold", "6.0", "--max-abs-fp32", "0"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    (row,) = json.loads((out / "export_report.json").read_text())
+    assert row["status"] == "FAILED" and row["max_abs"] > 0 and row["path"].endswith(".onnx.failed")
+    assert not list(out.glob("*.onnx")) and list(out.glob("*.onnx.failed"))
+    (line,) = [ln for ln in proc.stderr.splitlines() if "FAILED its gate" in ln]
+    assert ".onnx" in line and "max |Δ|" in line and "> 0.0" in line
