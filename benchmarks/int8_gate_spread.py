@@ -42,9 +42,14 @@ def agreement(a: np.ndarray, b: np.ndarray, rule, names) -> dict:
     from diqa_edge.eval.metrics import srocc
     from diqa_edge.sdk.hints import row_answers
 
+    from diqa_edge.export.parity import compare_reasons
+
     ha, hb = row_answers(a, rule, names), row_answers(b, rule, names)
     d = np.abs(a[:, 0] - b[:, 0])
+    reasons = compare_reasons(b, a, names)    # the gate's own reason measures (b: the reference)
     return {"srocc": float(srocc(a[:, 0], b[:, 0])), "mean_abs": float(d.mean()), "max_abs": float(d.max()),
+            "top_reason_agreement": reasons["hint_agreement"], "reasons_mean_abs": reasons["reasons_mean_abs"],
+            "reasons_max_abs": reasons["reasons_max_abs"],
             "same_answer": float(np.mean([x[0] == y[0] for x, y in zip(ha, hb)])),
             "same_hint": float(np.mean([x == y for x, y in zip(ha, hb)]))}
 

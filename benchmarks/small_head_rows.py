@@ -8,12 +8,16 @@ trunk computes (PyTorch's numbers, cached under the project cache), against the 
   with the same accept / retake answer and the same hint under the shipped manifest's rule;
 - the numbers the head stores and their bytes (what the phone file carries for it).
 
-Levers: the centre matrix stored in fp16 or int8 (per-centre scale); the centres in their r leading
-singular directions (``KernelScore.reduced``: only the cross term u.c is approximated); the same
-with the dual coefficients refitted to the shipped head's scores on the validation views
-(least squares, never the test part).
+Levers: the centre matrix stored in fp16 or int8 (per-centre scale, ``pooled_stats.int8_per_row``);
+the centres in their r leading singular directions (``KernelScore.reduced``: only the cross term u.c
+is approximated), in float32 and with both matrices in int8 as the phone file stores them; the same
+with the dual coefficients refitted to the shipped head's scores on the validation views (least
+squares, never the test part); a reduced set (the centres of largest |dual coefficient|, no refit).
+Run on the full-rank run (``--run``, default: the previous run folder as committed in 187f5be,
+kept at ``~/.cache/diqa-edge/runs/svr512skin-full``).
 
-    python benchmarks/small_head_rows.py --out benchmarks/results/small_head_rows.json
+    python benchmarks/small_head_rows.py --run ~/.cache/diqa-edge/runs/svr512skin-full \
+        --out benchmarks/results/small_head_rows.json
 """
 
 from __future__ import annotations
@@ -47,15 +51,21 @@ def quantised_centres(kernel, dtype: str):
     out = type(kernel)(*kernel.centres.shape[:1], kernel.mean.shape[0],
                        None if kernel.basis is None else kernel.basis.shape[1])
     out.load_state_dict(kernel.state_dict())
-    c = kernel.centres.double()
-    if dtype == "fp16":
-        q = c.half().double()
-    else:
-        scale = c.abs().amax(dim=1, keepdim=True) / 127.0
-        q = torch.round(c / scale).clamp(-127, 127) * scale
     with torch.no_grad():
-        out.centres.copy_(q.float())
+        out.centres.copy_(rounded(kernel.centres, dtype))
+        if kernel.basis is not None:   # the file stores the basis the same way, one scale per output column
+            out.basis.copy_(rounded(kernel.basis.T, dtype).T)
     return out
+
+
+def rounded(matrix: torch.Tensor, dtype: str) -> torch.Tensor:
+    """``matrix`` as the file stores it: fp16, or int8 per row by the export's own rule."""
+    from diqa_edge.models.pooled_stats import int8_per_row
+
+    if dtype == "fp16":
+        return matrix.half().float()
+    q, scale = int8_per_row(matrix.numpy())
+    return torch.from_numpy(q.astype(np.float32) * scale[:, None])
 
 
 def largest_duals(kernel, keep: int):
@@ -102,15 +112,19 @@ def row(name: str, stored: int, bytes_each: int, outputs: dict, reference: dict,
 
 def main(argv=None) -> int:
     from diqa_edge.data.splits import run_split_part
-    from diqa_edge.models.load import SHIPPED_RUN, load_trained
+    from diqa_edge.cachedir import cache_root
+    from diqa_edge.models.load import load_trained
     from diqa_edge.sdk.decision import RetakeRule
     from diqa_edge.training.feature_model import run_features
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", type=Path, default=cache_root() / "runs" / "svr512skin-full",
+                        help="a run folder with the full SVR head (default: the cache's svr512skin-full, the run "
+                             "folder of 187f5be: git show 187f5be:diqa_edge/models/run/FILE for its three files)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/small_head_rows.json"))
     args = parser.parse_args(argv)
 
-    trained = load_trained(SHIPPED_RUN)
+    trained = load_trained(args.run)
     model, kernel = trained.model, trained.model.kernel
     names = tuple(trained.card["outputs"][1:])
     decision = trained.card["decision"]
@@ -141,7 +155,7 @@ def main(argv=None) -> int:
         rows.append(row(f"rank {rank}", stored, 4, {d: head_outputs(model, k, f) for d, f in feats.items()},
                         reference, parts, rule, names))
         kq = quantised_centres(k, "int8")
-        rows.append(row(f"rank {rank}, coordinates in int8", stored, 1,
+        rows.append(row(f"rank {rank}, basis and coordinates in int8 (per row, as the file)", stored, 1,
                         {d: head_outputs(model, kq, f) for d, f in feats.items()}, reference, parts, rule, names))
         k = refit_dual(k, fit_feats, teacher_val)
         rows.append(row(f"rank {rank}, dual refitted on validation views", stored, 4,

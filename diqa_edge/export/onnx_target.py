@@ -70,12 +70,13 @@ def _half_weights(model) -> dict:
     """Weights stored small, computed in float32, so the file runs wherever the fp32 file runs
     (onnxruntime-web's WebAssembly kernels have no float16 convolution): every large matrix read by a
     MatMul (the score head's) in int8 with one scale per output column, rounded exactly as the phone
-    file rounds it (``tflite_surgery.int8_per_row``), behind a DequantizeLinear; every other weight of
+    file rounds it (``pooled_stats.int8_per_row``), behind a DequantizeLinear; every other weight of
     two or more dimensions in float16, behind a Cast."""
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
-    from .tflite_surgery import MIN_ELEMENTS, int8_per_row
+    from ..models.pooled_stats import int8_per_row
+    from .tflite_surgery import MIN_ELEMENTS
 
     graph = model.graph
     matmul_b = {n.input[1] for n in graph.node if n.op_type == "MatMul" and len(n.input) > 1}

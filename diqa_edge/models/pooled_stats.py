@@ -101,10 +101,10 @@ class KernelScore(nn.Module):
     expanded as ``|u|^2 - 2 u.c + |c|^2`` (one matrix product); the features are standardised first so
     the centres stay near unit size and survive fp16 storage.
 
-    With a ``basis`` (``reduce_rank``) the centres are stored as their coordinates in the ``rank``
+    With a ``basis`` (``reduced``) the centres are stored as their coordinates in the ``rank``
     leading right-singular vectors of the centre matrix, and only the cross term ``u.c`` is computed in
     that subspace (``|u|^2`` and ``|c|^2`` stay exact): the 3,522 x 1,568 matrix, 22 MB of the phone
-    file, becomes (3,522 + 1,568) x rank numbers."""
+    file, becomes (3,522 + 1,568) x rank numbers, on the int8 grid the file stores them on."""
 
     def __init__(self, n_centres: int, n_features: int, rank: int | None = None):
         super().__init__()
@@ -153,12 +153,31 @@ class KernelScore(nn.Module):
 
 def low_rank_centres(centres: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
     """(basis: features x rank, coordinates: centres x rank) of the centre matrix's ``rank`` leading
-    right-singular directions, rounded to float32 as the phone file stores them. One function, so the
-    trainer's predictions (``KernelFit``) and the exported module hold the same numbers."""
+    right-singular directions, each already on the int8 grid the phone file stores it on (one scale per
+    output unit: per column of the basis, per centre of the coordinates; ``int8_per_row``), as float32.
+    One function, so the trainer's predictions (``KernelFit``), the PyTorch reference and every export
+    hold the very same numbers (storing them in int8 is then lossless)."""
     _, _, vt = np.linalg.svd(np.asarray(centres, np.float64), full_matrices=False)
-    basis = vt[:rank].T.astype(np.float32)
-    coords = (np.asarray(centres, np.float64) @ basis.astype(np.float64)).astype(np.float32)
+    basis = on_int8_grid(vt[:rank].astype(np.float32)).T.copy()
+    coords = on_int8_grid((np.asarray(centres, np.float64) @ basis.astype(np.float64)).astype(np.float32))
     return basis, coords
+
+
+def int8_per_row(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(int8 values, float32 scale per row): symmetric, each row of a 2-D matrix on its own largest
+    magnitude. The one rounding rule of the reduced score head, the phone file
+    (``export.tflite_surgery``) and the page's ONNX file (``export.onnx_target.half_weights``)."""
+    weights = np.asarray(weights, np.float32)
+    scale = (np.abs(weights).max(axis=1).astype(np.float64) / 127.0).astype(np.float32)
+    scale[scale == 0] = 1.0
+    q = np.clip(np.round(weights / scale[:, None]), -127, 127).astype(np.int8)
+    return q, scale
+
+
+def on_int8_grid(weights: np.ndarray) -> np.ndarray:
+    """``weights`` rounded to the values ``int8_per_row`` stores, as float32."""
+    q, scale = int8_per_row(weights)
+    return (q.astype(np.float32) * scale[:, None]).astype(np.float32)
 
 
 class PooledStatsIQA(nn.Module):

@@ -1,0 +1,63 @@
+"""What a patient waits for before the page's first answer (#34 item 4): per ONNX file, its size and,
+in headless Chromium (onnxruntime-web 1.23.0, WebAssembly, 2 threads), the time from opening the page
+to the model in memory and to the first photo scored, with the page served from this machine (so
+the network costs nothing here: the download over a phone connection is the size divided by the
+connection's speed, written beside it for 10 Mbit/s). Each file is opened ``--repeats`` times in a
+fresh browser (no cache); medians.
+
+    python benchmarks/page_first_answer.py --model "fp32=/path/model.onnx" --model "fp16=/path/model_fp16.onnx"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+MBIT_S = 10.0
+
+
+def main(argv=None) -> int:
+    from diqa_edge.cachedir import cache_root
+    from diqa_edge.eval.report import markdown_table
+    from diqa_edge.web.browser import find_chromium, page_at
+    from diqa_edge.web.server import serving
+    from diqa_edge.web.site import build_site
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", action="append", required=True, metavar="NAME=PATH")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/page_first_answer.json"))
+    args = parser.parse_args(argv)
+    chromium = find_chromium()
+    if chromium is None:
+        print("no Chromium: apt-get install chromium", file=sys.stderr)
+        return 1
+    rows = []
+    for name, path in (m.split("=", 1) for m in args.model):
+        site = build_site(cache_root() / "web" / f"first-answer-{Path(path).stem}", model=Path(path))
+        ready, first = [], []
+        for _ in range(args.repeats):
+            with serving(site) as url:
+                t0 = time.perf_counter()
+                with page_at(url, chromium) as page:
+                    ready.append(1000 * (time.perf_counter() - t0))
+                    page.evaluate("u => window.diqa.scoreUrl(u)", "samples/skin_ISIC_0000051.jpg")
+                    first.append(1000 * (time.perf_counter() - t0))
+        mb = Path(path).stat().st_size / 1e6
+        rows.append({"file": name, "mb": round(mb, 2), "model_ready_ms": round(float(np.median(ready))),
+                     "first_answer_ms": round(float(np.median(first))),
+                     "download_s_at_10_mbit": round(mb * 8 / MBIT_S, 1)})
+        print(json.dumps(rows[-1]), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"repeats": args.repeats, "rows": rows}, indent=1) + "\n")
+    print("\n".join(markdown_table(list(rows[0]), [list(r.values()) for r in rows])))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
