@@ -37,9 +37,15 @@ def main(argv=None) -> int:
     if chromium is None:
         print("no Chromium: apt-get install chromium", file=sys.stderr)
         return 1
+    from diqa_edge.errors import DiqaError
+
     rows = []
     for name, path in (m.split("=", 1) for m in args.model):
-        site = build_site(cache_root() / "web" / f"first-answer-{Path(path).stem}", model=Path(path))
+        try:
+            site = build_site(cache_root() / "web" / f"first-answer-{Path(path).stem}", model=Path(path))
+        except DiqaError as exc:   # e.g. the page's runtime not installed: `make web-deps`
+            print(f"page_first_answer: {exc}", file=sys.stderr)
+            return 1
         ready, first = [], []
         for _ in range(args.repeats):
             with serving(site) as url:
