@@ -284,8 +284,7 @@ def cached_parts(config: FeatureModelConfig, split_parts: dict, progress: bool =
                  parts_wanted=("train", "val", "test")) -> tuple[dict[str, dict[str, Part]], int, str]:
     """``{part: {dataset: Part}}`` with the features of ``config.stages``, how many images had to be
     extracted, and the cache key of the features. Features are cached for every stage and sliced, so any stage subset reuses one extraction."""
-    full = build_pooled_stats(config.backbone, "all", input_size=config.input_size)
-    key = features_key(config.backbone, "all", full.contract, full.weights)
+    full, key = all_stage_trunk(config.backbone, config.input_size)
     columns = stage_columns(full.model.trunk, config.stages)
     parts: dict[str, dict[str, Part]] = {p: {} for p in parts_wanted}
     computed = 0
@@ -299,11 +298,16 @@ def cached_parts(config: FeatureModelConfig, split_parts: dict, progress: bool =
     return parts, computed, key
 
 
+def all_stage_trunk(backbone: str, input_size: int):
+    """(the all-stage model, its feature-cache key): features are cached for every stage and sliced."""
+    full = build_pooled_stats(backbone, "all", input_size=input_size)
+    return full, features_key(backbone, "all", full.contract, full.weights)
+
+
 def run_features(trained, records, desc: str = "features") -> np.ndarray:
     """A trained feature model's statistics of ``records`` (its stages), through the trainer's all-stage
     cache: benchmarks that compare heads read the images once, and a later training run reads them back."""
-    full = build_pooled_stats(trained.card["backbone"], "all", input_size=trained.contract.input_size)
-    key = features_key(trained.card["backbone"], "all", full.contract, full.weights)
+    full, key = all_stage_trunk(trained.card["backbone"], trained.contract.input_size)
     feats, _ = pooled_features([r.image for r in records], full.model.trunk, full.contract, key, desc=desc)
     return feats[:, stage_columns(full.model.trunk, trained.card["stages"])]
 
@@ -337,13 +341,19 @@ def _test_metrics(config: FeatureModelConfig, parts: dict, heads) -> tuple[dict,
             predictions[(name, p)] = out
             if p == "test":
                 metrics[name] = all_metrics(out[:, 0], part.mos, ci=True)
-    biq_test = parts["test"].get("biq2021")
-    if biq_test is not None:   # the 800 held-out photos of the earlier shipped model (first 4,000 rows)
-        old_keys = set(_earlier_holdout(config))
-        first = np.array([r.key in old_keys for r in biq_test.records])
-        metrics["biq2021_first4000_holdout"] = all_metrics(predictions[("biq2021", "test")][first, 0],
-                                                           biq_test.mos[first], ci=True)
+    if "biq2021" in parts["test"]:
+        metrics["biq2021_first4000_holdout"] = earlier_holdout_metrics(config, parts["test"]["biq2021"],
+                                                                       predictions[("biq2021", "test")][:, 0])
     return metrics, predictions
+
+
+def earlier_holdout_metrics(config: FeatureModelConfig, biq_test: "Part", scores: np.ndarray) -> dict:
+    """Metrics of ``scores`` on the 800 held-out photos of the earlier shipped model (first 4,000 rows)."""
+    from ..eval.metrics import all_metrics
+
+    old_keys = set(_earlier_holdout(config))
+    first = np.array([r.key in old_keys for r in biq_test.records])
+    return all_metrics(scores[first], biq_test.mos[first], ci=True)
 
 
 def calibration_views(skin_records, n_natural: int):
@@ -417,9 +427,8 @@ def reduce_score_head(run_dir: Path, out_dir: Path, rank: int, progress: bool = 
     outputs = {name: predict(part.features) for name, part in parts["test"].items()}
     metrics = {name: all_metrics(out[:, 0], parts["test"][name].mos, ci=True) for name, out in outputs.items()}
     if "biq2021" in parts["test"]:
-        first = np.array([r.key in set(_earlier_holdout(config)) for r in parts["test"]["biq2021"].records])
-        metrics["biq2021_first4000_holdout"] = all_metrics(outputs["biq2021"][first, 0],
-                                                           parts["test"]["biq2021"].mos[first], ci=True)
+        metrics["biq2021_first4000_holdout"] = earlier_holdout_metrics(config, parts["test"]["biq2021"],
+                                                                       outputs["biq2021"][:, 0])
     rule = RetakeRule.from_decision(card["decision"], card["decision"]["threshold"])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
