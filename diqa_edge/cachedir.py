@@ -33,6 +33,11 @@ def skin_set_dir(short_side: int = 512) -> Path:
     return cache_root() / f"skin-kadid-{short_side}"
 
 
+def phone_set_dir() -> Path:
+    """The default home of the phone-photo set (real smartphone photos of skin as bases, ``make-skin-set --phone``)."""
+    return cache_root() / "skin-phone"
+
+
 def json_once(path: Path, compute: Callable[[], object]) -> object:
     """``path``'s JSON if an earlier run wrote it, else ``compute()`` written there (atomically, so an
     interrupted run leaves no half file) and returned: long measurements resume instead of repeating."""

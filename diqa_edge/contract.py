@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,10 +100,21 @@ class Contract:
         for name in ("mean", "std", "alpha_background"):
             if len(getattr(self, name)) != 3:
                 problems.append(f"{name} needs 3 values (R, G, B), got {getattr(self, name)!r}")
-        if any(s <= 0 for s in self.std):
-            problems.append(f"std must be positive, got {self.std!r}")
-        if not self.score_min < self.score_max:
-            problems.append(f"score_min must be below score_max, got {self.score_min}, {self.score_max}")
+        # a NaN or an infinite mean / std turns every input into NaN or 0, and int8 quantisation makes that
+        # finite again: every photo would get the same confident wrong answer
+        if not all(_finite_in(m, 0.0, 1.0) for m in self.mean):
+            problems.append(f"mean must be 3 finite numbers in [0, 1] (of the 0-1 pixel range), got {self.mean!r}")
+        if not all(_finite_in(s, 1e-3, 10.0) and s > 0 for s in self.std):
+            problems.append(f"std must be 3 finite numbers in (0, 10], got {self.std!r}")
+        if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in self.alpha_background):
+            problems.append(f"alpha_background must be 3 integers in 0-255, got {self.alpha_background!r}")
+        for name in ("antialias", "exif_orientation", "clamp"):
+            if not isinstance(getattr(self, name), bool):
+                problems.append(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if not (_finite_in(self.score_min, -1e6, 1e6) and _finite_in(self.score_max, -1e6, 1e6)
+                and self.score_min < self.score_max):
+            problems.append(f"score_min must be finite and below a finite score_max, got {self.score_min}, "
+                            f"{self.score_max}")
         if self.version != CONTRACT_VERSION:
             problems.append(f"contract version {self.version} is not supported (this is {CONTRACT_VERSION})")
         if problems:
@@ -166,11 +178,18 @@ class Contract:
         return value
 
 
+def _finite_in(value: Any, low: float, high: float) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and low <= value <= high)
+
+
 def _field_value(name: str, value: Any) -> Any:
     """One JSON value -> the field's Python type (JSON has no tuples and spells 2.0 as 2)."""
     if name in ("mean", "std"):
         return tuple(float(v) for v in value)
     if name == "alpha_background":
+        if any(isinstance(v, bool) or int(v) != v for v in value):
+            raise ContractError(f"{name} must be integers, got {value!r}")
         return tuple(int(v) for v in value)
     if name in ("score_min", "score_max", "max_aspect"):
         return float(value)

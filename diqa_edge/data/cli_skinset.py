@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cachedir import skin_set_dir
+from ..cachedir import phone_set_dir, skin_set_dir
 from ..errors import DiqaError
 
 
@@ -17,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = ("Faults: " + "; ".join(f"{f.name} (KADID type {f.kadid_type}, {f.param_name} "
                                             f"{', '.join(str(p) for p in f.params)})" for f in FAMILIES.values())
                      + ". Spatial parameters are scaled from KADID's 384-px short side to --short-side.")
-    parser.add_argument("pristine_dir", type=Path, help="folder of pristine photos (searched recursively)")
+    parser.add_argument("pristine_dir", type=Path,
+                        help="folder of pristine photos (searched recursively); with --phone, a folder holding "
+                             "manifest.csv (image, patient) and the photos, beside it or under images/")
     parser.add_argument("out_dir", type=Path, nargs="?", default=None,
                         help=f"where images/ and manifest.csv go (default {skin_set_dir()})")
     parser.add_argument("--short-side", type=int, default=512,
@@ -25,15 +27,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of noise and motion direction (default 0)")
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N photos (for a quick look)")
+    parser.add_argument("--phone", action="store_true",
+                        help="real phone photos as bases (e.g. ../shared/data/pad-ufes-phone): each at its own size, "
+                             "as taken (or 'as taken: blur' where data/reviewed/ lists it) plus "
+                             "--views-per-photo faults drawn from every recipe, grouped by patient "
+                             f"(default out: {phone_set_dir()})")
+    parser.add_argument("--views-per-photo", type=int, default=None,
+                        help="with --phone: fault views per photo (default 10)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from .skinviews import make_skin_set
+    from .skinviews import PHONE_VIEWS_PER_PHOTO, make_phone_set, make_skin_set
 
-    out = args.out_dir or skin_set_dir(args.short_side)
     try:
-        report = make_skin_set(args.pristine_dir, out, short_side=args.short_side, seed=args.seed,
-                               workers=args.workers, limit=args.limit)
+        if args.phone:
+            report = make_phone_set(args.pristine_dir, args.out_dir or phone_set_dir(), seed=args.seed,
+                                    workers=args.workers, limit=args.limit,
+                                    views_per_photo=args.views_per_photo or PHONE_VIEWS_PER_PHOTO)
+        else:
+            report = make_skin_set(args.pristine_dir, args.out_dir or skin_set_dir(args.short_side),
+                                   short_side=args.short_side, seed=args.seed, workers=args.workers,
+                                   limit=args.limit)
     except DiqaError as exc:
         print(f"diqa-edge make-skin-set: {exc}", file=sys.stderr)
         return 1

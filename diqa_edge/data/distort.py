@@ -193,7 +193,7 @@ def distort(image: np.ndarray, family: str, level: int, seed: int = 0) -> np.nda
 
 # What the reasons head predicts, in its output order: the patient-facing families above
 # (several distortions share one, since the patient's fix is the same), mildest meaning first.
-REASONS: tuple[str, ...] = ("blur", "dark", "bright", "contrast", "noise", "jpeg", "colour")
+REASONS: tuple[str, ...] = ("blur", "dark", "bright", "contrast", "noise", "jpeg", "colour", "glare", "obstruction")
 assert {f.reason for f in FAMILIES.values()} <= set(REASONS)
 
 

@@ -38,6 +38,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DiqaError
+from .camera import CAMERA_FAMILIES, camera_label, distort_camera
 
 KADID_SHORT_SIDE = 384      # KADID-10k images are 512 x 384
 PRISTINE_LABEL = 10.0
@@ -245,8 +246,19 @@ def no_detail(rgb: np.ndarray, family: str, seed: int = 0) -> np.ndarray:
     raise KeyError(f"unknown no-detail frame {family!r}; known: {', '.join(NO_DETAIL)}")
 
 
+# Phone photos a person looked at and judged not acceptable as taken (``data/reviewed/``): family
+# "as_taken_<reason>" at level 5, labelled as KADID's level-4 Gaussian blur (2.96 of 10), the strength the
+# gate must send back; the list is a label, written by a reviewer, not a measurement.
+AS_TAKEN = "as_taken_"
+AS_TAKEN_LABEL_FROM = ("gaussian_blur", 4)
+
+
 def reason_of(family: str) -> str:
     """The reason a severe view of ``family`` should name."""
+    if family.startswith(AS_TAKEN):
+        return family[len(AS_TAKEN):]
+    if family in CAMERA_FAMILIES:
+        return CAMERA_FAMILIES[family].reason
     return NO_DETAIL[family] if family in NO_DETAIL else FAMILIES[family].reason
 
 
@@ -258,6 +270,8 @@ def distort_kadid(rgb: np.ndarray, family: str, level: int, *, short_side: int |
         return darker_tone(rgb, TONE_GAMMAS[level - 1])
     if family in NO_DETAIL:
         return no_detail(rgb, family, seed)
+    if family in CAMERA_FAMILIES:
+        return distort_camera(rgb, family, level, (short_side or min(rgb.shape[:2])) / KADID_SHORT_SIDE, seed)
     if family not in FAMILIES:
         raise KeyError(f"unknown distortion {family!r}; known: {', '.join(FAMILIES)}")
     if level not in LEVELS:
@@ -305,4 +319,8 @@ def kadid_label(family: str | None, level: int | None) -> float:
         return PRISTINE_LABEL
     if family in NO_DETAIL:
         return NO_DETAIL_LABEL
+    if family.startswith(AS_TAKEN):
+        return kadid_label(*AS_TAKEN_LABEL_FROM)
+    if family in CAMERA_FAMILIES:
+        return camera_label(family, int(level), kadid_label)
     return dmos_to_score(kadid_dmos()[(FAMILIES[family].kadid_type, int(level))][0])

@@ -35,15 +35,18 @@ DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (
                 "Data/AllImages_release.mat + Data/AllMOS_release.mat + Images/"),
     DatasetSpec("derm", "Dermatology (manifest)", loaders.load_manifest, (1.0, 10.0), "all",
                 "manifest.csv (image, mos, group, ...)"),
+    DatasetSpec("phone", "Phone photos of skin and their faults (manifest, grouped by patient)", loaders.load_manifest,
+                (1.0, 10.0), "all", "manifest.csv (image, mos, group = patient, ...)"),
 )}
+SKIN_SETS = ("derm", "phone")   # manifest sets of skin views: the reasons heads and the retake rule learn on them
 
 
 def load_dataset(name: str, root: str | Path, *, skip_bad: bool = False) -> LoadedDataset:
-    """``root`` is the dataset folder (for ``derm`` or ``manifest:`` sets, the manifest CSV or its folder)."""
+    """``root`` is the dataset folder (for ``derm``, ``phone`` or ``manifest:`` sets, the manifest CSV or its folder)."""
     root = Path(root)
     if name not in DATASETS:
         raise KeyError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
-    if name == "derm":
+    if name in SKIN_SETS:
         path = root / "manifest.csv" if root.is_dir() else root
-        return loaders.load_manifest(path, skip_bad=skip_bad, name="derm")
+        return loaders.load_manifest(path, skip_bad=skip_bad, name=name)
     return DATASETS[name].loader(root, skip_bad=skip_bad)

@@ -26,6 +26,8 @@ HINTS: dict[str, Hint] = {
     "noise": Hint("grainy or over-sharpened", "Add light and turn off beauty or sharpening filters."),
     "jpeg": Hint("compressed or pixelated", "Send the original photo, not a compressed copy or a screenshot."),
     "colour": Hint("colours look wrong", "Turn off colour filters and take the photo in daylight or white light."),
+    "glare": Hint("light reflection", "Turn off the flash or tilt the phone so the light does not reflect on the skin."),
+    "obstruction": Hint("something in the way", "Keep fingers, clothing and the phone case out of the picture."),
 }
 # Checks the SDK makes on the input itself, before the model has a say (the contract's pixel budget).
 INPUT_HINTS: dict[str, Hint] = {

@@ -92,16 +92,21 @@ class ModelManifest:
             contract = Contract.from_dict(data["contract"])
         except ContractError as exc:
             raise ModelLoadError(f"{source}: field 'contract': {exc}") from None
+        threshold = _finite(data["threshold"], "threshold", source)
+        if not contract.score_min <= threshold <= contract.score_max:
+            raise ModelLoadError(f"{source}: field 'threshold' must lie in the score range {contract.score_min:g}-"
+                                 f"{contract.score_max:g}, got {threshold!r}: it would accept or send back every photo")
+        outputs = _outputs(data.get("outputs", ["score"]), source)
         return cls(
             contract=contract,
-            threshold=_finite(data["threshold"], "threshold", source),
+            threshold=threshold,
             name=_text(data.get("name", "unnamed"), "name", source),
             format=_text(data.get("format", ""), "format", source),
             precision=_text(data.get("precision", ""), "precision", source),
             threshold_rule=_text(data.get("threshold_rule", ""), "threshold_rule", source),
             extra=_object(data.get("extra", {}), "extra", source),
-            decision=_decision(data.get("decision", {}), source),
-            outputs=_outputs(data.get("outputs", ["score"]), source),
+            decision=_decision(data.get("decision", {}), source, outputs[1:]),
+            outputs=outputs,
             frames=_text(data.get("frames", FRAME_RULE), "frames", source),
         )
 
@@ -135,10 +140,15 @@ def _object(value: Any, name: str, source: str) -> dict[str, Any]:
     return dict(value)
 
 
-def _decision(value: Any, source: str) -> dict[str, Any]:
-    """``decision.reason_thresholds`` is what the SDK applies: each a probability in [0, 1]."""
+def _decision(value: Any, source: str, reasons: tuple[str, ...]) -> dict[str, Any]:
+    """``decision.reason_thresholds`` is what the SDK applies: each a probability in [0, 1], each named by
+    one of the model's reasons (a misspelt name would silently switch that reason off)."""
     decision = _object(value, "decision", source)
     thresholds = _object(decision.get("reason_thresholds") or {}, "decision.reason_thresholds", source)
+    unknown = sorted(set(thresholds) - set(reasons))
+    if unknown:
+        raise ModelLoadError(f"{source}: field 'decision.reason_thresholds' names {', '.join(map(repr, unknown))}, "
+                             f"which the model does not output (its reasons: {', '.join(reasons) or 'none'})")
     for reason, t in thresholds.items():
         if not 0.0 <= _finite(t, f"decision.reason_thresholds.{reason}", source) <= 1.0:
             raise ModelLoadError(f"{source}: field 'decision.reason_thresholds.{reason}' must be a "
@@ -148,9 +158,9 @@ def _decision(value: Any, source: str) -> dict[str, Any]:
 
 def _outputs(value: Any, source: str) -> tuple[str, ...]:
     if (not isinstance(value, list) or not value or value[0] != "score"
-            or not all(isinstance(v, str) and v for v in value)):
-        raise ModelLoadError(f"{source}: field 'outputs' must be a list of names starting with \"score\", "
-                             f"got {value!r}")
+            or not all(isinstance(v, str) and v for v in value) or len(set(value)) != len(value)):
+        raise ModelLoadError(f"{source}: field 'outputs' must be a list of distinct names starting with "
+                             f"\"score\", got {value!r}")
     return tuple(value)
 
 

@@ -70,10 +70,16 @@ class TFLiteRuntime(Runtime):
         try:
             self._interp = Interpreter(model_path=str(path), num_threads=threads)
             self._interp.allocate_tensors()
-            self._in = self._interp.get_input_details()[0]
-            self._out = self._interp.get_output_details()[0]
-        except (ValueError, RuntimeError, IndexError, KeyError, MemoryError) as exc:   # IndexError: no input
+            inputs, outputs = self._interp.get_input_details(), self._interp.get_output_details()
+        except (ValueError, RuntimeError, IndexError, KeyError, MemoryError) as exc:
             raise ModelLoadError(f"{path}: not a loadable TFLite model ({type(exc).__name__}: {exc})") from None
+        if not inputs or not outputs:          # what a truncated or edited file often loads as
+            raise ModelLoadError(f"{path}: not a loadable TFLite model (it has {len(inputs)} input(s) and "
+                                 f"{len(outputs)} output(s))")
+        if len(inputs) != 1:                    # the same rule as ONNX: one photo in
+            raise ModelLoadError(f"{path}: an image-quality model has one input and an output, this one has "
+                                 f"{len(inputs)} and {len(outputs)}")
+        self._in, self._out = inputs[0], outputs[0]
         self.layout = _layout_from_shape(self._in["shape"], path)
         self.input_size = int(self._in["shape"][1 if self.layout == "NHWC" else 2])
 

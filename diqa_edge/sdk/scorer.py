@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -15,7 +16,7 @@ from .decode import ImageSource, decode_image
 from .decision import RetakeRule
 from .frames import yuv420_to_rgb
 from .hints import INPUT_HINTS, answer, top_reason
-from .manifest import ModelManifest, read_sidecar
+from .manifest import ModelManifest, read_sidecar, sidecar_path
 from .preprocess import normalise, resize_and_crop, to_layout
 from .runtimes import Runtime, load_runtime
 
@@ -45,9 +46,30 @@ class ScoreResult:
         return d
 
 
+def answer_fields_that_differ(a: ModelManifest, b: ModelManifest) -> list[str]:
+    """The fields that change an answer (the contract but its layout, which follows each file's input; the
+    threshold, the decision, the outputs, the frame rule) on which two manifests disagree."""
+    def fields(m: ModelManifest) -> dict:
+        d = json.loads(m.to_json())
+        d["contract"].pop("layout", None)
+        return {k: d.get(k) for k in ("contract", "threshold", "decision", "outputs", "frames")}
+    fa, fb = fields(a), fields(b)
+    return sorted(k for k in fa if fa[k] != fb[k])
+
+
 def load_manifest(model_path: Path, runtime: Runtime) -> ModelManifest:
-    """Sidecar first (it is what the app ships), then what the file itself carries."""
-    manifest = read_sidecar(model_path) or runtime.embedded_manifest()
+    """Sidecar first (it is what the app ships), then what the file itself carries; when the file carries
+    one too, the two must agree (a sidecar copied beside another model, or edited, would otherwise decide
+    every answer without a word)."""
+    sidecar, embedded = read_sidecar(model_path), runtime.embedded_manifest()
+    if sidecar is not None and embedded is not None:
+        differ = answer_fields_that_differ(sidecar, embedded)
+        if differ:
+            raise ModelLoadError(
+                f"{sidecar_path(model_path)} disagrees with the manifest inside {model_path.name} (field(s) "
+                f"{', '.join(differ)}): it belongs to another model or was edited; remove it to use the file's "
+                "own, or re-export the model")
+    manifest = sidecar or embedded
     if manifest is None:
         raise ModelLoadError(
             f"{model_path}: no manifest found (expected {model_path.with_suffix('.manifest.json').name} "
@@ -111,6 +133,21 @@ class QualityScorer:
             rgb = decode_image(yuv420_to_rgb(frame, width, height, layout), self.contract)
         return self._score_rgb(rgb, f"<{layout} frame>", t0)
 
+    def _check_range(self, out: np.ndarray) -> None:
+        """A score far outside its range, or a probability outside [0, 1], is a model that is not this
+        manifest's (or is damaged): an error, never a clipped answer. The score may pass its range a little
+        (a regression head extrapolates; the contract's clamp is for that), by half the range at most."""
+        low, high = self.contract.score_min, self.contract.score_max
+        margin = (high - low) / 2
+        problems = []
+        if not low - margin <= out[0] <= high + margin:
+            problems.append(f"score {out[0]:.4g} (range {low:g}-{high:g})")
+        problems += [f"{name} {p:.4g}" for name, p in zip(self.manifest.reasons, out[1:]) if not -1e-3 <= p <= 1 + 1e-3]
+        if problems:
+            raise ModelLoadError(f"{self.model_path}: the model returned values outside their range ("
+                                 f"{'; '.join(problems)}; probabilities lie in 0-1): the file is damaged or not "
+                                 "this manifest's model")
+
     def _score_rgb(self, rgb: np.ndarray, label: str, t0: float) -> ScoreResult:
         t1 = time.perf_counter()
         x = self.model_input(rgb)
@@ -121,6 +158,7 @@ class QualityScorer:
             raise ModelLoadError(f"{self.model_path}: the model returned {out.size} value(s), not all finite "
                                  f"({np.array2string(out[:8], precision=3)}), where its manifest names "
                                  f"{1 + len(self.manifest.reasons)}: the file is damaged or not this manifest's model")
+        self._check_range(out)
         raw = float(out[0])
         score = self.contract.clamp_score(raw)
         reasons = {name: round(float(np.clip(p, 0.0, 1.0)), 4)

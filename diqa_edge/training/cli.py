@@ -15,7 +15,7 @@ from ..errors import DiqaError
 
 BACKBONE_CHOICES = ("efficientnet_b0", "efficientnet_b3", "efficientnet_b5",
                     "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
-DATASET_NAMES = ("koniq", "kadid", "spaq", "gfiqa", "biq2021", "livec", "derm")
+DATASET_NAMES = ("koniq", "kadid", "spaq", "gfiqa", "biq2021", "livec", "derm", "phone")
 
 
 def parse_splits(text: str) -> list[int]:
@@ -175,7 +175,7 @@ def config_from_args(args: argparse.Namespace):
 def run_pooled_stats(args: argparse.Namespace) -> int:
     """``--model pooled-stats``: one feature-model run (split ``--splits``' first index), or with
     ``--from-run`` the reduction of a trained run's score head."""
-    from ..cachedir import skin_set_dir
+    from ..cachedir import phone_set_dir, skin_set_dir
     from .experiments import resolve_dirs
     from .feature_model import FeatureModelConfig, reduce_score_head, train_feature_model
 
@@ -195,13 +195,19 @@ def run_pooled_stats(args: argparse.Namespace) -> int:
     size = args.input_size or 512
     if "derm" in datasets and "derm" not in overrides:
         overrides["derm"] = str(skin_set_dir(size))
-    unknown = [d for d in datasets if d not in ("biq2021", "derm")]
+    if "phone" in datasets and "phone" not in overrides:
+        overrides["phone"] = str(phone_set_dir())
+    unknown = [d for d in datasets if d not in ("biq2021", "derm", "phone")]
     if unknown:
-        raise ValueError(f"--model pooled-stats trains on biq2021 and / or derm (a make-skin-set folder), "
+        raise ValueError(f"--model pooled-stats trains on biq2021, derm and phone (make-skin-set folders), "
                          f"not {', '.join(unknown)}")
-    if "derm" in datasets and not (Path(overrides["derm"]) / "manifest.csv").exists():
-        raise DiqaError(f"{overrides['derm']}: no skin set there; build it with "
-                        f"`diqa-edge make-skin-set {data_root() / 'skin-cc0' / 'images'} --short-side {size}`")
+    if "phone" in datasets and "derm" not in datasets:
+        raise ValueError("--datasets phone goes with derm: the skin views of both set the reasons and the rule")
+    builds = {"derm": f"`diqa-edge make-skin-set {data_root() / 'skin-cc0' / 'images'} --short-side {size}`",
+              "phone": f"`diqa-edge make-skin-set {data_root() / 'pad-ufes-phone'} --phone`"}
+    for name in ("derm", "phone"):
+        if name in datasets and not (Path(overrides[name]) / "manifest.csv").exists():
+            raise DiqaError(f"{overrides[name]}: no skin set there; build it with {builds[name]}")
     config = FeatureModelConfig(dataset_dirs=resolve_dirs(datasets, args.data_root, overrides),
                                 backbone=args.backbone, input_size=size, stages=args.stages,
                                 skin_weight=args.skin_weight, reasons="derm" in datasets,

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 # where each dataset lives under --data-root unless --dataset-dir says otherwise
 DEFAULT_FOLDERS = {"koniq": "koniq10k", "kadid": "kadid10k", "spaq": "spaq", "gfiqa": "gfiqa20k",
-                   "biq2021": "biq2021", "livec": "livec", "derm": "derm"}
+                   "biq2021": "biq2021", "livec": "livec", "derm": "derm", "phone": "phone"}
 
 
 @dataclass

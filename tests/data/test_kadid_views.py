@@ -17,7 +17,7 @@ from conftest import SAMPLES
 from diqa_edge.data.kadid import (DARKER_TONE, FAMILIES, LEVELS, NO_DETAIL_RECIPE, TONE_RECIPE, distort_kadid,
                                   dmos_to_score, gaussian_kernel, kadid_label, motion_kernel, tone_curve)
 from diqa_edge.data.registry import load_dataset
-from diqa_edge.data.skinviews import make_skin_set
+from diqa_edge.data.skinviews import CAMERA_VIEWS_PER_PHOTO, make_skin_set
 
 SKIN_SAMPLE = SAMPLES / "skin_ISIC_0000051.jpg"
 
@@ -105,7 +105,8 @@ def test_skin_set_manifest_holds_each_views_label(tmp_path):
     src.mkdir()
     Image.open(SKIN_SAMPLE).convert("RGB").resize((200, 150)).save(src / "a.jpg", quality=95)
     report = make_skin_set(src, tmp_path / "set", short_side=96, workers=1, progress=False)
-    assert report.views == 1 + len(FAMILIES) * 5 + len(TONE_RECIPE) + len(NO_DETAIL_RECIPE) and not report.failed
+    assert report.views == (1 + len(FAMILIES) * 5 + len(TONE_RECIPE) + len(NO_DETAIL_RECIPE)
+                            + CAMERA_VIEWS_PER_PHOTO) and not report.failed
     data = load_dataset("derm", tmp_path / "set")
     by_view = {(r.distortion, r.level): r for r in data.records}
     assert by_view[("none", 0)].mos == 10.0 and by_view[(DARKER_TONE, 2)].mos == 10.0   # nothing lost

@@ -69,16 +69,22 @@ def test_result_reports_each_stage_time(scorers, sample_photos):
 
 
 def test_clamp_to_score_range(tmp_path):
-    """A model whose raw output leaves 1-10 is clamped (the contract's rule), raw kept."""
-    for name in ("brightness.onnx", "brightness.manifest.json"):
+    """A model whose raw output leaves its range a little is clamped (the contract's rule), raw kept; one far
+    outside it (past half the range: not a regression head extrapolating) is an error, not a clipped
+    answer (issue 32: a foreign model's 1000 read as 10.00)."""
+    # the TFLite fixture carries no manifest inside, so the edited sidecar is the only one
+    for name in ("brightness.tflite", "brightness.manifest.json"):
         shutil.copy(FIXTURE_MODELS / name, tmp_path / name)
-    manifest = read_sidecar(tmp_path / "brightness.onnx")
-    tight = manifest.contract.replace(score_min=2.0, score_max=5.0)
-    write_sidecar(tmp_path / "brightness.onnx", ModelManifest(tight, 3.0, format="onnx"))
-    scorer = QualityScorer(tmp_path / "brightness.onnx")
-    white = scorer.score(_grey_png(255))
-    assert white.raw == pytest.approx(10.0, abs=FP32_TOL) and white.score == 5.0
+    manifest = read_sidecar(tmp_path / "brightness.tflite")
+    tight = manifest.contract.replace(score_min=2.0, score_max=8.0)
+    write_sidecar(tmp_path / "brightness.tflite", ModelManifest(tight, 3.0, format="tflite"))
+    scorer = QualityScorer(tmp_path / "brightness.tflite")
+    white = scorer.score(_grey_png(255))          # raw 10: 2 past the top of 2-8, within half the range
+    assert white.raw == pytest.approx(10.0, abs=FP32_TOL) and white.score == 8.0
     assert scorer.score(_grey_png(0)).score == 2.0
+    write_sidecar(tmp_path / "brightness.tflite", ModelManifest(tight.replace(score_max=4.0), 3.0, format="tflite"))
+    with pytest.raises(ModelLoadError, match=r"outside their range \(score 10 \(range 2-4\)"):
+        QualityScorer(tmp_path / "brightness.tflite").score(_grey_png(255))
 
 
 def test_onnx_falls_back_to_its_embedded_manifest(tmp_path):
@@ -175,8 +181,20 @@ def test_a_damaged_tflite_file_is_one_typed_error_not_a_crash(tmp_path, damage):
     (b"\xff\xfe{", "not UTF-8"), ('{"manifest_version": 1, "threshold": 5}', "lacks the field 'contract'"),
     ('{"manifest_version": 1, "contract": {}, "threshold": NaN}', "'threshold' must be a finite number"),
     ('{"manifest_version": 1, "contract": {}, "threshold": 5, "outputs": "score"}', "'outputs'"),
-    ('{"manifest_version": 1, "contract": {}, "threshold": 5, "decision": {"reason_thresholds": {"dark": 2}}}',
-     "decision.reason_thresholds.dark"),
+    ('{"manifest_version": 1, "contract": {}, "threshold": 5, "outputs": ["score", "dark"], '
+     '"decision": {"reason_thresholds": {"dark": 2}}}', "decision.reason_thresholds.dark"),
+    # issue 32: each of these used to load, and then answer every photo the same wrong way
+    ('{"manifest_version": 1, "contract": {}, "threshold": 5, "outputs": ["score", "blur"], '
+     '"decision": {"reason_thresholds": {"blurr": 0.5}}}', "names 'blurr', which the model does not output"),
+    ('{"manifest_version": 1, "contract": {"std": [NaN, 0.2, 0.2]}, "threshold": 5}', "std must be 3 finite"),
+    ('{"manifest_version": 1, "contract": {"std": [Infinity, 0.2, 0.2]}, "threshold": 5}', "std must be 3 finite"),
+    ('{"manifest_version": 1, "contract": {"mean": [1e30, 0.4, 0.4]}, "threshold": 5}', "mean must be 3 finite"),
+    ('{"manifest_version": 1, "contract": {}, "threshold": 50}', "'threshold' must lie in the score range 1-10"),
+    ('{"manifest_version": 1, "contract": {}, "threshold": 5, "outputs": ["score", "dark", "dark"]}',
+     "list of distinct names"),
+    ('{"manifest_version": 1, "contract": {"alpha_background": [300, -5, 0]}, "threshold": 5}',
+     "alpha_background must be 3 integers in 0-255"),
+    ('{"manifest_version": 1, "contract": {"clamp": "no"}, "threshold": 5}', "clamp must be true or false"),
 ])
 def test_a_damaged_manifest_names_its_problem(tmp_path, text, words):
     shutil.copy(FIXTURE_MODELS / "brightness.onnx", tmp_path / "m.onnx")
@@ -220,3 +238,15 @@ def test_a_manifest_is_strict_json_even_when_its_decision_holds_nan():
                                                            "table": [{"t": float("inf"), "s": 0.5}]})
     doc = json.loads(manifest.to_json(), parse_constant=lambda c: pytest.fail(f"{c} in the manifest"))
     assert doc["decision"] == {"quantile": None, "threshold": 4.0435, "table": [{"t": None, "s": 0.5}]}
+
+
+def test_a_sidecar_that_disagrees_with_the_files_own_manifest_is_refused(tmp_path):
+    """Issue 32: the sidecar won over the manifest inside the file without a word when they disagreed; a
+    sidecar copied beside another model decided its every answer."""
+    shutil.copy(FIXTURE_MODELS / "brightness.onnx", tmp_path / "m.onnx")   # carries its manifest inside
+    embedded = QualityScorer(tmp_path / "m.onnx").manifest
+    write_sidecar(tmp_path / "m.onnx", embedded)                           # the same: fine
+    assert QualityScorer(tmp_path / "m.onnx").manifest == embedded
+    write_sidecar(tmp_path / "m.onnx", ModelManifest(embedded.contract, embedded.threshold + 1.0, format="onnx"))
+    with pytest.raises(ModelLoadError, match=r"disagrees with the manifest inside m.onnx \(field\(s\) threshold\)"):
+        QualityScorer(tmp_path / "m.onnx")

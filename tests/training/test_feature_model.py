@@ -20,7 +20,7 @@ SIZE = 64
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    from diqa_edge.data.skinviews import make_skin_set
+    from diqa_edge.data.skinviews import make_phone_set, make_skin_set
 
     root = tmp_path_factory.mktemp("feature_model")
     photos = sorted(SAMPLES.glob("*.jpg"))
@@ -41,7 +41,17 @@ def data(tmp_path_factory):
     for p in sharp_skin[:7]:
         Image.open(p).convert("RGB").resize((120, 90)).save(pristine / p.name, quality=95)
     make_skin_set(pristine, root / "skin", short_side=SIZE, workers=1, progress=False)
-    return {"biq2021": str(biq), "derm": str(root / "skin")}
+    # a phone set: the skin samples as phone photos of eight patients, one reviewed "not acceptable as taken"
+    phone = root / "phone"
+    (phone / "images").mkdir(parents=True)
+    listed = []
+    for i, p in enumerate(sharp_skin[:10]):
+        Image.open(p).convert("RGB").resize((72, 72)).save(phone / "images" / f"p{i}.jpg", quality=92)
+        listed.append(f"p{i}.jpg,PAT_{i}\n")
+    (phone / "manifest.csv").write_text("image,patient\n" + "".join(listed))
+    make_phone_set(phone, root / "phone-set", workers=1, views_per_photo=4, reviewed={"p3.jpg": "blur"},
+                   progress=False)
+    return {"biq2021": str(biq), "derm": str(root / "skin"), "phone": str(root / "phone-set")}
 
 
 def test_pooled_stats_run_loads_for_export_and_reuses_its_features(data, tmp_path, monkeypatch):
@@ -54,7 +64,12 @@ def test_pooled_stats_run_loads_for_export_and_reuses_its_features(data, tmp_pat
     card = train_feature_model(config, tmp_path / "run", progress=False)
     n_images = sum(card["n_train"].values()) + sum(card["n_val"].values())
     assert card["features_computed_this_run"] > n_images           # train, val and test parts all extracted
-    assert card["outputs"] == ["score", "blur", "dark", "bright", "contrast", "noise", "jpeg", "colour"]
+    assert card["outputs"] == ["score", "blur", "dark", "bright", "contrast", "noise", "jpeg", "colour", "glare",
+                               "obstruction"]
+    assert card["trained_on"] == ["biq2021", "derm", "phone"] and card["phone_gate"]["pristine"]["n"] >= 1
+    phone_test = {r.group for r in run_split_part(card, "test") if r.dataset == "phone"}
+    phone_train = {r.group for r in run_split_part(card, "train") if r.dataset == "phone"}
+    assert phone_test and not phone_test & phone_train                # grouped by patient
     assert card["decision"]["chosen_on"].startswith("skin") and card["decision"]["reason_thresholds"] is not None
     assert set(card["skin_gate"]["families"]) >= {"gaussian_blur", "darken", "darker_tone"}
     assert (tmp_path / "run" / "card.md").read_text().startswith("# Model card")
@@ -64,7 +79,7 @@ def test_pooled_stats_run_loads_for_export_and_reuses_its_features(data, tmp_pat
     assert skin_test["n"] == len([r for r in run_split_part(trained.card, "test") if r.dataset == "derm"])
     images = ParityImages.from_records(run_split_part(trained.card, "test"), limit=10)
     out = torch_outputs(trained.model, images, trained.contract)
-    assert out.shape == (len(images.paths), 8) and ((out[:, 1:] >= 0) & (out[:, 1:] <= 1)).all()
+    assert out.shape == (len(images.paths), 10) and ((out[:, 1:] >= 0) & (out[:, 1:] <= 1)).all()
 
     again = train_feature_model(config, tmp_path / "run2", progress=False)
     assert again["features_computed_this_run"] == 0                # counted: every feature read from the cache
@@ -97,7 +112,7 @@ def test_a_run_tuned_past_the_frozen_trunk_stores_and_loads_its_tuned_stage(data
     assert not torch.equal(last_epoch["blocks.6.0.conv_pw.weight"], imagenet["blocks.6.0.conv_pw.weight"])  # trained
     images = ParityImages.from_records(run_split_part(trained.card, "test"), limit=6)
     out = torch_outputs(trained.model, images, trained.contract)
-    assert out.shape == (len(images.paths), 8) and np.isfinite(out).all()
+    assert out.shape == (len(images.paths), 10) and np.isfinite(out).all()
 
 
 def test_the_gpu_script_runs_at_reduced_scale_on_the_cpu_and_writes_a_run_export_reads(data, tmp_path):

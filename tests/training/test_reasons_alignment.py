@@ -21,7 +21,10 @@ def test_reason_targets_follow_the_families():
     assert blur[REASONS.index("blur")] == 1 and blur.sum() == 1
     assert reason_target("darken")[REASONS.index("dark")] == 1
     assert reason_target("pixelate")[REASONS.index("jpeg")] == 1
-    assert {f.reason for f in FAMILIES.values()} == set(REASONS)
+    from diqa_edge.data.camera import CAMERA_FAMILIES
+
+    # every reason is named by a fault family: the paper's recipe or the camera's own (glare, obstruction)
+    assert {f.reason for f in FAMILIES.values()} | {f.reason for f in CAMERA_FAMILIES.values()} == set(REASONS)
     with pytest.raises(KeyError, match="warp"):
         reason_target("warp")
 

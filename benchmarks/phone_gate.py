@@ -1,0 +1,144 @@
+"""The gate on real phone photos of patients no model trained on: accepted as taken, and every fault built on
+them sent back, with the hint that says why.
+
+The photos: PAD-UFES-20 smartphone photos (``../shared/data/pad-ufes-phone``, 300 px) of the patients in the
+test part of the phone set's grouped split (``diqa-edge make-skin-set ... --phone``; split 0, seed 0, as
+training uses). Each fault family (KADID's nine, the camera's seven, the three no-detail frames) is built on
+every one of those photos at the levels asked (default 4 and 5: what a dermatologist sends back), with seeds
+that training never drew, and scored by each model file through ``QualityScorer`` (the rule its own manifest
+stores, exactly as ``diqa-edge score``). "Right hint": the share of the views sent back whose hint is the one
+of the family's reason (the patient is told the right fix).
+
+    python benchmarks/phone_gate.py --model shipped=diqa_edge/models/default.tflite \
+        --model previous=~/.cache/diqa-edge/previous/shipped-7f.tflite --out benchmarks/results/phone_gate.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+LEVELS = (4, 5)
+SEED_OFFSET = 7919     # view seeds past any the phone set drew
+
+
+def test_photos(phone_set: Path, phone_dir: Path, index: int = 0, seed: int = 0) -> tuple[list[Path], list[Path]]:
+    """(photos that passed review, photos a reviewer sent back) of the test part's patients."""
+    import csv
+
+    from diqa_edge.data.registry import load_dataset
+    from diqa_edge.data.skinviews import reviewed_retakes
+    from diqa_edge.data.splits import split_with_holdout
+
+    data = load_dataset("phone", phone_set)
+    split = split_with_holdout(data, index, seed, 0.2)
+    patients = {r.group for r in split.select(data.records, "test")}
+    with open(phone_dir / "manifest.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["patient"] in patients]
+    reviewed = reviewed_retakes()
+    folder = phone_dir / "images"
+    good = [folder / r["image"] for r in rows if r["image"] not in reviewed]
+    bad = [folder / r["image"] for r in rows if r["image"] in reviewed]
+    return good, bad
+
+
+def fault_list(levels) -> list[tuple[str, int]]:
+    from diqa_edge.data.camera import CAMERA_FAMILIES
+    from diqa_edge.data.kadid import FAMILIES, NO_DETAIL
+
+    return ([(f, lv) for f in FAMILIES for lv in levels] + [(f, lv) for f in CAMERA_FAMILIES for lv in levels]
+            + [(f, 5) for f in NO_DETAIL])
+
+
+def answers(scorer, images) -> list[tuple[bool, str | None]]:
+    out = []
+    for image in images:
+        res = scorer.score(image)
+        out.append((bool(res.acceptable), res.hint.label if res.hint else None))
+    return out
+
+
+def measure(model: Path, good: list[Path], bad: list[Path], faults, threads: int = 2) -> dict:
+    from diqa_edge.data.kadid import distort_kadid, reason_of
+    from diqa_edge.data.skinviews import view_seed
+    from diqa_edge.sdk import QualityScorer
+    from diqa_edge.sdk.decode import decode_image
+    from diqa_edge.sdk.hints import HINTS
+
+    scorer = QualityScorer(model, threads=threads)
+    taken = answers(scorer, good)
+    reviewed = answers(scorer, bad)
+    photos = [(p, decode_image(p, scorer.contract)) for p in good]
+    families: dict = {}
+    for family, level in tqdm(faults, desc=model.name, unit="fault", mininterval=10):
+        views = [distort_kadid(rgb, family, level, seed=view_seed(SEED_OFFSET, p.stem, level)) for p, rgb in photos]
+        got = answers(scorer, views)
+        sent = [h for ok, h in got if not ok]
+        right = HINTS[reason_of(family)].label if reason_of(family) in HINTS else None
+        families.setdefault(family, {})[str(level)] = {
+            "retake": round(len(sent) / len(got), 4), "n": len(got),
+            "right_hint": round(sum(h == right for h in sent) / len(sent), 4) if sent else None}
+    return {"as_taken_accept": round(float(np.mean([ok for ok, _ in taken])), 4), "n_as_taken": len(taken),
+            "as_taken_hints": sorted({h for ok, h in taken if not ok and h}),
+            "reviewed_retake": round(float(np.mean([not ok for ok, _ in reviewed])), 4) if reviewed else None,
+            "n_reviewed": len(reviewed), "families": families}
+
+
+def markdown(results: dict) -> str:
+    names = list(results)
+    levels = sorted({lv for r in results.values() for f in r["families"].values() for lv in f})
+    head = "| fault | " + " | ".join(f"{n}: sent back at level {' / '.join(levels)} (right hint)" for n in names) + " |"
+    lines = [head, "|---|" + "---|" * len(names)]
+    for fam in results[names[0]]["families"]:
+        cells = []
+        for n in names:
+            row = results[n]["families"][fam]
+            cells.append(" / ".join(f"{row[lv]['retake']:.2f}" + (f" ({row[lv]['right_hint']:.2f})"
+                                                                    if row[lv]["right_hint"] is not None else "")
+                                    if lv in row else "–" for lv in levels))
+        lines.append(f"| {fam} | " + " | ".join(cells) + " |")
+    lines.append("| **as taken, accepted** | " + " | ".join(
+        f"**{results[n]['as_taken_accept']:.3f}** of {results[n]['n_as_taken']}" for n in names) + " |")
+    lines.append("| reviewed 'retake' photos sent back | " + " | ".join(
+        f"{results[n]['reviewed_retake']:.2f} of {results[n]['n_reviewed']}" if results[n]["n_reviewed"] else "–"
+        for n in names) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    from diqa_edge.cachedir import data_root, phone_set_dir
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="append", required=True, help="NAME=PATH of a model file (repeatable)")
+    parser.add_argument("--phone-set", type=Path, default=phone_set_dir(), help="the built phone set (its split)")
+    parser.add_argument("--phone-dir", type=Path, default=data_root() / "pad-ufes-phone",
+                        help="the phone photos as published (manifest.csv + images/)")
+    parser.add_argument("--levels", default="4,5", help="fault levels to build (default 4,5)")
+    parser.add_argument("--out", type=Path, default=None, help="JSON of the results (a .md table beside it)")
+    args = parser.parse_args(argv)
+    if not (args.phone_set / "manifest.csv").exists():
+        parser.error(f"{args.phone_set}: no phone set; build it with "
+                     f"`diqa-edge make-skin-set {args.phone_dir} --phone`")
+    good, bad = test_photos(args.phone_set, args.phone_dir)
+    faults = fault_list(tuple(int(v) for v in args.levels.split(",")))
+    results = {}
+    for item in args.model:
+        name, _, path = item.partition("=")
+        results[name] = measure(Path(path).expanduser(), good, bad, faults)
+    table = markdown(results)
+    print(table)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"photos": {"as_taken": len(good), "reviewed_retake": len(bad)},
+                                        "levels": args.levels, "results": results}, indent=1) + "\n")
+        args.out.with_suffix(".md").write_text(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,93 @@
+"""The camera's own faults (data/camera.py) and the phone-photo set built on real phone photos."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import SAMPLES
+from diqa_edge.data.camera import CAMERA_FAMILIES, GLARE_RADIUS, LEVELS, OCCLUSION_SHARE
+from diqa_edge.data.distort import REASONS
+from diqa_edge.data.kadid import distort_kadid, kadid_label, reason_of
+from diqa_edge.sdk.hints import HINTS
+
+SKIN_SAMPLE = SAMPLES / "skin_ISIC_0000051.jpg"
+
+
+@pytest.fixture(scope="module")
+def skin() -> np.ndarray:
+    return np.asarray(Image.open(SKIN_SAMPLE).convert("RGB").resize((300, 240)))
+
+
+@pytest.mark.parametrize("family", sorted(CAMERA_FAMILIES))
+def test_each_camera_fault_grows_with_its_level_and_its_label_falls(skin, family):
+    """Level 1 barely changes the photo, level 5 changes it most; the label never rises with the level;
+    the reason is one the reasons head predicts and the patient has a hint for."""
+    damage = [np.abs(distort_kadid(skin, family, lv, seed=5).astype(float) - skin).mean() for lv in LEVELS]
+    labels = [kadid_label(family, lv) for lv in LEVELS]
+    # (mean absolute change: small for a blur on smooth skin, which is why SSIM-like labels fail there)
+    assert all(a < b for a, b in zip(damage, damage[1:])) and damage[-1] > 1.0, damage
+    assert all(a >= b - 1e-9 for a, b in zip(labels, labels[1:])) and 1.0 <= labels[-1] < 5.0 < labels[0] <= 10.0
+    assert reason_of(family) in REASONS and reason_of(family) in HINTS
+    view = distort_kadid(skin, family, 3, seed=5)
+    assert view.dtype == np.uint8 and view.shape == skin.shape
+
+
+def test_glare_clips_a_patch_near_the_centre_sized_by_its_level(skin):
+    h, w = skin.shape[:2]
+    for level in (1, 5):
+        view = distort_kadid(skin, "glare", level, seed=11).astype(int)
+        clipped = (view.min(axis=2) >= 250)
+        centre = clipped[h // 4: 3 * h // 4, w // 4: 3 * w // 4]
+        core = np.pi * (GLARE_RADIUS[level - 1] * min(h, w)) ** 2 / (h * w)
+        assert centre.mean() > 0 and clipped.mean() > 0.3 * core, (level, clipped.mean(), core)
+    assert kadid_label("glare", 5) == pytest.approx(kadid_label("brighten", 5))   # its stated rule
+
+
+def test_occlusion_covers_the_share_its_level_states(skin):
+    for level in LEVELS:
+        view = distort_kadid(skin, "occlusion", level, seed=3)
+        changed = (np.abs(view.astype(int) - skin).max(axis=2) > 25).mean()
+        assert abs(changed - OCCLUSION_SHARE[level - 1]) < 0.06, (level, changed)
+    assert kadid_label("occlusion", 5) == pytest.approx(2.0)
+
+
+def test_combined_faults_are_labelled_by_their_worst_part():
+    # low light level 5: darken 5, noise 3, motion blur 3; shake with noise level 4: motion 4, noise 3
+    assert kadid_label("low_light", 5) == pytest.approx(min(kadid_label("darken", 5), kadid_label("noise", 3),
+                                                            kadid_label("motion_blur", 3)))
+    assert kadid_label("shake_noise", 4) == pytest.approx(min(kadid_label("motion_blur", 4), kadid_label("noise", 3)))
+    assert kadid_label("low_light", 1) == pytest.approx(kadid_label("darken", 1))   # no noise, no shake
+
+
+def test_phone_set_is_grouped_by_patient_and_labels_the_reviewed_photos(tmp_path):
+    """Each phone photo at its own size: as taken (10), or 'as taken: blur' (severe, labelled as KADID's
+    level-4 Gaussian blur) when the reviewed list says so, with no fault views built on a bad base."""
+    from diqa_edge.data.registry import load_dataset
+    from diqa_edge.data.skinviews import make_phone_set
+    from diqa_edge.training.feature_model import reason_targets
+
+    folder = tmp_path / "phone"
+    (folder / "images").mkdir(parents=True)
+    photo = Image.open(SKIN_SAMPLE).convert("RGB").resize((300, 300))
+    rows = [("a.jpg", "PAT_1"), ("b.jpg", "PAT_1"), ("c.jpg", "PAT_2")]
+    for name, _ in rows:
+        photo.save(folder / "images" / name, quality=92)
+    with open(folder / "manifest.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([("image", "patient")] + rows)
+    report = make_phone_set(folder, tmp_path / "set", workers=1, views_per_photo=4, reviewed={"c.jpg": "blur"},
+                            progress=False)
+    assert report.views == 2 * (1 + 4) + 1 and not report.failed
+    data = load_dataset("phone", tmp_path / "set")
+    assert {r.group for r in data.records} == {"PAT_1", "PAT_2"}
+    bad = [r for r in data.records if r.group == "PAT_2"]
+    assert len(bad) == 1 and bad[0].distortion == "as_taken_blur" and bad[0].level == 5
+    assert bad[0].mos == pytest.approx(kadid_label("gaussian_blur", 4), abs=1e-4)
+    assert np.array_equal(np.asarray(Image.open(bad[0].image)), np.asarray(Image.open(folder / "images" / "c.jpg")))
+    y, used = reason_targets(bad)
+    assert y[0, REASONS.index("blur")] == 1 and used[0].all()
+    sizes = {Image.open(r.image).size for r in data.records}
+    assert sizes == {(300, 300)}                     # built at the photo's own resolution
