@@ -55,10 +55,14 @@ def fault_list(levels) -> list[tuple[str, int]]:
 
 
 def answers(scorer, images) -> list[tuple[bool, str | None]]:
+    """(acceptable, the short label of the hint the patient is shown, or None) of each image."""
+    from diqa_edge.sdk.hints import GENERIC, HINTS, INPUT_HINTS
+
+    labels = {h.hint: h.label for h in (*HINTS.values(), *INPUT_HINTS.values(), GENERIC)}
     out = []
     for image in images:
         res = scorer.score(image)
-        out.append((bool(res.acceptable), res.hint.label if res.hint else None))
+        out.append((bool(res.acceptable), labels.get(res.hint, res.hint) if res.hint else None))
     return out
 
 

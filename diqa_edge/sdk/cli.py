@@ -13,7 +13,8 @@ from ..errors import DiqaError, ImageDecodeError, UsageError
 from .hints import GENERIC, HINTS, INPUT_HINTS
 from .scorer import QualityScorer
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".heic", ".heif", ".avif"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".apng", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".heic",
+                  ".heif", ".avif"}   # .jfif: what a browser on Windows names a saved JPEG
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PHOTO_FAILED = 0, 1, 2, 3
 EXIT_CODES = (f"exit codes: {EXIT_OK} every file scored; {EXIT_FAILED} the model could not be loaded; "
               f"{EXIT_USAGE} a usage error (a bad option); {EXIT_PHOTO_FAILED} a file could not be scored "

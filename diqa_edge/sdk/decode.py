@@ -95,12 +95,18 @@ def _open(source: ImageSource) -> Image.Image:
     return _pillow_open(path)
 
 
+# The formats a photo of skin comes in (the README's list), by content: Pillow would otherwise run any of
+# its ~40 decoders on whatever the file is called (an EPS named .jpg was handed to Ghostscript; XBM, QOI,
+# SGI and ICO were scored). MPO (a phone's multi-picture JPEG) is opened by the JPEG plugin.
+DECODABLE_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF", "AVIF")
+
+
 def _pillow_open(fp) -> Image.Image:
     """Image.open without Pillow's raw DecompressionBombWarning: ``check_budget`` judges the size
     itself, with a reason (Pillow still raises above twice its own limit)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        img = Image.open(fp)
+        img = Image.open(fp, formats=list(DECODABLE_FORMATS))
     if img.format in ("HEIF", "HEIC") and not HEIF_SUPPORTED:  # pragma: no cover
         raise ValueError("HEIC needs pillow-heif: pip install 'diqa-edge[sdk]'")
     return img
@@ -155,7 +161,8 @@ def decode_image(source: ImageSource, contract: Contract) -> np.ndarray:
     except Image.DecompressionBombError as exc:
         raise ImageDecodeError(label, f"refused as a decompression bomb ({exc})") from None
     except UnidentifiedImageError:
-        raise ImageDecodeError(label, "not an image file Pillow can identify") from None
+        raise ImageDecodeError(label, "not a photo in a supported format (" + ", ".join(DECODABLE_FORMATS)
+                               + ")") from None
     except MemoryError:
         raise ImageDecodeError(label, "not enough memory to decode it") from None
     except (OSError, ValueError, SyntaxError, EOFError, TypeError, IndexError, KeyError,

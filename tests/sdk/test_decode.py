@@ -120,7 +120,7 @@ def bad_files(tmp_path):
 
 
 @pytest.mark.parametrize("kind, reason", [
-    ("zero-byte", "empty file"), ("truncated", "truncated"), ("not an image", "not an image"),
+    ("zero-byte", "empty file"), ("truncated", "truncated"), ("not an image", "not a photo in a supported format"),
     ("missing", "not found"), ("directory", "directory")])
 def test_bad_inputs_raise_one_typed_error_naming_the_file(bad_files, kind, reason):
     path = bad_files[kind]
@@ -191,3 +191,30 @@ def test_heic_and_avif_decode_upright(fmt, orientation):
     got = decode_image(blob, C)
     assert got.shape == upright.shape
     assert np.abs(got.astype(int) - upright.astype(int)).mean() < 6    # lossy, but the same picture
+
+
+@pytest.mark.parametrize("fmt", ["XBM", "ICO", "SGI", "QOI", "EPS", "PCX", "TGA"])
+def test_only_the_documented_formats_are_decoded_by_content(fmt):
+    """Issue 32: every Pillow decoder ran on whatever a file was called (an EPS named .jpg went to
+    Ghostscript; XBM, QOI, SGI and ICO were scored); now the documented formats only, by content."""
+    import io
+
+    from diqa_edge.contract import DEFAULT_CONTRACT
+    from diqa_edge.errors import ImageDecodeError
+    from diqa_edge.sdk.decode import decode_image
+
+    buf = io.BytesIO()
+    Image.new("1" if fmt == "XBM" else "RGB", (300, 300)).save(buf, format=fmt)
+    with pytest.raises(ImageDecodeError, match=r"not a photo in a supported format \(JPEG, PNG, WEBP"):
+        decode_image(buf.getvalue(), DEFAULT_CONTRACT)
+
+
+def test_browser_and_old_jpeg_names_are_scored_in_a_folder(tmp_path):
+    """.jfif (a JPEG saved from a browser on Windows), .jpe and .apng were skipped 'not an image by name'."""
+    from diqa_edge.sdk.cli import collect_images
+
+    for name in ("a.jfif", "b.jpe", "c.apng"):
+        Image.new("RGB", (300, 300), (180, 120, 110)).save(tmp_path / name, format="PNG" if name.endswith("png") else "JPEG")
+    files, failures, skipped = collect_images([str(tmp_path)])
+    assert sorted(p.name for p in files) == ["a.jfif", "b.jpe", "c.apng"] and not skipped and not failures
+    assert all(decode_image(p, C).shape == (300, 300, 3) for p in files)
