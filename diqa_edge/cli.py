@@ -60,19 +60,43 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_text, description=help_text.replace("%%", "%"))
         sp.set_defaults(_module=module)
         if name == chosen:
-            importlib.import_module(module).add_arguments(sp)
+            _import_command(name, module).add_arguments(sp)
     return parser
 
 
+# the heavy packages a command's module may need, and the install extra that brings them
+_EXTRA_OF = {"torch": "full", "tensorflow": "full", "timm": "full", "onnx": "full", "onnx2tf": "full",
+             "coremltools": "full", "scipy": "full", "sklearn": "full", "matplotlib": "full", "safetensors": "full"}
+
+
+class MissingExtra(UsageError):
+    """A command needs a package this install does not have (an SDK-only install has no torch)."""
+
+
+def _import_command(name: str, module: str):
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        top = (exc.name or "").split(".")[0]
+        if top not in _EXTRA_OF:
+            raise
+        raise MissingExtra(f"`diqa-edge {name}` needs {top}, which this install lacks (an SDK-only install "
+                           f"scores photos only): pip install 'diqa-edge[{_EXTRA_OF[top]}]'") from None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help()
+    try:
+        parser = build_parser(argv)
+    except MissingExtra as exc:
+        print(f"diqa-edge: {exc}", file=sys.stderr)
         return 1
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):   # `diqa-edge` alone: the help, which is what was asked for
+        parser.print_help()
+        return 0
     configure(args.verbosity)
     try:
-        return importlib.import_module(args._module).run(args)
+        return _import_command(args.command, args._module).run(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -62,11 +62,30 @@ def _walk(folder: Path, failures: list[tuple[str, str]], skipped: list[tuple[Pat
     def unreadable(exc: OSError) -> None:
         failures.append((str(exc.filename or folder), f"cannot read the folder ({exc.strerror or exc})"))
 
-    for root, dirs, names in os.walk(folder, onerror=unreadable):
-        found += [Path(root, name) for name in names]
-        skipped += [(Path(root, d), "a link to a folder, not followed (name the folder itself)")
-                    for d in dirs if os.path.islink(os.path.join(root, d))]
+    stack = [str(folder)]
+    while stack:   # a stack, not os.walk: Python 3.11's os.walk recurses and a tree 1,100 deep overflowed it
+        root = stack.pop()
+        try:
+            with os.scandir(root) as it:
+                entries = list(it)
+        except OSError as exc:
+            unreadable(exc)
+            continue
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()          # follows links: a link to a folder is reported, not walked
+            except OSError:
+                is_dir = False
+            if is_dir and entry.is_symlink():
+                skipped.append((Path(entry.path), "a link to a folder, not followed (name the folder itself)"))
+            elif is_dir:
+                stack.append(entry.path)
+            else:
+                found.append(Path(entry.path))
     return sorted(found)
+
+
+MAX_THREADS = 64   # past the cores of any phone or laptop; 100,000 runtime threads never exited
 
 
 def _threshold(text: str) -> float:
@@ -81,8 +100,8 @@ def _threads(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if not 1 <= value <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_THREADS}, got {value}")
     return value
 
 

@@ -96,7 +96,7 @@ def test_json_gives_every_file_a_record_and_links_are_reported(tmp_path, sample_
 @pytest.mark.parametrize("flag, value, words", [
     ("--threshold", "nan", "finite"), ("--threshold", "inf", "finite"),
     ("--threshold", "1e9", "outside the score range"), ("--threshold", "-5", "outside the score range"),
-    ("--threads", "0", "at least 1"), ("--threads", "two", "whole number"),
+    ("--threads", "0", "between 1 and 64"), ("--threads", "100000", "between 1 and 64"), ("--threads", "two", "whole number"),
 ])
 def test_bad_arguments_are_usage_errors_with_exit_2(sample_photos, flag, value, words):
     out = diqa("score", str(sample_photos[0]), "--model", ONNX, f"{flag}={value}")
@@ -130,3 +130,44 @@ def test_every_command_reports_an_unwritable_output_in_one_line(tmp_path):
     assert out.returncode == 1 and "taken" in out.stderr and "Traceback" not in out.stderr, out.stderr[-1500:]
     helped = diqa("--help")
     assert "95% CI" in helped.stdout and "95%% CI" not in helped.stdout
+
+
+def test_a_folder_tree_deeper_than_pythons_recursion_limit_is_walked(tmp_path, monkeypatch):
+    """Issue 32: a folder nested 1,100 deep gave a RecursionError traceback and nothing was scored."""
+    import os
+
+    from diqa_edge.sdk.cli import collect_images
+
+    monkeypatch.chdir(tmp_path)
+    for _ in range(1100):
+        os.mkdir("d")
+        os.chdir("d")
+    (Path.cwd() / "x.jpg").write_bytes(b"not pixels")
+    files, failures, skipped = collect_images([str(tmp_path)])
+    assert [p.name for p in files] == ["x.jpg"] and not failures and not skipped
+
+
+def test_diqa_edge_alone_prints_its_help_and_exits_0(capsys):
+    from diqa_edge.cli import main
+
+    assert main([]) == 0 and "COMMAND" in capsys.readouterr().out
+
+
+def test_a_command_whose_packages_are_missing_names_the_extra(monkeypatch, capsys):
+    """Issue 32: `diqa-edge export` in an SDK-only install gave a ModuleNotFoundError traceback for torch."""
+    import importlib
+
+    from diqa_edge import cli
+
+    real = importlib.import_module
+
+    def no_torch(name, *a, **k):
+        if name == "diqa_edge.export.cli":
+            raise ModuleNotFoundError("No module named 'torch'", name="torch")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(cli.importlib, "import_module", no_torch)
+    assert cli.main(["export", "--help"]) == 1
+    err = capsys.readouterr().err
+    assert "`diqa-edge export` needs torch, which this install lacks" in err and "pip install 'diqa-edge[full]'" in err
+    assert "Traceback" not in err
