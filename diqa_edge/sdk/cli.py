@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import DiqaError, ImageDecodeError, UsageError
 from .hints import GENERIC, HINTS, INPUT_HINTS
+from .runtimes import MAX_THREADS
 from .scorer import QualityScorer
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".apng", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".heic",
@@ -85,9 +86,6 @@ def _walk(folder: Path, failures: list[tuple[str, str]], skipped: list[tuple[Pat
     return sorted(found)
 
 
-MAX_THREADS = 64   # past the cores of any phone or laptop; 100,000 runtime threads never exited
-
-
 def _threshold(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
@@ -154,12 +152,13 @@ def run(args: argparse.Namespace) -> int:
         _report_failure(raw, reason, args.json)
     if skipped:
         print(f"skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} in the folders given: "
-              + "; ".join(f"{p} ({why})" for p, why in skipped[:5]) + ("; ..." if len(skipped) > 5 else ""),
+              + "; ".join(f"{shown(p)} ({why})" for p, why in skipped[:20])
+              + (f"; and {len(skipped) - 20} more" if len(skipped) > 20 else ""),
               file=sys.stderr)
     if not files and not failures:
         print("diqa-edge score: no image files found in " + ", ".join(args.paths), file=sys.stderr)
         return EXIT_PHOTO_FAILED
-    width = max([len(str(f)) for f in files] + [4])
+    width = max([len(shown(f)) for f in files] + [4])
     if not args.json:
         _print_header(scorer, model, args.threads, width)
     results = _score_files(scorer, files, failures, args.json, width)
@@ -168,6 +167,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(results)} scored ({accepted} accept, {len(results) - accepted} retake), "
               f"{len(failures)} failed" + (f", {len(skipped)} skipped (see stderr)" if skipped else ""))
     return EXIT_PHOTO_FAILED if failures else EXIT_OK
+
+
+def shown(name) -> str:
+    """A file name as it can be printed anywhere: bytes that are not UTF-8 (a name from another system) as
+    \\x escapes, newlines and terminal escapes as \\n, \\x1b: a name never breaks the table, the terminal
+    or the batch (a non-UTF-8 name raised UnicodeEncodeError and the rest went unscored)."""
+    text = str(name).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _print_header(scorer: QualityScorer, model, threads: int, width: int) -> None:
@@ -196,10 +203,10 @@ def _score_files(scorer: QualityScorer, files: list[Path], failures: list, as_js
             continue
         results.append(result)
         if as_json:
-            print(json.dumps(result.to_dict()), flush=True)
+            print(json.dumps({**result.to_dict(), "source": shown(path)}), flush=True)
         else:
             decision = "accept" if result.acceptable else "retake"
-            print(f"{str(path):<{width}}  {result.score:5.2f}  {decision:<8}  {result.total_ms:7.1f}  "
+            print(f"{shown(path):<{width}}  {result.score:5.2f}  {decision:<8}  {result.total_ms:7.1f}  "
                   f"{_hint_text(result)}".rstrip(), flush=True)
     return results
 
@@ -207,6 +214,6 @@ def _score_files(scorer: QualityScorer, files: list[Path], failures: list, as_js
 def _report_failure(source: str, reason: str, as_json: bool) -> None:
     """One line on stderr always; with --json also a record, so a batch consumer can tell
     "not scored" from "absent"."""
-    print(f"error: {source}: {reason}", file=sys.stderr)
+    print(f"error: {shown(source)}: {reason}", file=sys.stderr)
     if as_json:
-        print(json.dumps({"source": source, "error": reason, "decision": None}), flush=True)
+        print(json.dumps({"source": shown(source), "error": reason, "decision": None}), flush=True)

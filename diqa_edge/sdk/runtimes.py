@@ -229,6 +229,9 @@ def model_format(path: str | Path) -> str:
                              f"(expected one of {', '.join(FORMATS)})") from None
 
 
+MAX_THREADS = 64   # past the cores of any phone or laptop
+
+
 def load_runtime(path: str | Path, threads: int = 2) -> Runtime:
     path = Path(path)
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
@@ -238,6 +241,11 @@ def load_runtime(path: str | Path, threads: int = 2) -> Runtime:
         raise ModelLoadError(f"{path}: model file not found")
     if path.is_dir() and fmt != "coreml":
         raise ModelLoadError(f"{path}: is a folder, not a {fmt} model file")
+    if not path.is_dir() and not path.is_file():   # a FIFO or a device: reading it blocked for 120 s
+        raise ModelLoadError(f"{path}: not a regular file (a pipe or a device), not a {fmt} model file")
+    if isinstance(threads, int) and threads > MAX_THREADS:
+        raise UsageError(f"threads must be at most {MAX_THREADS}, got {threads}: more do not help and a "
+                         "runtime with 100,000 never finished")
     verify_in_child(path, fmt)
     return _RUNTIMES[fmt](path, threads)
 

@@ -171,3 +171,33 @@ def test_a_command_whose_packages_are_missing_names_the_extra(monkeypatch, capsy
     err = capsys.readouterr().err
     assert "`diqa-edge export` needs torch, which this install lacks" in err and "pip install 'diqa-edge[full]'" in err
     assert "Traceback" not in err
+
+
+def test_names_that_are_not_utf8_or_hold_escapes_are_shown_escaped_and_scored(tmp_path, sample_photos):
+    """Issue 32: a non-UTF-8 name crashed the table under PYTHONIOENCODING=utf-8 (UnicodeEncodeError, the rest
+    of the batch unscored); newlines and terminal escapes in names reached the terminal raw."""
+    import os
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(sample_photos[0], os.path.join(os.fsencode(folder), b"caf\xe9.jpg"))   # Latin-1, not UTF-8
+    shutil.copy(sample_photos[1], folder / "two\nlines\x1b[31m.jpg")
+    shutil.copy(sample_photos[2], folder / "plain.jpg")
+    out = subprocess.run([sys.executable, "-m", "diqa_edge.cli", "score", str(folder), "--model", ONNX],
+                         cwd=ROOT, capture_output=True, timeout=120, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    text = out.stdout.decode("utf-8")
+    assert out.returncode == 0 and "Traceback" not in out.stderr.decode("utf-8", "replace")
+    assert "caf\\xe9.jpg" in text and "two\\nlines\\x1b[31m.jpg" in text and "plain.jpg" in text
+    assert "\x1b" not in text and "3 scored" in text
+
+
+def test_a_fifo_given_as_the_model_is_refused_at_once(tmp_path):
+    """Issue 32: a FIFO passed as --model blocked for 120 s before any message."""
+    import os
+    import time
+
+    fifo = tmp_path / "model.tflite"
+    os.mkfifo(fifo)
+    t0 = time.monotonic()
+    out = diqa("score", str(tmp_path), "--model", str(fifo))
+    assert out.returncode == 1 and "not a regular file" in out.stderr and time.monotonic() - t0 < 60
