@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import DiqaError, ImageDecodeError, UsageError
 from .hints import GENERIC, HINTS, INPUT_HINTS
 from .runtimes import MAX_THREADS
-from .scorer import QualityScorer
+from .scorer import QualityScorer, bundled_model
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".apng", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".heic",
                   ".heif", ".avif"}   # .jfif: what a browser on Windows names a saved JPEG
@@ -20,18 +20,6 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PHOTO_FAILED = 0, 1, 2, 3
 EXIT_CODES = (f"exit codes: {EXIT_OK} every file scored; {EXIT_FAILED} the model could not be loaded; "
               f"{EXIT_USAGE} a usage error (a bad option); {EXIT_PHOTO_FAILED} a file could not be scored "
               "(its reason is on stderr and, with --json, in a record with \"error\")")
-BUNDLED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
-
-
-def bundled_model() -> Path | None:
-    """The default model shipped inside the package, if this build carries one."""
-    for name in ("default.tflite", "default.onnx"):
-        candidate = BUNDLED_MODEL_DIR / name
-        if candidate.exists():
-            return candidate
-    return None
-
-
 def collect_images(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]], list[tuple[Path, str]]]:
     """(files to score, (path, reason) for what cannot be scored, (path, reason) for what is skipped).
 

@@ -21,7 +21,7 @@ import stat
 import struct
 import warnings
 from pathlib import Path
-from typing import Union
+from typing import BinaryIO, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -29,7 +29,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..contract import Contract
 from ..errors import ImageDecodeError
 
-ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
+ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, Image.Image, np.ndarray]
 
 try:  # HEIC / HEIF: the SDK extra installs pillow-heif; without it such files are refused by name
     from pillow_heif import register_heif_opener
@@ -65,20 +65,42 @@ def _to_rgb8(img: Image.Image, background: tuple[int, int, int]) -> Image.Image:
 
 
 def _label(source: ImageSource) -> str:
+    """How a source is named in messages: a path as given, anything else by its type (never its repr: a
+    bytearray's repr is the whole photo, 441,202 characters for 154 KB)."""
     if isinstance(source, Image.Image):
         return "<PIL image>"
-    if isinstance(source, bytes):
-        return "<bytes>"
-    return str(source)
+    if isinstance(source, (str, Path)):
+        return str(source)
+    if hasattr(source, "read"):
+        name = getattr(source, "name", None)
+        return f"<file {name}>" if isinstance(name, str) else f"<{type(source).__name__}>"
+    return f"<{type(source).__name__}>"
+
+
+def _as_bytes(source) -> bytes | None:
+    """The bytes of a bytes-like object (bytes, bytearray, memoryview) or of a readable file object
+    (an open file, ``io.BytesIO``), read from where it stands; None for anything else."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    if hasattr(source, "read"):
+        data = source.read()
+        if not isinstance(data, (bytes, bytearray)):
+            raise ImageDecodeError(_label(source), "a file object opened in text mode; open it with 'rb'")
+        return bytes(data)
+    return None
 
 
 def _open(source: ImageSource) -> Image.Image:
     if isinstance(source, Image.Image):
         return source
-    if isinstance(source, bytes):
-        if not source:
-            raise ImageDecodeError("<bytes>", "empty (0 bytes)")
-        return _pillow_open(io.BytesIO(source))
+    data = _as_bytes(source)
+    if data is not None:
+        if not data:
+            raise ImageDecodeError(_label(source), "empty (0 bytes)")
+        return _pillow_open(io.BytesIO(data))
+    if not isinstance(source, (str, Path)) and not hasattr(source, "__fspath__"):
+        raise ImageDecodeError(_label(source), "not a photo source: give a path, the file's bytes, a file "
+                                               "object, a PIL image or an HxWx3 uint8 RGB array")
     path = Path(source)
     try:
         st = path.stat()

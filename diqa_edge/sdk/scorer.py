@@ -39,11 +39,28 @@ class ScoreResult:
     def total_ms(self) -> float:
         return self.decode_ms + self.preprocess_ms + self.inference_ms
 
+    @property
+    def decision(self) -> str:
+        """"accept" or "retake": what the app shows (``acceptable`` as a word, as ``to_dict`` writes it)."""
+        return "accept" if self.acceptable else "retake"
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["total_ms"] = self.total_ms
-        d["decision"] = "accept" if self.acceptable else "retake"
+        d["decision"] = self.decision
         return d
+
+
+BUNDLED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+def bundled_model() -> Path | None:
+    """The default model shipped inside the package, if this build carries one."""
+    for name in ("default.tflite", "default.onnx"):
+        candidate = BUNDLED_MODEL_DIR / name
+        if candidate.exists():
+            return candidate
+    return None
 
 
 def answer_fields_that_differ(a: ModelManifest, b: ModelManifest) -> list[str]:
@@ -106,6 +123,15 @@ class QualityScorer:
             raise ModelLoadError(f"{model_path}: the model has {width} output(s) but its manifest names "
                                  f"{len(self.manifest.outputs)} ({', '.join(self.manifest.outputs)})")
 
+    @classmethod
+    def bundled(cls, threads: int = 2, threshold: float | None = None) -> "QualityScorer":
+        """The model this package ships (``diqa_edge/models/default.tflite`` and its manifest): what
+        ``diqa-edge score`` uses without ``--model``."""
+        path = bundled_model()
+        if path is None:
+            raise ModelLoadError("this install bundles no model: pass the path of a .tflite / .onnx file")
+        return cls(path, threads=threads, threshold=threshold)
+
     def model_input(self, rgb: np.ndarray):
         crop = resize_and_crop(rgb, self.contract)
         if self.runtime.layout == "image":  # Core ML: normalisation is baked into the model
@@ -113,7 +139,8 @@ class QualityScorer:
         return to_layout(normalise(crop, self.contract), self.runtime.layout)
 
     def score(self, source: ImageSource) -> ScoreResult:
-        """A photo: a path, its bytes, a PIL image or an HxWx3 uint8 RGB array (decoded, EXIF applied)."""
+        """A photo: a path, its bytes (bytes, bytearray, memoryview), an open file or ``io.BytesIO``, a PIL
+        image or an HxWx3 uint8 RGB array (decoded, EXIF applied)."""
         t0 = time.perf_counter()
         rgb = decode_image(source, self.contract)
         label = str(source) if isinstance(source, (str, Path)) else f"<{type(source).__name__}>"
@@ -125,12 +152,16 @@ class QualityScorer:
         or a YUV 4:2:0 buffer (``"nv21"``, ``"nv12"``, ``"i420"``, with ``width`` and ``height``).
         ``decode_ms`` is then the YUV -> RGB conversion (``diqa_edge.sdk.frames``)."""
         t0 = time.perf_counter()
+        layout = layout.lower() if isinstance(layout, str) else layout    # "NV21" is what Android calls it
         if layout == "rgb":
             rgb = decode_image(np.asarray(frame), self.contract)
         else:
             if width is None or height is None:
                 raise ImageDecodeError("<frame>", f"a {layout} frame needs its width and height")
-            rgb = decode_image(yuv420_to_rgb(frame, width, height, layout), self.contract)
+            for name, value in (("width", width), ("height", height)):
+                if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                    raise UsageError(f"score_frame: {name} must be a whole number of pixels >= 1, got {value!r}")
+            rgb = decode_image(yuv420_to_rgb(frame, int(width), int(height), layout), self.contract)
         return self._score_rgb(rgb, f"<{layout} frame>", t0)
 
     def _check_range(self, out: np.ndarray) -> None:

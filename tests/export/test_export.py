@@ -265,13 +265,14 @@ def test_sdk_returns_reasons_and_the_cli_prints_the_right_hint(exported, tmp_pat
     import sys
 
     from conftest import ROOT
+    from diqa_edge.data.distort import REASONS
     from diqa_edge.sdk.hints import HINTS
 
     blurred, darkened = (_at_least_min_side(next(exported["images"].glob(pattern)), tmp_path)
                          for pattern in ("*__gaussian_blur_4.png", "*__darken_2.png"))
     for model in (next(exported["out"].glob("*_onnx_fp32.onnx")), next(exported["out"].glob("*_tflite_int8.tflite"))):
         scorer = QualityScorer(model, threshold=10.0)   # the top of the range: every photo a retake (hints are for retakes)
-        assert scorer.manifest.reasons == ("blur", "dark", "bright", "contrast", "noise", "jpeg", "colour")
+        assert scorer.manifest.reasons == REASONS     # blur ... colour, glare, obstruction
         for path, reason in ((blurred, "blur"), (darkened, "dark")):
             result = scorer.score(path)
             assert set(result.reasons) == set(scorer.manifest.reasons)

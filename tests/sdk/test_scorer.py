@@ -250,3 +250,44 @@ def test_a_sidecar_that_disagrees_with_the_files_own_manifest_is_refused(tmp_pat
     write_sidecar(tmp_path / "m.onnx", ModelManifest(embedded.contract, embedded.threshold + 1.0, format="onnx"))
     with pytest.raises(ModelLoadError, match=r"disagrees with the manifest inside m.onnx \(field\(s\) threshold\)"):
         QualityScorer(tmp_path / "m.onnx")
+
+
+def test_photo_bytes_in_any_buffer_or_file_object_are_scored_and_errors_stay_short(tmp_path, sample_photos):
+    """Issue 32: score(bytearray) was refused with the whole buffer's repr in the message (441,202 characters
+    for 154 KB); io.BytesIO and open files were refused; score_frame(width=1024.0) raised a raw TypeError;
+    "NV21" was refused."""
+    import io
+
+    import numpy as np
+
+    from diqa_edge.errors import DiqaError, UsageError
+    from diqa_edge.sdk.frames import rgb_to_yuv420
+
+    scorer = QualityScorer(FIXTURE_MODELS / "brightness.onnx")
+    data = sample_photos[0].read_bytes()
+    want = scorer.score(data).score
+    with open(sample_photos[0], "rb") as fh:
+        sources = [bytearray(data), memoryview(data), io.BytesIO(data), fh]
+        assert [scorer.score(s).score for s in sources] == [want] * 4
+    with pytest.raises(DiqaError) as caught:
+        scorer.score(bytearray(b"\x00" * 200_000))
+    assert len(str(caught.value)) < 200 and "<bytearray>" in str(caught.value)
+    with pytest.raises(DiqaError, match="not a photo source"):
+        scorer.score(12345)
+    rgb = np.asarray(Image.open(sample_photos[0]).convert("RGB").resize((320, 240)))
+    nv21 = rgb_to_yuv420(rgb, "nv21")
+    assert scorer.score_frame(nv21, "NV21", 320, 240).score == scorer.score_frame(nv21, "nv21", 320, 240).score
+    with pytest.raises(UsageError, match="width must be a whole number"):
+        scorer.score_frame(nv21, "nv21", 320.0, 240)
+
+
+def test_the_bundled_model_has_a_public_constructor_and_results_say_their_decision(sample_photos):
+    """Issue 32: the bundled model was reachable only through sdk.cli.bundled_model(); the decision word only
+    through to_dict()."""
+    from diqa_edge.sdk import QualityScorer as Public
+    from diqa_edge.sdk.scorer import bundled_model
+
+    scorer = Public.bundled(threads=1)
+    assert scorer.model_path == bundled_model() and scorer.model_path.name == "default.tflite"
+    result = scorer.score(sample_photos[0])
+    assert result.decision == ("accept" if result.acceptable else "retake") == result.to_dict()["decision"]
