@@ -61,6 +61,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         sp.set_defaults(_module=module)
         if name == chosen:
             _import_command(name, module).add_arguments(sp)
+            add_verbosity_flags(sp, after_command=True)
     return parser
 
 

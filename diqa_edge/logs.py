@@ -28,9 +28,21 @@ def configure(verbosity: int = 0) -> None:
     root.propagate = False
 
 
-def add_verbosity_flags(parser) -> None:
+def add_verbosity_flags(parser, after_command: bool = False) -> None:
+    """-v / -q on the main parser, and again on each command (``after_command``) so they work in either
+    position (``diqa-edge -q score ...`` and ``diqa-edge score ... -q``); a command that has its own
+    ``--verbose`` keeps it, and reads a -v as the same wish (``verbose_wanted``)."""
+    import argparse
+
+    taken = set(parser._option_string_actions) if after_command else set()
+    default = argparse.SUPPRESS if after_command else 0
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, default=0,
-                       help="show every message, each with the module it came from")
-    group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
-                       help="show only warnings and errors (results still print)")
+    group.add_argument(*[o for o in ("-v", "--verbose") if o not in taken], dest="verbosity", action="store_const",
+                       const=1, default=default, help="show every message, each with the module it came from")
+    group.add_argument(*[o for o in ("-q", "--quiet") if o not in taken], dest="verbosity", action="store_const",
+                       const=-1, default=default, help="show only warnings and errors (results still print)")
+
+
+def verbose_wanted(args) -> bool:
+    """A command's own --verbose, or -v given before or after it."""
+    return bool(getattr(args, "verbose", False)) or getattr(args, "verbosity", 0) > 0

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..data.splits import run_split_part
 from ..errors import DiqaError
+from ..logs import verbose_wanted
 from ..eval.report import markdown_table
 from ..models.load import SHIPPED_MODEL, SHIPPED_RUN
 from ..sdk.manifest import read_sidecar
@@ -255,7 +256,7 @@ def _convert(trained, plan: dict, args: argparse.Namespace, calib, decision: dic
 
     meta = {"threshold": threshold, "threshold_rule": rule, "decision": decision}
     job = ExportJob(args.out, lambda: export_onnx(trained, args.out, dynamic_batch=args.dynamic_batch, **meta),
-                    calibration=list(calib.paths), dynamic_batch=args.dynamic_batch, verbose=args.verbose, **meta)
+                    calibration=list(calib.paths), dynamic_batch=args.dynamic_batch, verbose=verbose_wanted(args), **meta)
     return [art for target, fmt in FORMATS.items() if target in plan
             for art in fmt.exporter()(trained, plan[target], job)]
 
@@ -317,8 +318,9 @@ def run(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         decision, threshold, rule = _decision_for(trained, args)
         images, calib = _parity_inputs(trained, args, rebuild, plan)
+        labelled = f"labelled: {images.labels}" if images.labels and images.labels != "none" else "unlabelled"
         print(f"model {trained.name} ({trained.contract.input_size} px), {len(images.paths)} parity images "
-              f"({images.labels}), {len(calib.paths)} calibration images", flush=True)
+              f"({labelled}), {len(calib.paths)} calibration images", flush=True)
         reference = torch_outputs(trained.model, images, trained.contract)
         artefacts = _convert(trained, plan, args, calib, decision, threshold, rule)
     except (DiqaError, ExportError) as exc:

@@ -112,6 +112,8 @@ def _open(source: ImageSource) -> Image.Image:
                                else f"cannot read it ({exc.strerror or exc})") from None
     if stat.S_ISDIR(st.st_mode):
         raise ImageDecodeError(path, "is a directory, not an image file")
+    if not stat.S_ISREG(st.st_mode):   # a FIFO or /dev/zero: "empty file (0 bytes)" was the wrong reason
+        raise ImageDecodeError(path, "not a regular file (a pipe, a socket or a device), not a photo")
     if st.st_size == 0:
         raise ImageDecodeError(path, "empty file (0 bytes)")
     return _pillow_open(path)
@@ -138,13 +140,14 @@ def check_budget(width: int, height: int, contract: Contract, label: str) -> Non
     """Refuse, before decoding, a size the contract's pixel budget does not allow."""
     if width < 1 or height < 1:
         raise ImageDecodeError(label, f"empty image ({width} x {height} pixels)")
-    if width * height > contract.max_pixels:
-        raise ImageDecodeError(label, f"too many pixels: {width} x {height} = {width * height / 1e6:.1f} MP, "
-                                      f"the limit is {contract.max_pixels / 1e6:.0f} MP")
+    if width * height > contract.max_pixels:   # exact counts: "64.0 MP, the limit is 64 MP" read as a pass
+        raise ImageDecodeError(label, f"too many pixels: {width} x {height} = {width * height:,} pixels, "
+                                      f"the limit is {contract.max_pixels:,}")
     aspect = max(width, height) / min(width, height)
     if aspect > contract.max_aspect:
+        ratio = f"{aspect:,.3f}".rstrip("0").rstrip(".")   # 1:8.002, not "1:8, the limit is 1:8"
         raise ImageDecodeError(label, f"too elongated to be a photo of skin: {width} x {height} "
-                                      f"(sides 1:{aspect:.0f}, the limit is 1:{contract.max_aspect:g}); "
+                                      f"(sides 1:{ratio}, the limit is 1:{contract.max_aspect:g}); "
                                       "crop it to the skin")
 
 

@@ -7,6 +7,7 @@ never torch or tensorflow.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -18,6 +19,33 @@ from .manifest import MANIFEST_KEY, ModelManifest
 from .probe import CHILD_MEMORY_BYTES, HANDLED_ERROR, verify_in_child
 
 FORMATS = {".tflite": "tflite", ".onnx": "onnx", ".pt": "torchscript", ".mlpackage": "coreml"}
+
+
+@contextlib.contextmanager
+def native_stderr_quiet():
+    """Silence what native code writes to file descriptor 2 (the TFLite runtime's "INFO: Created TensorFlow
+    Lite XNNPACK delegate for CPU." on every load) unless the log level asks for everything (``-v``);
+    Python's own messages go through ``sys.stderr`` and are not touched."""
+    import logging
+    import os
+    import sys
+
+    if logging.getLogger("diqa_edge").getEffectiveLevel() <= logging.DEBUG:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):     # no real descriptor 2 (an embedded interpreter): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _layout_from_shape(shape, path: Path) -> str:
@@ -68,8 +96,9 @@ class TFLiteRuntime(Runtime):
             raise RuntimeUnavailableError(
                 "TFLite models need ai-edge-litert: pip install 'diqa-edge[sdk]'") from None
         try:
-            self._interp = Interpreter(model_path=str(path), num_threads=threads)
-            self._interp.allocate_tensors()
+            with native_stderr_quiet():
+                self._interp = Interpreter(model_path=str(path), num_threads=threads)
+                self._interp.allocate_tensors()
             inputs, outputs = self._interp.get_input_details(), self._interp.get_output_details()
         except (ValueError, RuntimeError, IndexError, KeyError, MemoryError) as exc:
             raise ModelLoadError(f"{path}: not a loadable TFLite model ({type(exc).__name__}: {exc})") from None

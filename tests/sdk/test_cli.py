@@ -207,3 +207,15 @@ def test_a_fifo_given_as_the_model_is_refused_at_once(tmp_path):
     t0 = time.monotonic()
     out = diqa("score", str(tmp_path), "--model", str(fifo))
     assert out.returncode == 1 and "not a regular file" in out.stderr and time.monotonic() - t0 < 60
+
+
+def test_quiet_and_verbose_work_after_the_command_and_the_runtime_noise_is_hidden(sample_photos):
+    """Issue 32: `diqa-edge score ... -q` was refused (flags only before the command), and every score printed
+    the TFLite runtime's "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."."""
+    from diqa_edge.sdk.cli import bundled_model
+
+    photo = str(sample_photos[0])
+    quiet = diqa("score", photo, "--model", str(bundled_model()), "-q")
+    assert quiet.returncode == 0 and ("accept" in quiet.stdout or "retake" in quiet.stdout)
+    assert "XNNPACK" not in quiet.stderr and "XNNPACK" not in diqa("score", photo).stderr
+    assert "XNNPACK" in diqa("score", photo, "-v").stderr       # -v shows everything, the runtime's lines too

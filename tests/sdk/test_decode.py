@@ -155,9 +155,26 @@ def test_pixel_budget_refuses_before_decoding(tmp_path):
     Image.new("1", (10_000, 10_000)).save(huge)     # 100 MP, tiny on disk
     with pytest.raises(ImageDecodeError, match="too elongated.*1:8"):
         decode_image(strip, C)
-    with pytest.raises(ImageDecodeError, match="too many pixels: 10000 x 10000 = 100.0 MP, the limit is 64 MP"):
+    with pytest.raises(ImageDecodeError, match="too many pixels: 10000 x 10000 = 100,000,000 pixels, the limit is 64,000,000"):
         decode_image(huge, C)
     assert decode_image(huge, C.replace(max_pixels=100_000_000)).shape == (10_000, 10_000, 3)
+    # issue 32: just past the limits read as within them ("64.0 MP, the limit is 64 MP", "1:8, the limit is 1:8")
+    Image.new("1", (8001, 8000)).save(huge)
+    with pytest.raises(ImageDecodeError, match="= 64,008,000 pixels, the limit is 64,000,000"):
+        decode_image(huge, C)
+    Image.new("RGB", (4097, 512)).save(strip)
+    with pytest.raises(ImageDecodeError, match=r"sides 1:8\.002, the limit is 1:8\)"):
+        decode_image(strip, C)
+
+
+def test_a_pipe_or_a_device_is_not_called_an_empty_file(tmp_path):
+    """Issue 32: FIFOs and /dev/zero were reported as "empty file (0 bytes)"."""
+    import os
+
+    os.mkfifo(tmp_path / "photo.jpg")
+    for path in (tmp_path / "photo.jpg", "/dev/zero"):
+        with pytest.raises(ImageDecodeError, match="not a regular file"):
+            decode_image(path, C)
 
 
 def test_empty_inputs_are_typed_errors():
