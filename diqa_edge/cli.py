@@ -87,6 +87,14 @@ def _import_command(name: str, module: str):
 
 def main(argv: list[str] | None = None) -> int:
     try:
+        return _main(argv)
+    except KeyboardInterrupt:   # at any moment, start-up included (a Ctrl-C while numpy imports gave a traceback)
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
+    try:
         parser = build_parser(argv)
     except MissingExtra as exc:
         print(f"diqa-edge: {exc}", file=sys.stderr)
@@ -98,9 +106,6 @@ def main(argv: list[str] | None = None) -> int:
     configure(args.verbosity)
     try:
         return _import_command(args.command, args._module).run(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     except UsageError as exc:  # a bad option value that argparse could not see
         print(f"diqa-edge {args.command}: {exc}", file=sys.stderr)
         return 2

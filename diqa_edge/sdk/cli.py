@@ -120,7 +120,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "scored gets {\"source\": ..., \"error\": ...}")
 
 
+def stdout_usable() -> bool:
+    """False when standard output is closed (``>&-``): Python then drops every print without a word, and a
+    batch would exit 0 with its results lost."""
+    if sys.stdout is None:
+        return False
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError, AttributeError):   # an in-memory stream (a caller capturing the output)
+        return True
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
+    if not stdout_usable():
+        print("diqa-edge score: standard output is closed, so the results would be lost; "
+              "redirect it to a file instead (> results.txt)", file=sys.stderr)
+        return EXIT_FAILED
     model = args.model or bundled_model()
     if model is None:
         print("diqa-edge score: no model given and this install bundles none; "
