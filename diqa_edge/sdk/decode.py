@@ -14,6 +14,7 @@ one ``ImageDecodeError`` naming the file.
 from __future__ import annotations
 
 import contextlib
+import logging
 import errno
 import io
 import os
@@ -39,8 +40,22 @@ else:
     register_heif_opener()
     HEIF_SUPPORTED = True
 
+log = logging.getLogger(__name__)
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _ORIENTATION = 0x0112   # the EXIF orientation tag
+
+
+def _integer_scale(img: Image.Image, arr: np.ndarray) -> float:
+    """What one 8-bit step is in an integer grey image: 257 for 16-bit modes; for Pillow's 32-bit mode "I"
+    (a 32-bit TIFF, or an older Pillow's 16-bit PNG) the range the values actually use: 1 when they fit
+    0-255 (a 32-bit TIFF holding 8-bit values read black with the 16-bit rule), 257 when they fit 0-65535,
+    else the full 32-bit range."""
+    if img.mode != "I":
+        return 257.0
+    top = float(arr.max()) if arr.size else 0.0
+    if top <= 255:
+        return 1.0
+    return 257.0 if top <= 65535 else 16843009.0   # (2**32 - 1) / 255
 
 
 def _to_rgb8(img: Image.Image, background: tuple[int, int, int]) -> Image.Image:
@@ -49,7 +64,7 @@ def _to_rgb8(img: Image.Image, background: tuple[int, int, int]) -> Image.Image:
         # 16-bit grey: map 0..65535 onto 0..255 (round(v / 257)) instead of
         # Pillow's clipping convert, which would turn most of the image white.
         arr = np.asarray(img, dtype=np.float64)
-        arr = np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8)
+        arr = np.clip(np.rint(arr / _integer_scale(img, arr)), 0, 255).astype(np.uint8)
         img = Image.fromarray(arr)
     if img.mode == "F":
         raise ValueError("floating-point images (mode F) are not supported")
@@ -174,6 +189,9 @@ def decode_image(source: ImageSource, contract: Contract) -> np.ndarray:
                 target = contract.draft_factor * contract.input_size
                 img.draft("RGB", (target, target))
             check_budget(img.size[0], img.size[1], contract, label)
+            frames = getattr(img, "n_frames", 1)
+            if frames > 1 and img.format != "MPO":   # an MPO's first picture is the photo (the rest: depth, preview)
+                log.warning("%s: %d frames (an animated or multi-page file); the first frame is scored", label, frames)
             img.load()
             # exif_transpose copies the whole image even when nothing turns (3.5 ms on a draft-decoded
             # 12 MP photo): call it only when the orientation tag asks for a turn

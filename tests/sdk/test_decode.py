@@ -235,3 +235,26 @@ def test_browser_and_old_jpeg_names_are_scored_in_a_folder(tmp_path):
     files, failures, skipped = collect_images([str(tmp_path)])
     assert sorted(p.name for p in files) == ["a.jfif", "b.jpe", "c.apng"] and not skipped and not failures
     assert all(decode_image(p, C).shape == (300, 300, 3) for p in files)
+
+
+def test_a_32_bit_integer_tiff_is_read_by_the_range_its_values_use(tmp_path):
+    """Issue 32: a 32-bit integer TIFF (mode I) holding 0-255 was read with the 16-bit rule (v / 257): black."""
+    values = np.tile(np.arange(0, 256, 1, dtype=np.int32), (300, 2))[:, :300]
+    Image.fromarray(values, mode="I").save(tmp_path / "eight.tif")
+    Image.fromarray(values * 257, mode="I").save(tmp_path / "sixteen.tif")
+    for name in ("eight.tif", "sixteen.tif"):
+        rgb = decode_image(tmp_path / name, C)
+        assert np.array_equal(rgb[..., 0], values.astype(np.uint8)), name
+
+
+def test_an_animated_or_multi_page_file_says_which_frame_is_scored(tmp_path, caplog):
+    """Issue 32: an animated GIF or a multi-page TIFF was scored on its first frame without a word."""
+    frames = [Image.new("RGB", (300, 300), (v, v, v)) for v in (40, 200)]
+    frames[0].save(tmp_path / "two.gif", save_all=True, append_images=frames[1:])
+    frames[0].save(tmp_path / "two.tif", save_all=True, append_images=frames[1:])
+    for name in ("two.gif", "two.tif"):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="diqa_edge"):
+            rgb = decode_image(tmp_path / name, C)
+        assert abs(int(rgb.mean()) - 40) <= 2                      # the first frame
+        assert "2 frames (an animated or multi-page file); the first frame is scored" in caplog.text, name
