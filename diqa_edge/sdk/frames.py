@@ -19,7 +19,7 @@ from PIL import Image
 from ..errors import ImageDecodeError
 
 YUV_LAYOUTS = ("nv21", "nv12", "i420")
-FRAME_LAYOUTS = ("rgb",) + YUV_LAYOUTS
+FRAME_LAYOUTS = ("rgb",) + YUV_LAYOUTS + ("yuv_420_888",)   # the last: three strided planes
 FRAME_RULE = ("YUV 4:2:0 -> RGB by JFIF (BT.601, full range), each chroma sample over its 2 x 2 pixels; "
               "then the contract's resize and center crop (no decode, no EXIF: the app turns the frame upright)")
 
@@ -49,6 +49,40 @@ def yuv420_to_rgb(data, width: int, height: int, layout: str) -> np.ndarray:
                                                                                     Image.Resampling.NEAREST)
                                      for c in (u, v)]
     return np.asarray(Image.merge("YCbCr", planes).convert("RGB"))
+
+
+def _plane(data, rows: int, cols: int, row_stride: int, pixel_stride: int, name: str) -> np.ndarray:
+    """A ``rows`` x ``cols`` plane out of a strided buffer: sample (r, c) at ``r * row_stride + c *
+    pixel_stride``. The buffer may stop short after the last sample (Android leaves the last row's padding
+    out)."""
+    buf = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8) if not isinstance(data, np.ndarray) \
+        else np.ascontiguousarray(data, dtype=np.uint8).reshape(-1)
+    for what, value, least in (("row stride", row_stride, cols * pixel_stride - pixel_stride + 1),
+                               ("pixel stride", pixel_stride, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise ImageDecodeError("<frame>", f"{name} plane: {what} must be a whole number >= {least}, got {value!r}")
+    need = (rows - 1) * row_stride + (cols - 1) * pixel_stride + 1
+    if buf.size < need:
+        raise ImageDecodeError("<frame>", f"{name} plane: {rows} x {cols} samples at row stride {row_stride} and "
+                                          f"pixel stride {pixel_stride} need {need} bytes, got {buf.size}")
+    padded = np.zeros(rows * row_stride, np.uint8)
+    padded[:min(buf.size, padded.size)] = buf[:padded.size]
+    return padded.reshape(rows, row_stride)[:, : cols * pixel_stride: pixel_stride]
+
+
+def yuv420_planes_to_rgb(planes, width: int, height: int, row_strides, pixel_strides=(1, 1, 1)) -> np.ndarray:
+    """An Android ``YUV_420_888`` image (``Image.getPlanes()``: three buffers with each plane's row stride and
+    pixel stride, rows padded to the stride) or an iOS ``CVPixelBuffer``'s planes (Y, then the interleaved
+    CbCr plane given twice: as U, and from its second byte as V, pixel stride 2, ``bytesPerRow`` as row
+    stride) -> HxWx3 RGB, by the same rule as the tight-packed layouts."""
+    if width < 2 or height < 2 or width % 2 or height % 2:
+        raise ImageDecodeError("<frame>", f"a 4:2:0 frame needs even sides >= 2, got {width} x {height}")
+    if len(planes) != 3 or len(row_strides) != 3 or len(pixel_strides) != 3:
+        raise ImageDecodeError("<frame>", "a YUV_420_888 frame has 3 planes (Y, U, V), each with a row stride "
+                                          "and a pixel stride")
+    y = _plane(planes[0], height, width, row_strides[0], pixel_strides[0], "Y")
+    u, v = (_plane(planes[k], height // 2, width // 2, row_strides[k], pixel_strides[k], "UV"[k - 1]) for k in (1, 2))
+    return yuv420_to_rgb(y.tobytes() + u.tobytes() + v.tobytes(), width, height, "i420")
 
 
 def rgb_to_yuv420(rgb: np.ndarray, layout: str) -> bytes:

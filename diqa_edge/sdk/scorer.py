@@ -14,7 +14,7 @@ from PIL import Image
 from ..errors import ImageDecodeError, ModelLoadError, UsageError
 from .decode import ImageSource, decode_image
 from .decision import RetakeRule
-from .frames import yuv420_to_rgb
+from .frames import yuv420_planes_to_rgb, yuv420_to_rgb
 from .hints import INPUT_HINTS, answer, top_reason
 from .manifest import ModelManifest, read_sidecar, sidecar_path
 from .preprocess import normalise, resize_and_crop, to_layout
@@ -147,9 +147,11 @@ class QualityScorer:
         return self._score_rgb(rgb, label, t0)
 
     def score_frame(self, frame, layout: str = "rgb", width: int | None = None,
-                    height: int | None = None) -> ScoreResult:
-        """A camera preview frame already in memory, upright: an HxWx3 uint8 RGB array (``layout="rgb"``)
-        or a YUV 4:2:0 buffer (``"nv21"``, ``"nv12"``, ``"i420"``, with ``width`` and ``height``).
+                    height: int | None = None, row_strides=None, pixel_strides=(1, 1, 1)) -> ScoreResult:
+        """A camera preview frame already in memory, upright: an HxWx3 uint8 RGB array (``layout="rgb"``),
+        a YUV 4:2:0 buffer (``"nv21"``, ``"nv12"``, ``"i420"``, with ``width`` and ``height``), or three
+        strided planes as Android's ``YUV_420_888`` and iOS's ``CVPixelBuffer`` give them
+        (``"yuv_420_888"``, with ``row_strides`` and ``pixel_strides``: ``frames.yuv420_planes_to_rgb``).
         ``decode_ms`` is then the YUV -> RGB conversion (``diqa_edge.sdk.frames``)."""
         t0 = time.perf_counter()
         layout = layout.lower() if isinstance(layout, str) else layout    # "NV21" is what Android calls it
@@ -161,7 +163,14 @@ class QualityScorer:
             for name, value in (("width", width), ("height", height)):
                 if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                     raise UsageError(f"score_frame: {name} must be a whole number of pixels >= 1, got {value!r}")
-            rgb = decode_image(yuv420_to_rgb(frame, int(width), int(height), layout), self.contract)
+            if layout == "yuv_420_888":
+                if row_strides is None:
+                    raise UsageError("score_frame: a yuv_420_888 frame (three planes) needs row_strides "
+                                     "(and pixel_strides, default 1, 1, 1) as its planes report them")
+                rgb = yuv420_planes_to_rgb(frame, int(width), int(height), row_strides, pixel_strides)
+            else:
+                rgb = yuv420_to_rgb(frame, int(width), int(height), layout)
+            rgb = decode_image(rgb, self.contract)
         return self._score_rgb(rgb, f"<{layout} frame>", t0)
 
     def _check_range(self, out: np.ndarray) -> None:

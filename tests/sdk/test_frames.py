@@ -90,3 +90,35 @@ def test_preview_gate_steadies_a_scene_at_the_threshold():
     gate = PreviewGate(rule, window=5, hold=3)
     answers = [gate.update(_result(6.0, d)) for d in [0.1] * 5 + [0.9] * 6]
     assert answers[4] == (True, None) and answers[-1] == (False, "dark")
+
+
+def test_strided_planes_as_android_and_ios_give_them_equal_the_tight_packed_frame(sample_photos):
+    """Issue 32: Android's YUV_420_888 buffers (rows padded to a stride, chroma with pixel stride 2 when the
+    camera interleaves it, the last row's padding left out) and iOS's CVPixelBuffer planes were refused."""
+    from diqa_edge.sdk.frames import rgb_to_yuv420, yuv420_planes_to_rgb, yuv420_to_rgb
+
+    w, h = 320, 240
+    rgb = np.asarray(Image.open(sample_photos[0]).convert("RGB").resize((w, h)))
+    i420 = np.frombuffer(rgb_to_yuv420(rgb, "i420"), np.uint8)
+    y, u, v = i420[: w * h].reshape(h, w), i420[w * h: w * h * 5 // 4].reshape(h // 2, w // 2), i420[w * h * 5 // 4:].reshape(h // 2, w // 2)
+    tight = yuv420_to_rgb(i420.tobytes(), w, h, "i420")
+    # Android, semi-planar underneath: Y rows padded to 384; U and V views into one interleaved VU buffer
+    y_buf = np.zeros((h, 384), np.uint8)
+    y_buf[:, :w] = y
+    vu = np.zeros((h // 2, 384), np.uint8)
+    vu[:, 0:w:2], vu[:, 1:w:2] = v, u
+    planes = (y_buf.reshape(-1)[: -(384 - w)], vu.reshape(-1)[1: -(384 - w)], vu.reshape(-1)[: -(384 - w) - 1])
+    android = yuv420_planes_to_rgb(planes, w, h, row_strides=(384, 384, 384), pixel_strides=(1, 2, 2))
+    # iOS 420f: Y plane and one CbCr plane, bytesPerRow 352
+    y_ios = np.zeros((h, 352), np.uint8)
+    y_ios[:, :w] = y
+    cbcr = np.zeros((h // 2, 352), np.uint8)
+    cbcr[:, 0:w:2], cbcr[:, 1:w:2] = u, v
+    flat = cbcr.reshape(-1)
+    ios = yuv420_planes_to_rgb((y_ios.reshape(-1), flat, flat[1:]), w, h, (352, 352, 352), (1, 2, 2))
+    assert np.array_equal(android, tight) and np.array_equal(ios, tight)
+    scorer = QualityScorer(bundled_model())
+    got = scorer.score_frame(planes, "YUV_420_888", w, h, row_strides=(384, 384, 384), pixel_strides=(1, 2, 2))
+    assert got.score == scorer.score_frame(i420.tobytes(), "i420", w, h).score
+    with pytest.raises(ImageDecodeError, match="need .* bytes"):
+        yuv420_planes_to_rgb((planes[0][:1000], planes[1], planes[2]), w, h, (384, 384, 384), (1, 2, 2))
