@@ -62,7 +62,10 @@ class Contract:
     draft_factor: int = 2
     # The pixel budget, so one file cannot take the phone's memory or pass as a photo:
     # - max_pixels: decoded pixels (after JPEG draft scaling) above which a file is refused; 64 MP
-    #   holds every phone sensor's full-size photo and caps the decode near 200 MB of RGB.
+    #   holds every phone sensor's full-size photo. Its RGB array is 192 MB, but Pillow's decode, an EXIF
+    #   turn and the resize hold copies: `diqa-edge score` of an 8000 x 8000 JPEG peaks at 744 MiB resident
+    #   (990 MiB when its EXIF asks for a turn; 146 MiB for a small photo), measured with /usr/bin/time -v
+    #   on 2026-12-05. A phone app should decode with its platform's downsampling (decode="jpeg_draft").
     # - max_aspect: longer / shorter side above which a file is refused; the resize keeps the aspect,
     #   so this caps the resized longer side at max_aspect * input_size (a 1 x 100,000 strip would
     #   otherwise ask for a 512 x 51,200,000 buffer).
