@@ -66,3 +66,23 @@ def test_the_model_files_the_long_fuzz_run_found(blobs, tmp_path):
         (tmp_path / f"m{i}.manifest.json").write_bytes(blobs["manifest.json"])
         with pytest.raises(ModelLoadError, match="not a loadable"):
             QualityScorer(tmp_path / f"m{i}.tflite")
+
+
+def test_hostile_manifest_fields_are_refused_or_harmless(tmp_path):
+    """Issue 32: one manifest field at a time set to NaN, Infinity, 1e30, a string, a list, null, or renamed:
+    a one-line refusal or a finite answer, never another exception (fixed seed; the model carries no
+    manifest of its own, so the sidecar alone decides)."""
+    from helpers.fuzzing import fuzz_manifest_fields
+
+    tally = fuzz_manifest_fields(FIXTURE_MODELS / "brightness.tflite", tmp_path, count=80, seed=0)
+    assert tally.failures == [] and tally.tried == 80
+    assert tally.refused > 30 and tally.scored > 0      # both paths exercised (a renamed free-text field, score_min 0)
+
+
+def test_random_byte_file_names_through_the_cli(tmp_path, sample_photos):
+    """Issue 32: file names of random bytes (non-UTF-8, newlines, escapes, leading dashes): one JSON record
+    each, exit 0, no traceback (fixed seed)."""
+    from helpers.fuzzing import fuzz_file_names
+
+    tally = fuzz_file_names(sample_photos[0].read_bytes(), tmp_path / "names", count=40, seed=0)
+    assert tally.failures == [] and tally.scored == 40
