@@ -1,0 +1,75 @@
+"""The README's table of the shipped file's figures, written from the committed results, never by hand.
+
+Why: the README quoted a previous file's figures for weeks after the file changed. ``readme_table`` turns
+the shipped model card (``diqa_edge/models/default.card.json``: the file's held-out metrics) and the phone
+gate's results (``benchmarks/results/phone_gate.json``) into the lines between the README's
+``<!-- figures -->`` markers; ``tests/test_readme_figures.py`` fails when the README and the results
+disagree, and ``python -m diqa_edge.eval.figures`` rewrites the block.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from .report import markdown_table
+
+START, END = "<!-- figures: written by python -m diqa_edge.eval.figures -->", "<!-- /figures -->"
+ROOT = Path(__file__).resolve().parents[2]
+CARD = ROOT / "diqa_edge" / "models" / "default.card.json"
+PHONE_GATE = ROOT / "benchmarks" / "results" / "phone_gate.json"
+README = ROOT / "README.md"
+
+
+def _levels(gate: dict, family: str) -> str:
+    row = gate["families"][family]
+    return " / ".join(f"{row[lv]['retake']:.2f}" for lv in ("4", "5") if lv in row)
+
+
+def readme_table(card: dict, phone_gate: dict, file_mb: float) -> list[str]:
+    """The lines of the README's figures table: the shipped file, and the previous one where measured."""
+    runs = phone_gate["results"]
+    names = [n for n in ("shipped", "previous") if n in runs]
+    biq = card["shipped_test_metrics"]["biq2021"]["shipped"]
+    rows = [["phone photos of patients no model saw, accepted as taken"]
+            + [f"{runs[n]['as_taken_accept']:.3f} of {runs[n]['n_as_taken']}" for n in names]]
+    for family, what in (("glare", "a flash reflection"), ("occlusion", "a finger or cloth in the frame"),
+                         ("low_light", "low light (dark, noisy, shaken)"), ("shake_noise", "shake with noise"),
+                         ("noise", "sensor noise"), ("motion_blur", "motion blur"), ("contrast", "low contrast"),
+                         ("darken", "under-exposure")):
+        rows.append([f"{what}: sent back at level 4 / 5"] + [_levels(runs[n], family) for n in names])
+    rows.append([f"held-out BIQ2021 SROCC (n = {biq['n']:,})",
+                 f"{biq['srocc']:.3f} [{biq['srocc_ci'][0]:.3f}, {biq['srocc_ci'][1]:.3f}]"] + ["–"] * (len(names) - 1))
+    rows.append(["file size", f"{file_mb:.2f} MB"] + ["–"] * (len(names) - 1))
+    return markdown_table(["figure"] + [f"{n} file" for n in names], rows)
+
+
+def current_lines() -> list[str]:
+    card = json.loads(CARD.read_text())
+    gate = json.loads(PHONE_GATE.read_text())
+    return readme_table(card, gate, (CARD.parent / "default.tflite").stat().st_size / 1e6)
+
+
+def block(lines: list[str]) -> str:
+    return START + "\n" + "\n".join(lines) + "\n" + END
+
+
+def readme_block(text: str) -> str | None:
+    """The figures block in a README's text, or None."""
+    m = re.search(re.escape(START) + r".*?" + re.escape(END), text, flags=re.S)
+    return m.group(0) if m else None
+
+
+def main() -> int:
+    text = README.read_text()
+    old = readme_block(text)
+    if old is None:
+        raise SystemExit(f"{README}: no figures block ({START} ... {END})")
+    README.write_text(text.replace(old, block(current_lines())))
+    print(f"{README}: figures written from {CARD.name} and {PHONE_GATE.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

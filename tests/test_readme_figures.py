@@ -1,0 +1,18 @@
+"""The README's figures table is the committed results, not a copy typed once (issue 33: the README quoted
+a previous file's figures after the file changed)."""
+
+from __future__ import annotations
+
+from diqa_edge.eval.figures import README, block, current_lines, readme_block
+
+
+def test_the_readme_figures_are_the_committed_results():
+    found = readme_block(README.read_text())
+    assert found is not None, "README.md lost its figures block"
+    assert found == block(current_lines()), "README.md's figures differ from the results: python -m diqa_edge.eval.figures"
+
+
+def test_the_table_reads_the_shipped_files_figures():
+    lines = current_lines()
+    assert lines[0].startswith("| figure | shipped file") and any("accepted as taken" in line for line in lines)
+    assert any(line.startswith("| held-out BIQ2021 SROCC") for line in lines)
