@@ -21,6 +21,8 @@ from typing import Callable
 
 import numpy as np
 
+from .filters import _filter, gaussian_kernel
+
 LEVELS = (1, 2, 3, 4, 5)
 
 
@@ -104,8 +106,6 @@ BACKGROUND_FOCUS_SIGMA = (0.5, 1.0, 2.0, 3.5, 6.0)   # px at KADID's 384-px shor
 
 
 def background_focus(rgb: np.ndarray, sigma: float, scale: float, seed: int) -> np.ndarray:
-    from .kadid import _filter, gaussian_kernel
-
     rng = np.random.default_rng(seed)
     h, w = rgb.shape[:2]
     yy, xx = _grid(rgb.shape)
@@ -136,23 +136,23 @@ HAZE = ((0.10, 0.5), (0.20, 1.0), (0.35, 1.5), (0.50, 2.5), (0.65, 3.5))   # (ve
 
 
 def haze(rgb: np.ndarray, level_params: tuple[float, float], scale: float, seed: int) -> np.ndarray:
-    from .kadid import _filter, gaussian_kernel
-
     veil_share, sigma = level_params
     x = _f(_filter(rgb, gaussian_kernel(sigma * scale)))
     veil = 0.85 * np.ones(3) + 0.15 * x.reshape(-1, 3).mean(0)
     return _u8((1 - veil_share) * x + veil_share * veil)
 
 
-def combined(rgb: np.ndarray, level_parts: tuple[tuple[str, int], ...], scale: float, seed: int) -> np.ndarray:
-    """KADID families applied in turn, each at its own KADID level (level 0: left out)."""
-    from .kadid import FAMILIES
-
+def combined(rgb: np.ndarray, level_parts: tuple[tuple[str, int], ...], scale: float, seed: int,
+             kadid: Callable | None = None) -> np.ndarray:
+    """KADID families applied in turn, each at its own KADID level (level 0: left out); ``kadid(rgb, family,
+    level, scale, seed)`` applies one (the caller's: ``kadid.distort_kadid`` passes its own, so this module
+    needs nothing from it)."""
+    if kadid is None:
+        raise ValueError("a combined fault needs the KADID families: build it through kadid.distort_kadid")
     out = rgb
     for i, (family, level) in enumerate(level_parts):
         if level:
-            fam = FAMILIES[family]
-            out = fam.fn(out, fam.params[level - 1], scale, seed + i)
+            out = kadid(out, family, level, scale, seed + i)
     return out
 
 
@@ -199,8 +199,12 @@ CAMERA_FAMILIES: dict[str, CameraFamily] = {f.name: f for f in (
 CAMERA_RECIPE: tuple[tuple[str, int], ...] = tuple((name, level) for name in CAMERA_FAMILIES for level in LEVELS)
 
 
-def distort_camera(rgb: np.ndarray, family: str, level: int, scale: float, seed: int = 0) -> np.ndarray:
+def distort_camera(rgb: np.ndarray, family: str, level: int, scale: float, seed: int = 0,
+                   kadid: Callable | None = None) -> np.ndarray:
+    """``family`` at ``level``; ``kadid`` applies one KADID family (needed by the combined faults)."""
     fam = CAMERA_FAMILIES[family]
+    if fam.fn is combined:
+        return combined(rgb, fam.params[level - 1], scale, seed, kadid)
     return fam.fn(rgb, fam.params[level - 1], scale, seed)
 
 

@@ -39,6 +39,7 @@ from PIL import Image
 
 from ..errors import DiqaError
 from .camera import CAMERA_FAMILIES, camera_label, distort_camera
+from .filters import _filter, gaussian_kernel
 
 KADID_SHORT_SIDE = 384      # KADID-10k images are 512 x 384
 PRISTINE_LABEL = 10.0
@@ -54,22 +55,6 @@ def _f(rgb: np.ndarray) -> np.ndarray:
 
 def _u8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(x) * 255.0), 0, 255).astype(np.uint8)
-
-
-def _filter(rgb: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """MATLAB ``imfilter(..., 'replicate')`` (what KADID's blurs use), via OpenCV."""
-    import cv2
-
-    out = cv2.filter2D(rgb.astype(np.float32), -1, kernel.astype(np.float32), borderType=cv2.BORDER_REPLICATE)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-
-def gaussian_kernel(sigma: float) -> np.ndarray:
-    """``fspecial('gaussian', 2*ceil(2*sigma)+1, sigma)``, KADID's Gaussian blur kernel."""
-    r = math.ceil(2 * sigma)
-    ax = np.arange(-r, r + 1, dtype=np.float64)
-    g = np.exp(-(ax[:, None] ** 2 + ax[None, :] ** 2) / (2 * sigma * sigma))
-    return g / g.sum()
 
 
 def disk_kernel(radius: float) -> np.ndarray:
@@ -262,6 +247,12 @@ def reason_of(family: str) -> str:
     return NO_DETAIL[family] if family in NO_DETAIL else FAMILIES[family].reason
 
 
+def _kadid_at_scale(rgb: np.ndarray, family: str, level: int, scale: float, seed: int) -> np.ndarray:
+    """One KADID family at ``level`` with its spatial parameters already scaled (a camera fault's part)."""
+    fam = FAMILIES[family]
+    return fam.fn(rgb, fam.params[level - 1], scale, seed)
+
+
 def distort_kadid(rgb: np.ndarray, family: str, level: int, *, short_side: int | None = None,
                   seed: int = 0) -> np.ndarray:
     """``family`` at KADID ``level`` (1 mildest .. 5) on an HxWx3 uint8 image; spatial parameters scaled
@@ -271,7 +262,8 @@ def distort_kadid(rgb: np.ndarray, family: str, level: int, *, short_side: int |
     if family in NO_DETAIL:
         return no_detail(rgb, family, seed)
     if family in CAMERA_FAMILIES:
-        return distort_camera(rgb, family, level, (short_side or min(rgb.shape[:2])) / KADID_SHORT_SIDE, seed)
+        return distort_camera(rgb, family, level, (short_side or min(rgb.shape[:2])) / KADID_SHORT_SIDE, seed,
+                              kadid=_kadid_at_scale)
     if family not in FAMILIES:
         raise KeyError(f"unknown distortion {family!r}; known: {', '.join(FAMILIES)}")
     if level not in LEVELS:
