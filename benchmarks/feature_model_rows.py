@@ -86,7 +86,7 @@ def run_row(name: str, skin_dir: Path) -> dict:
 
 def main(argv=None) -> int:
     from diqa_edge.cachedir import skin_set_dir
-    from diqa_edge.sdk.manifest import atomic_write_text
+    from diqa_edge.fileio import atomic_write_text
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", default="base,first4000,late,early,no-head,plus-skin,plus-skin-0.3,plus-skin-0.05,res384",

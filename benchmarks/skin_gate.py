@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     from diqa_edge.cachedir import cache_root, skin_set_dir
     from diqa_edge.eval.baseline import calibrate
     from diqa_edge.eval.gate import Views, acceptance_table, gate_badness, roc_figure
-    from diqa_edge.sdk.manifest import atomic_write_text
+    from diqa_edge.fileio import atomic_write_text
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", action="append", required=True, metavar="[NAME=]PATH",

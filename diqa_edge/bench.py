@@ -227,7 +227,7 @@ def run_bench(export_dir: Path, checkpoint: Path, out_dir: Path, *, runs: int = 
               max_images: int = 400, photo: Path | None = None, reference_images: int = 60,
               images: Path | None = None) -> dict:
     from .models.load import load_trained
-    from .sdk.manifest import atomic_write_text
+    from .fileio import atomic_write_text
 
     trained = load_trained(checkpoint)
     records = _bench_records(trained, images, max_images)

@@ -155,7 +155,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .sdk.cli import bundled_model
-    from .sdk.manifest import atomic_write_text
+    from .fileio import atomic_write_text
 
     model = args.model or bundled_model()
     photos = phone_photos(args.sources, args.work, args.n)

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from .fileio import written_in_place
+
 
 def cache_root() -> Path:
     env = os.environ.get("DIQA_EDGE_CACHE")
@@ -45,8 +47,6 @@ def json_once(path: Path, compute: Callable[[], object]) -> object:
     if path.exists():
         return json.loads(path.read_text())
     value = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(value, indent=1) + "\n")
-    os.replace(tmp, path)
+    with written_in_place(path) as tmp:
+        tmp.write_text(json.dumps(value, indent=1) + "\n")
     return json.loads(path.read_text())

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..data.splits import run_split_part
 from ..eval.report import markdown_table
-from ..sdk.manifest import atomic_write_text
+from ..fileio import atomic_write_text
 from ..training.experiments import ExperimentConfig, run_experiment, run_label
 
 

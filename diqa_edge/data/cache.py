@@ -9,12 +9,12 @@ SDK's decode + resize produce (``.npy``), written atomically.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 
 from ..contract import Contract
+from ..fileio import written_in_place
 from ..sdk.decode import decode_image
 from ..sdk.preprocess import resize_shorter_side
 
@@ -52,7 +52,6 @@ class ResizedImageCache:
                 entry.unlink(missing_ok=True)  # a damaged entry is rebuilt, not trusted
         self.misses += 1
         arr = resize_shorter_side(decode_image(path, self.contract), self.shorter_side)
-        tmp = entry.with_name(f".{entry.stem}.{os.getpid()}.tmp.npy")
-        np.save(tmp, arr)
-        os.replace(tmp, entry)
+        with written_in_place(entry) as tmp:     # keeps .npy: np.save would add it
+            np.save(tmp, arr)
         return arr

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from ..contract import DEFAULT_CONTRACT
 from ..errors import DiqaError, ImageDecodeError
 from ..sdk.decode import decode_image
 from ..sdk.cli import IMAGE_SUFFIXES as SCORABLE_SUFFIXES
-from ..sdk.manifest import atomic_write_bytes, atomic_write_text
+from ..fileio import atomic_write_bytes, atomic_write_text, written_in_place
 from .distort import FAMILIES, RECIPES, distort
 from .records import Problem
 
@@ -202,12 +201,9 @@ def views_figure(manifest: Path, group: str, out_png: Path) -> Path:
         ax.set_title(f"{label}\npseudo-MOS {float(row['mos']):.1f}", fontsize=8)
     fig.suptitle(f"{group}: pristine and its {len(rows) - 1} distorted views", fontsize=10)
     fig.tight_layout()
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_png.with_name(f".{out_png.stem}.tmp.png")
-    fig.savefig(tmp, dpi=64)
+    with written_in_place(Path(out_png)) as tmp:
+        fig.savefig(tmp, dpi=64)
     plt.close(fig)
-    os.replace(tmp, out_png)
     return out_png
 
 

@@ -24,7 +24,7 @@ from PIL import Image
 from ..contract import DEFAULT_CONTRACT
 from ..errors import DiqaError, ImageDecodeError
 from ..sdk.decode import decode_image
-from ..sdk.manifest import atomic_write_bytes, atomic_write_text
+from ..fileio import atomic_write_bytes, atomic_write_text
 from .dermset import MANIFEST_COLUMNS, _csv_text, build_views, manifest_row, pristine_sources, view_stem
 from .camera import CAMERA_RECIPE
 from .kadid import (AS_TAKEN, FAMILIES, LABEL_RULE, NO_DETAIL_RECIPE, PRISTINE_RULE, RECIPE, TONE_RECIPE,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..sdk.manifest import atomic_write_text
+from ..fileio import atomic_write_text
 from .records import LoadedDataset, Record
 
 DEFAULT_PROPORTIONS = (0.7, 0.1, 0.2)

@@ -28,7 +28,7 @@ import numpy as np
 from ..contract import DEFAULT_CONTRACT
 from ..errors import ImageDecodeError
 from ..sdk.decode import decode_image
-from ..sdk.manifest import atomic_write_text
+from ..fileio import atomic_write_text
 from .dermset import LONG_SIDE, resize_long_side, ssim_rgb, view_stem, write_view
 from .distort import RECIPES
 from .records import SCORE_MIN, Record

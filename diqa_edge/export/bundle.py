@@ -17,7 +17,7 @@ from ..cachedir import data_root
 from ..data.splits import run_split_part
 from ..eval.report import markdown_table
 from ..models.load import MODELS_DIR
-from ..sdk.manifest import atomic_write_text
+from ..fileio import atomic_write_text
 from .formats import SAMPLES
 
 DEFAULT = "default"

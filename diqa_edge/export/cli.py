@@ -115,7 +115,7 @@ def _decide_on_validation(trained, min_sensitivity: float | None, mos_cutoff: fl
     decision an earlier export into the same folder chose for the same target and weights is reused."""
     import json as _json
 
-    from ..sdk.manifest import atomic_write_text
+    from ..fileio import atomic_write_text
     from ..eval.threshold import choose_threshold, roc_plot
     from .parity import ParityImages, torch_scores
 
@@ -302,7 +302,7 @@ def _gate_all(artefacts: list, trained, images, reference, args: argparse.Namesp
 
 def run(args: argparse.Namespace) -> int:
     from ..models.load import load_trained
-    from ..sdk.manifest import atomic_write_text
+    from ..fileio import atomic_write_text
     from .parity import torch_outputs
 
     t_all = time.perf_counter()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
+from ..fileio import written_in_place
 from ..sdk.manifest import MANIFEST_KEY, ModelManifest, write_sidecar
 from .formats import Artefact, ExportJob, stage
 
@@ -50,9 +50,8 @@ def export_onnx(trained, out_dir: Path, *, dynamic_batch: bool = False, name: st
                              extra={"opset": OPSET, "dynamic_batch": dynamic_batch,
                                     "card": _card_summary(trained.card)})
     helper.set_model_props(model, {MANIFEST_KEY: manifest.to_json()})
-    tmp = path.with_name(f".{path.name}.tmp")
-    onnx.save(model, str(tmp))
-    os.replace(tmp, path)
+    with written_in_place(path) as tmp:
+        onnx.save(model, str(tmp))
     write_sidecar(path, manifest)
     return Artefact("onnx", "fp32", path, seconds, {**info, "opset": OPSET, "dynamic_batch": dynamic_batch})
 
@@ -122,9 +121,8 @@ def half_weights(graph: Artefact, out_dir: Path) -> Artefact:
     path = out_dir / graph.path.name.replace("_onnx_fp32", "_onnx_fp16")
     if path == graph.path:
         path = graph.path.with_name(graph.path.stem + "_fp16.onnx")
-    tmp = path.with_name(f".{path.name}.tmp")
-    onnx.save(model, str(tmp))
-    os.replace(tmp, path)
+    with written_in_place(path) as tmp:
+        onnx.save(model, str(tmp))
     write_sidecar(path, manifest)
     return Artefact("onnx", "fp16", path, seconds, {**info, "opset": OPSET})
 

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..sdk.manifest import ModelManifest, atomic_write_bytes, write_sidecar
+from ..fileio import atomic_write_bytes
+from ..sdk.manifest import ModelManifest, write_sidecar
 from ..sdk.preprocess import resize_and_crop
 from ..sdk.decode import decode_image
 from ..sdk.tflite_metadata import embed_tflite_metadata

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..sdk.decode import decode_image
-from ..sdk.manifest import atomic_write_text
+from ..fileio import atomic_write_text
 from ..sdk.preprocess import preprocess_rgb, resize_and_crop
 
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..contract import Contract, ContractError
 from ..errors import ModelLoadError
+from ..fileio import atomic_write_bytes, atomic_write_text  # noqa: F401 - kept importable from here too
 from .frames import FRAME_RULE
 
 MANIFEST_KEY = "diqa_edge_manifest"
@@ -167,27 +167,6 @@ def _outputs(value: Any, source: str) -> tuple[str, ...]:
 def sidecar_path(model_path: str | os.PathLike) -> Path:
     """``lite0_int8.tflite`` -> ``lite0_int8.manifest.json`` (only the last suffix goes)."""
     return Path(model_path).with_suffix(".manifest.json")
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write via a temporary file in the same folder, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)   # mkstemp's 0600 would make shipped files unreadable to others
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_sidecar(model_path: str | os.PathLike, manifest: ModelManifest) -> Path:

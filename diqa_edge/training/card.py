@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..eval.report import markdown_table, reason_auc_table
-from ..sdk.manifest import atomic_write_text
+from ..fileio import atomic_write_text
 
 
 def git_commit() -> str:

@@ -25,7 +25,7 @@ from ..data.splits import leaks, split_with_holdout
 from ..data.synthetic import SYNTHETIC_SUFFIX
 from ..eval.metrics import all_metrics
 from ..eval.report import markdown_table
-from ..sdk.manifest import atomic_write_text
+from ..fileio import atomic_write_text
 from .card import write_card
 from .metrics import reason_aucs
 from .trainer import TrainConfig, predict, train

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..cachedir import cache_root
+from ..fileio import written_in_place
 
 CHUNK = 128
 
@@ -69,10 +69,8 @@ class FeatureCache:
 
     def add_chunk(self, ids: list[str], features: np.ndarray, seconds: float | None = None) -> None:
         name = f"chunk-{hashlib.sha1(''.join(ids).encode()).hexdigest()[:16]}.npy"
-        tmp = self.folder / f".{name}.tmp"
-        with open(tmp, "wb") as fh:
+        with written_in_place(self.folder / name) as tmp, open(tmp, "wb") as fh:
             np.save(fh, features.astype(np.float16))
-        os.replace(tmp, self.folder / name)
         with open(self.folder / "index.jsonl", "a") as fh:
             fh.write(json.dumps({"file": name, "ids": ids, "seconds": seconds}) + "\n")
         for row, item in enumerate(ids):
@@ -98,10 +96,9 @@ def trunk_session(trunk, contract, folder: Path, threads: int = 2):
     path = Path(folder) / "trunk.onnx"
     if not path.exists():
         x = torch.zeros(1, 3, contract.input_size, contract.input_size)
-        tmp = path.with_name(".trunk.tmp.onnx")
-        torch.onnx.export(trunk.eval(), x, str(tmp), opset_version=17, dynamo=False, input_names=["input"],
-                          output_names=["features"], dynamic_axes={"input": {0: "n"}, "features": {0: "n"}})
-        os.replace(tmp, path)
+        with written_in_place(path) as tmp:
+            torch.onnx.export(trunk.eval(), x, str(tmp), opset_version=17, dynamo=False, input_names=["input"],
+                              output_names=["features"], dynamic_axes={"input": {0: "n"}, "features": {0: "n"}})
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.log_severity_level = 3

@@ -22,7 +22,7 @@ from ..data.registry import SKIN_SETS, load_dataset
 from ..data.splits import first_block, leaks, split_with_holdout
 from ..eval.report import cell, markdown_table
 from ..models.pooled_stats import build_pooled_stats, features_key, stage_columns, stage_names
-from ..sdk.manifest import atomic_write_text
+from ..fileio import atomic_write_text
 from .feature_cache import pooled_features
 SEVERE_LEVELS = (4, 5)      # the faults a clinician sends back (the gate's targets)
 GOOD_NATURAL_MOS = 7.5      # BIQ2021 photos people rated at least this (the better half): no fault to name

@@ -23,7 +23,7 @@ from ..data.records import Record
 from ..data.splits import run_split_part
 from ..errors import DiqaError
 from ..eval.report import reason_auc_table
-from ..sdk.manifest import atomic_write_text
+from ..fileio import atomic_write_text
 
 
 def pooled_features(model, records: list[Record], contract, cache_dir=None, batch_size: int = 32,

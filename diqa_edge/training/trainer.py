@@ -30,7 +30,7 @@ from ..data.records import Record
 from ..eval.metrics import plcc, srocc
 from ..models.load import load_weights
 from ..models.network import build_model
-from ..sdk.manifest import atomic_write_text
+from ..fileio import atomic_write_text, written_in_place
 from .alignment import ALIGN_MODES, DatasetAffine, reference_dataset
 from .alignment import LR_FACTOR as AFFINE_LR_FACTOR
 from .inputs import EvalImages, TrainImages
@@ -137,18 +137,16 @@ def _seed_everything(seed: int) -> None:
 
 
 def _save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with written_in_place(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def save_weights(model: torch.nn.Module, path: Path, metadata: dict | None = None) -> None:
     from safetensors.torch import save_file
 
     state = {k: v.detach().cpu().contiguous() for k, v in _unwrap(model).state_dict().items()}
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(state, str(tmp), metadata={k: str(v) for k, v in (metadata or {}).items()})
-    os.replace(tmp, path)
+    with written_in_place(path) as tmp:
+        save_file(state, str(tmp), metadata={k: str(v) for k, v in (metadata or {}).items()})
 
 
 def _unwrap(model):

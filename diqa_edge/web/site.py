@@ -21,7 +21,8 @@ from ..errors import DiqaError
 from ..export.formats import SAMPLES
 from ..models.load import MODELS_DIR, SHIPPED_MODEL, SHIPPED_RUN
 from ..sdk.hints import GENERIC, HINTS, INPUT_HINTS, MIN_PROBABILITY
-from ..sdk.manifest import ModelManifest, atomic_write_text, read_sidecar
+from ..fileio import atomic_write_text
+from ..sdk.manifest import ModelManifest, read_sidecar
 
 CLIENT_DIR = SAMPLES.parent / "clients" / "web"
 VECTORS = MODELS_DIR / "vectors"
