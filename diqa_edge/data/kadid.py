@@ -261,18 +261,16 @@ def distort_kadid(rgb: np.ndarray, family: str, level: int, *, short_side: int |
         return darker_tone(rgb, TONE_GAMMAS[level - 1])
     if family in NO_DETAIL:
         return no_detail(rgb, family, seed)
+    scale = (short_side or min(rgb.shape[:2])) / KADID_SHORT_SIDE
     if family in CAMERA_FAMILIES:
-        return distort_camera(rgb, family, level, (short_side or min(rgb.shape[:2])) / KADID_SHORT_SIDE, seed,
-                              kadid=_kadid_at_scale)
+        return distort_camera(rgb, family, level, scale, seed, kadid=_kadid_at_scale)
     if family not in FAMILIES:
         raise KeyError(f"unknown distortion {family!r}; known: {', '.join(FAMILIES)}")
     if level not in LEVELS:
         raise ValueError(f"{family}: levels are 1..5, got {level}")
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected HxWx3 uint8 RGB, got {rgb.dtype} {rgb.shape}")
-    fam = FAMILIES[family]
-    scale = (short_side or min(rgb.shape[:2])) / KADID_SHORT_SIDE
-    return fam.fn(rgb, fam.params[level - 1], scale, seed)
+    return _kadid_at_scale(rgb, family, level, scale, seed)
 
 
 def kadid_csv_path() -> Path:

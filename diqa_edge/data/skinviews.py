@@ -124,10 +124,16 @@ def make_skin_set(pristine_dir: Path, out_dir: Path, *, short_side: int = 512, s
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     jobs = [(str(s), out_dir, seed, short_side, None, None) for s in sources]
     rows, failed = build_views(_build_one, jobs, workers, "skin views", progress)
+    manifest = _write_set(out_dir, rows, f"short side {short_side} px, seed {seed}.")
+    return SkinSetReport(manifest, len(sources) - len(failed), len(rows), failed)
+
+
+def _write_set(out_dir: Path, rows: list[dict], how: str) -> Path:
+    """A built set's ``manifest.csv`` and ``LABELS.txt`` (how it was built, then the labels' rules)."""
     manifest = out_dir / "manifest.csv"
     atomic_write_text(manifest, _csv_text(MANIFEST_COLUMNS, rows))
-    atomic_write_text(out_dir / "LABELS.txt", f"short side {short_side} px, seed {seed}.\nLabels: {LABELS_NOTE}.\n")
-    return SkinSetReport(manifest, len(sources) - len(failed), len(rows), failed)
+    atomic_write_text(out_dir / "LABELS.txt", f"{how}\nLabels: {LABELS_NOTE}.\n")
+    return manifest
 
 
 def reviewed_retakes(path: Path | None = None) -> dict[str, str]:
@@ -166,8 +172,6 @@ def make_phone_set(phone_dir: Path, out_dir: Path, *, seed: int = 0, workers: in
         jobs.append((str(images / name), out_dir, seed, None, views, patient))
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     rows, failed = build_views(_build_one, jobs, workers, "phone views", progress)
-    manifest = out_dir / "manifest.csv"
-    atomic_write_text(manifest, _csv_text(MANIFEST_COLUMNS, rows))
-    atomic_write_text(out_dir / "LABELS.txt", f"phone photos at their own size, seed {seed}, {views_per_photo} "
-                      f"fault views per photo, grouped by patient.\nLabels: {LABELS_NOTE}.\n")
+    manifest = _write_set(out_dir, rows, f"phone photos at their own size, seed {seed}, {views_per_photo} fault "
+                                         "views per photo, grouped by patient.")
     return SkinSetReport(manifest, len(jobs) - len(failed), len(rows), failed)

@@ -24,6 +24,18 @@ FRAME_RULE = ("YUV 4:2:0 -> RGB by JFIF (BT.601, full range), each chroma sample
               "then the contract's resize and center crop (no decode, no EXIF: the app turns the frame upright)")
 
 
+def _bytes_of(data) -> np.ndarray:
+    """A frame buffer (bytes, a buffer object or an array) as flat uint8, without a copy where it can."""
+    if isinstance(data, np.ndarray):
+        return np.ascontiguousarray(data, dtype=np.uint8).reshape(-1)
+    return np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
+
+
+def _check_sides(width: int, height: int) -> None:
+    if width < 2 or height < 2 or width % 2 or height % 2:
+        raise ImageDecodeError("<frame>", f"a 4:2:0 frame needs even sides >= 2, got {width} x {height}")
+
+
 def yuv420_to_rgb(data, width: int, height: int, layout: str) -> np.ndarray:
     """One YUV 4:2:0 frame (``width * height * 3 / 2`` bytes, planes packed without row padding) -> HxWx3 RGB.
 
@@ -31,10 +43,8 @@ def yuv420_to_rgb(data, width: int, height: int, layout: str) -> np.ndarray:
     interleaved U, V. I420: Y, then the U plane, then the V plane."""
     if layout not in YUV_LAYOUTS:
         raise ImageDecodeError("<frame>", f"unknown frame layout {layout!r}; known: {', '.join(FRAME_LAYOUTS)}")
-    if width < 2 or height < 2 or width % 2 or height % 2:
-        raise ImageDecodeError("<frame>", f"a 4:2:0 frame needs even sides >= 2, got {width} x {height}")
-    buf = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8) if not isinstance(data, np.ndarray) \
-        else np.ascontiguousarray(data, dtype=np.uint8).reshape(-1)
+    _check_sides(width, height)
+    buf = _bytes_of(data)
     n, cw, ch = width * height, width // 2, height // 2
     if buf.size != n * 3 // 2:
         raise ImageDecodeError("<frame>", f"a {width} x {height} 4:2:0 frame holds {n * 3 // 2} bytes, got {buf.size}")
@@ -55,8 +65,7 @@ def _plane(data, rows: int, cols: int, row_stride: int, pixel_stride: int, name:
     """A ``rows`` x ``cols`` plane out of a strided buffer: sample (r, c) at ``r * row_stride + c *
     pixel_stride``. The buffer may stop short after the last sample (Android leaves the last row's padding
     out)."""
-    buf = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8) if not isinstance(data, np.ndarray) \
-        else np.ascontiguousarray(data, dtype=np.uint8).reshape(-1)
+    buf = _bytes_of(data)
     for what, value, least in (("row stride", row_stride, cols * pixel_stride - pixel_stride + 1),
                                ("pixel stride", pixel_stride, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
@@ -75,8 +84,7 @@ def yuv420_planes_to_rgb(planes, width: int, height: int, row_strides, pixel_str
     pixel stride, rows padded to the stride) or an iOS ``CVPixelBuffer``'s planes (Y, then the interleaved
     CbCr plane given twice: as U, and from its second byte as V, pixel stride 2, ``bytesPerRow`` as row
     stride) -> HxWx3 RGB, by the same rule as the tight-packed layouts."""
-    if width < 2 or height < 2 or width % 2 or height % 2:
-        raise ImageDecodeError("<frame>", f"a 4:2:0 frame needs even sides >= 2, got {width} x {height}")
+    _check_sides(width, height)
     if len(planes) != 3 or len(row_strides) != 3 or len(pixel_strides) != 3:
         raise ImageDecodeError("<frame>", "a YUV_420_888 frame has 3 planes (Y, U, V), each with a row stride "
                                           "and a pixel stride")

@@ -404,7 +404,8 @@ def _skin_gate(config: FeatureModelConfig, parts: dict, heads, kernel, predictio
     train, val = merged_skin(parts["train"]), merged_skin(parts["val"])
     skin_records = train["derm"].records + val["derm"].records
     natural_val = good_natural(parts["val"].get("biq2021"))
-    calib = np.concatenate([out_of_fold(train, config, heads.alpha, kernel), heads.predict(val["derm"].features)]
+    val_out = [predictions[(n, "val")] for n in SKIN_SETS if (n, "val") in predictions]   # merged_skin's order
+    calib = np.concatenate([out_of_fold(train, config, heads.alpha, kernel)] + val_out
                            + ([heads.predict(natural_val.features)] if natural_val.records else []))
     views, acceptable = calibration_views(skin_records, len(natural_val.records))
     chosen = choose_rule(calib, views, REASONS, acceptable)
