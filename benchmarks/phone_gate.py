@@ -11,7 +11,8 @@ of the family's reason, or for a combination (low light, shake with noise) of on
 patient is told a fix that helps).
 
     python benchmarks/phone_gate.py --model shipped=diqa_edge/models/default.tflite \
-        --model previous=~/.cache/diqa-edge/previous/shipped-7f.tflite --out benchmarks/results/phone_gate.json
+        --model previous=~/.cache/diqa-edge/previous/shipped-7f.tflite --out benchmarks/results/phone_gate.json \
+        --contact-sheet docs/phone_sent_back.png
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ def measure(model: Path, good: list[Path], bad: list[Path], faults, threads: int
 
     scorer = QualityScorer(model, threads=threads)
     taken = answers(scorer, good)
+    sent_back_as_taken = [{"photo": p.name, "hint": h} for p, (ok, h) in zip(good, taken) if not ok]
     reviewed = answers(scorer, bad)
     photos = [(p, decode_image(p, scorer.contract)) for p in good]
     families: dict = {}
@@ -104,6 +106,7 @@ def measure(model: Path, good: list[Path], bad: list[Path], faults, threads: int
             "hints": dict(Counter(sent).most_common())}
     return {"as_taken_accept": round(float(np.mean([ok for ok, _ in taken])), 4), "n_as_taken": len(taken),
             "as_taken_hints": sorted({h for ok, h in taken if not ok and h}),
+            "as_taken_sent_back": sent_back_as_taken,
             "reviewed_retake": round(float(np.mean([not ok for ok, _ in reviewed])), 4) if reviewed else None,
             "n_reviewed": len(reviewed), "families": families}
 
@@ -129,6 +132,33 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+ATTRIBUTION = ("Photos: PAD-UFES-20 (Pacheco et al., Data in Brief 32 (2020) 106221, doi:10.1016/j.dib.2020.106221), "
+               "CC BY 4.0, resized to 300 px")
+
+
+def contact_sheet(rows: list[dict], folder: Path, out: Path, title: str) -> None:
+    """The phone test photos a model sends back as taken, each with the hint the patient would read: what a
+    reviewer looks at to judge whether the gate was right (PNG, 1:1 pixels, attribution under the grid)."""
+    from PIL import Image, ImageDraw
+
+    cols, cell, caption = 4, 300, 34
+    n = max(1, len(rows))
+    width, height = cols * cell, ((n + cols - 1) // cols) * (cell + caption) + 60
+    sheet = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(sheet)
+    draw.text((8, 8), title, fill="black")
+    for i, row in enumerate(rows):
+        x, y = (i % cols) * cell, 30 + (i // cols) * (cell + caption)
+        photo = Image.open(folder / row["photo"]).convert("RGB")
+        photo.thumbnail((cell, cell))
+        sheet.paste(photo, (x, y))
+        draw.text((x + 4, y + cell + 2), row["photo"], fill="black")
+        draw.text((x + 4, y + cell + 16), f"retake: {row['hint'] or 'score'}", fill=(170, 0, 0))
+    draw.text((8, height - 24), ATTRIBUTION, fill=(80, 80, 80))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out, optimize=True)
+
+
 def main(argv=None) -> int:
     from diqa_edge.cachedir import data_root, phone_set_dir
 
@@ -140,6 +170,8 @@ def main(argv=None) -> int:
                         help="the phone photos as published (manifest.csv + images/)")
     parser.add_argument("--levels", default="4,5", help="fault levels to build (default 4,5)")
     parser.add_argument("--out", type=Path, default=None, help="JSON of the results (a .md table beside it)")
+    parser.add_argument("--contact-sheet", type=Path, default=None,
+                        help="PNG of the test photos the first model sends back as taken, with their hints")
     args = parser.parse_args(argv)
     if not (args.phone_set / "manifest.csv").exists():
         parser.error(f"{args.phone_set}: no phone set; build it with "
@@ -152,6 +184,11 @@ def main(argv=None) -> int:
         results[name] = measure(Path(path).expanduser(), good, bad, faults)
     table = markdown(results)
     print(table)
+    if args.contact_sheet:
+        first = next(iter(results))
+        contact_sheet(results[first]["as_taken_sent_back"], args.phone_dir / "images", args.contact_sheet,
+                      f"{first}: phone test photos sent back as taken "
+                      f"({len(results[first]['as_taken_sent_back'])} of {results[first]['n_as_taken']})")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"photos": {"as_taken": len(good), "reviewed_retake": len(bad)},

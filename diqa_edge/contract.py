@@ -74,6 +74,10 @@ class Contract:
     max_pixels: int = 64_000_000
     max_aspect: float = 8.0
     min_side: int = 256
+    # The side of the native-resolution centre tile the SDK measures for noise and softness at 1:1
+    # (``diqa_edge.sdk.detail``: the model sees the whole photo shrunk, the dermatologist zooms in);
+    # 0 turns the 1:1 look off. It changes no pixel of the model's input.
+    detail_tile: int = 256
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     layout: str = "NCHW"
@@ -98,6 +102,9 @@ class Contract:
             problems.append(f"max_aspect must be a finite number >= 1, got {self.max_aspect!r}")
         if not (isinstance(self.min_side, int) and 1 <= self.min_side):
             problems.append(f"min_side must be an integer >= 1, got {self.min_side!r}")
+        if not (isinstance(self.detail_tile, int) and not isinstance(self.detail_tile, bool)
+                and (self.detail_tile == 0 or 16 <= self.detail_tile <= 4096) and self.detail_tile % 4 == 0):
+            problems.append(f"detail_tile must be 0 (off) or a multiple of 4 in 16-4096, got {self.detail_tile!r}")
         if self.draft_factor not in (1, 2, 4):
             problems.append(f"draft_factor must be 1, 2 or 4, got {self.draft_factor!r}")
         for name in ("mean", "std", "alpha_background"):
@@ -163,7 +170,7 @@ class Contract:
         budget refuses files but changes no pixel of the ones it lets through)."""
         pixel_fields = {k: v for k, v in self.to_dict().items()
                         if k not in ("layout", "score_min", "score_max", "clamp",
-                                     "max_pixels", "max_aspect", "min_side")}
+                                     "max_pixels", "max_aspect", "min_side", "detail_tile")}
         blob = json.dumps(pixel_fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -196,7 +203,7 @@ def _field_value(name: str, value: Any) -> Any:
         return tuple(int(v) for v in value)
     if name in ("score_min", "score_max", "max_aspect"):
         return float(value)
-    if name in ("input_size", "version", "draft_factor", "max_pixels", "min_side"):
+    if name in ("input_size", "version", "draft_factor", "max_pixels", "min_side", "detail_tile"):
         if isinstance(value, bool) or int(value) != value:
             raise ContractError(f"{name} must be an integer, got {value!r}")
         return int(value)

@@ -36,6 +36,16 @@ function render(result, answer = null) {
       `<td style="width:55%"><div class="bar" style="width:${(100 * p).toFixed(0)}%"></div></td>` +
       `<td>${p.toFixed(2)}</td></tr>`;
   });
+  const d = result.detail, rule = scorer.rule.detail;
+  if (d && rule && !answer) {   // the look at 1:1 (detail.js): the measures against their thresholds
+    const noisy = rule.noise_max != null && d.noise > rule.noise_max;
+    const soft = rule.sharpness_min != null && d.sharpness !== null && d.sharpness < rule.sharpness_min;
+    rows.push(`<tr class="${noisy ? 'over' : ''}"><td>grain at 1:1</td><td>noise ${d.noise.toFixed(1)} ` +
+      `(retake above ${rule.noise_max.toFixed(1)})</td><td></td></tr>`);
+    rows.push(`<tr class="${soft ? 'over' : ''}"><td>sharpness at 1:1</td><td>` +
+      (d.sharpness === null ? 'no detail to judge' : `${d.sharpness.toFixed(2)} (retake below ${rule.sharpness_min.toFixed(2)})`) +
+      '</td><td></td></tr>');
+  }
   $('reasons').tBodies[0].innerHTML = rows.join('');
   $('timing').textContent = `${result.width} x ${result.height} px: decode ${result.decode_ms.toFixed(0)} ms, ` +
     `preprocessing ${result.preprocess_ms.toFixed(0)} ms, model ${result.inference_ms.toFixed(0)} ms ` +
@@ -160,6 +170,11 @@ window.diqa = {
     canvas.getContext('2d').drawImage(bitmap, (width - w) / 2, (height - h) / 2, w, h);
     bitmap.close();
     return scorer.scoreFrame(canvas, width, height);
+  },
+  // the 1:1 tile's measures of a photo (detail.js), for the test vectors
+  detailOfUrl: async (url) => {
+    const image = await decodeBlob(await fetchBlob(url), scorer.contract);
+    return scorer.detailStats(image);
   },
   tensorOfUrl: async (url, layout) => {
     const image = await decodeBlob(await fetchBlob(url), scorer.contract);

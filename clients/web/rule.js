@@ -2,15 +2,19 @@
 // (diqa_edge/sdk/decision.py, diqa_edge/sdk/hints.py, PreviewGate in diqa_edge/sdk/frames.py).
 // The sentences come from hints.json, which the site build writes from the SDK's own table.
 
+import { detailTrigger } from './detail.js';
+
 export class RetakeRule {
   constructor(manifest) {
     this.scoreThreshold = manifest.threshold;
     this.reasonThresholds = (manifest.decision && manifest.decision.reason_thresholds) || {};
+    this.detail = (manifest.decision && manifest.decision.detail) || null;
   }
 
   // [acceptable, the reason that sent it back or null]: the reason furthest past its threshold
-  // wins; a photo sent back only by its score has no reason from the rule.
-  decide(score, reasons) {
+  // wins; then the 1:1 tile's measures (detail.js), when measured; a photo sent back only by its
+  // score has no reason from the rule.
+  decide(score, reasons, detail = null) {
     let trigger = null, best = -Infinity;
     for (const [name, t] of Object.entries(this.reasonThresholds)) {
       if (name in reasons && reasons[name] > t && reasons[name] - t > best) {
@@ -18,7 +22,9 @@ export class RetakeRule {
       }
     }
     if (trigger !== null) return [false, trigger];
-    return [score >= this.scoreThreshold, null];
+    if (score < this.scoreThreshold) return [false, null];
+    const atFullSize = detailTrigger(this.detail, detail);
+    return [atFullSize === null, atFullSize];
   }
 }
 
@@ -42,6 +48,14 @@ function median(values) {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+// The 1:1 measures' median over the frames that have them (null when none does).
+function medianDetail(results) {
+  const measured = results.map(r => r.detail).filter(d => d);
+  if (!measured.length) return null;
+  const sharp = measured.map(d => d.sharpness).filter(v => v !== null);
+  return { noise: median(measured.map(d => d.noise)), sharpness: sharp.length ? median(sharp) : null };
+}
+
 // A live preview's answer: the rule on the median score and median reasons of the last `window`
 // frames, changed only when the new answer has held for `hold` frames in a row.
 export class PreviewGate {
@@ -56,7 +70,7 @@ export class PreviewGate {
     const reasons = {};
     for (const k of Object.keys(result.reasons)) reasons[k] = median(this.recent.map(r => r.reasons[k]));
     const small = this.recent.some(r => r.top_reason === 'small');
-    const candidate = small ? [false, 'small'] : this.rule.decide(score, reasons);
+    const candidate = small ? [false, 'small'] : this.rule.decide(score, reasons, medianDetail(this.recent));
     if (this.answer === null) {
       this.answer = candidate;
     } else if (candidate[0] !== this.answer[0]) {

@@ -4,6 +4,7 @@
 import * as ort from './ort/ort.wasm.min.mjs';
 import { decodeBlob, pixelsOf, resizeAndCrop, normalise, checkBudget } from './contract.js';
 import { RetakeRule, hintFor, topReason } from './rule.js';
+import { centreTileLuma, measureDetail } from './detail.js';
 
 export async function loadScorer(base = new URL('.', import.meta.url)) {
   const get = async (name) => {
@@ -50,9 +51,18 @@ export class Scorer {
     return Array.from(out[this.session.outputNames[0]].data);
   }
 
+  // The 1:1 look (detail.js) when the manifest's rule uses it and the photo is large enough, else null.
+  detailStats(image) {
+    const side = this.contract.detail_tile ?? 256;
+    if (!this.rule.detail || !side) return null;
+    const y = centreTileLuma(image.rgb, image.width, image.height, side);
+    return y === null ? null : measureDetail(y, side);
+  }
+
   async scoreImage(image, label, t0, decodeMs) {
     const t1 = now();
     const crop = this.crop(image);
+    const detail = this.detailStats(image);
     const t2 = now();
     const out = await this.infer(crop);
     const t3 = now();
@@ -64,15 +74,20 @@ export class Scorer {
     const score = c.clamp ? Math.min(Math.max(raw, c.score_min), c.score_max) : raw;
     const reasons = {};
     this.reasonNames.forEach((name, i) => { reasons[name] = Math.round(Math.min(Math.max(out[i + 1], 0), 1) * 1e4) / 1e4; });
-    let [acceptable, trigger] = this.rule.decide(score, reasons);
+    let [acceptable, trigger] = this.rule.decide(score, reasons, detail);
     let hint = hintFor(acceptable, trigger, reasons, this.hints);
+    const round4 = (v) => (v === null ? null : Math.round(v * 1e4) / 1e4);
+    const detailOut = detail === null ? null : {
+      noise: round4(detail.noise), sharpness: round4(detail.sharpness),
+      sent_back: !acceptable && this.rule.decide(score, reasons)[0] ? trigger : null,
+    };
     if (Math.min(image.width, image.height) < c.min_side) {   // a thumbnail cannot show skin detail
       acceptable = false; trigger = 'small'; hint = this.hints.input_hints.small;
     }
     return {
       source: label, score, raw, acceptable, threshold: this.rule.scoreThreshold, reasons,
       hint: hint ? hint.hint : null, label: hint ? hint.label : null,
-      top_reason: trigger || topReason(reasons, this.hints.min_probability),
+      top_reason: trigger || topReason(reasons, this.hints.min_probability), detail: detailOut,
       decode_ms: decodeMs, preprocess_ms: t2 - t1, inference_ms: t3 - t2, total_ms: t3 - t0,
       width: image.width, height: image.height,
     };

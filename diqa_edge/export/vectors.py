@@ -2,7 +2,8 @@
 
 For each of five shippable photos: the exact input tensor's SHA-256 (float32
 bytes in the artefact's layout; for Core ML the uint8 RGB crop it takes), a
-few of its values, and the expected scores (the artefact's and PyTorch's).
+few of its values, the expected scores (the artefact's and PyTorch's), and
+the 1:1 tile's SHA-256 and measures (``diqa_edge.sdk.detail``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..sdk.decode import decode_image
+from ..sdk.detail import centre_tile, measure_detail
 from ..fileio import atomic_write_text
 from ..sdk.preprocess import preprocess_rgb, resize_and_crop
 
@@ -31,6 +33,16 @@ def tensor_record(rgb: np.ndarray, contract, layout: str) -> dict:
             "first_values": [round(float(v), 6) for v in x.reshape(-1)[:8]], "mean": round(float(x.mean()), 6)}
 
 
+def detail_record(rgb: np.ndarray, contract) -> dict | None:
+    """The 1:1 look's tile (uint8 RGB bytes, its SHA-256) and its measures, unrounded past 1e-9."""
+    tile = centre_tile(rgb, contract.detail_tile)
+    if tile is None:
+        return None
+    stats = measure_detail(tile)
+    return {"tile": contract.detail_tile, "sha256": hashlib.sha256(np.ascontiguousarray(tile).tobytes()).hexdigest(),
+            "noise": round(stats.noise, 9), "sharpness": None if stats.sharpness is None else round(stats.sharpness, 9)}
+
+
 def write_vectors(artefact_path: Path, layout: str, photos: list[Path], contract, expected: list[float] | None,
                   torch_expected: list[float], out_dir: Path) -> Path:
     image_dir = out_dir / "vectors"
@@ -42,11 +54,13 @@ def write_vectors(artefact_path: Path, layout: str, photos: list[Path], contract
             shutil.copy(photo, target)
         rgb = decode_image(photo, contract)
         entries.append({"image": f"vectors/{photo.name}", "input": tensor_record(rgb, contract, layout),
+                        "detail": detail_record(rgb, contract),
                         "expected_score": None if expected is None else round(expected[i], 5),
                         "pytorch_score": round(torch_expected[i], 5)})
     doc = {"model": artefact_path.name, "contract": contract.to_dict(),
            "tolerance_note": "an app matches when its input SHA-256 is equal (same preprocessing) and its "
-                             "score is within 0.01 of expected_score",
+                             "score is within 0.01 of expected_score; its 1:1 look when the tile's SHA-256 is equal and noise "
+                             "and sharpness are within 1e-6",
            "vectors": entries}
     out = artefact_path.with_suffix(".vectors.json")
     atomic_write_text(out, json.dumps(doc, indent=1) + "\n")

@@ -97,6 +97,10 @@ def _hint_text(result) -> str:
         return ""
     if result.top_reason in INPUT_HINTS:
         return f"{INPUT_HINTS[result.top_reason].label}: {result.hint}"
+    if result.detail and result.detail.get("sent_back"):
+        measure = "noise" if result.detail["sent_back"] == "noise" else "sharpness"
+        return (f"{HINTS.get(result.top_reason, GENERIC).label} at 1:1 ({measure} {result.detail[measure]:.2f}): "
+                f"{result.hint}")
     if result.top_reason:
         return f"{HINTS.get(result.top_reason, GENERIC).label} (p {result.reasons[result.top_reason]:.2f}): {result.hint}"
     return result.hint
@@ -189,6 +193,10 @@ def _print_header(scorer: QualityScorer, model, threads: int, width: int) -> Non
     """The model and its rule, then the table's header: a reader sees why a photo was sent back."""
     rule = ("; retake also when a reason passes its threshold: " + ", ".join(
         f"{r} {t:.2f}" for r, t in scorer.rule.reason_thresholds.items())) if scorer.rule.reason_thresholds else ""
+    detail = scorer.rule.detail
+    if detail is not None and scorer.contract.detail_tile:
+        rule += (f"; at 1:1 (centre {scorer.contract.detail_tile} px) when noise > {detail.noise_max:.2f} or "
+                 f"sharpness < {detail.sharpness_min:.2f}")
     print(f"model: {model} (score threshold {scorer.threshold:.2f}{rule}; {scorer.runtime.name}, "
           f"{threads} threads)")
     reasons_note = "" if scorer.manifest.reasons else " (this model has no reasons head: no hints)"

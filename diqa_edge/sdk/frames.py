@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ImageDecodeError
+from .detail import DetailStats
 
 YUV_LAYOUTS = ("nv21", "nv12", "i420")
 FRAME_LAYOUTS = ("rgb",) + YUV_LAYOUTS + ("yuv_420_888",)   # the last: three strided planes
@@ -107,6 +108,16 @@ def rgb_to_yuv420(rgb: np.ndarray, layout: str) -> bytes:
     return y.tobytes() + pairs.tobytes()
 
 
+def _median_detail(results):
+    """The 1:1 measures' median over frames that have them (None when none does)."""
+    measured = [r.detail for r in results if getattr(r, "detail", None)]
+    if not measured:
+        return None
+    sharp = [d["sharpness"] for d in measured if d["sharpness"] is not None]
+    return DetailStats(float(np.median([d["noise"] for d in measured])),
+                       float(np.median(sharp)) if sharp else None)
+
+
 class PreviewGate:
     """The accept / retake answer for a live preview, steadied over the last ``window`` frames.
 
@@ -127,7 +138,7 @@ class PreviewGate:
         score = float(np.median([r.score for r in self._recent]))
         reasons = {k: float(np.median([r.reasons[k] for r in self._recent])) for k in result.reasons}
         small = any(r.top_reason == "small" for r in self._recent)
-        candidate = (False, "small") if small else self.rule.decide(score, reasons)
+        candidate = (False, "small") if small else self.rule.decide(score, reasons, _median_detail(self._recent))
         if self._answer is None:
             self._answer = candidate
         elif candidate[0] != self._answer[0]:

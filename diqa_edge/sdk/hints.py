@@ -54,10 +54,11 @@ def hint_for(reasons: dict[str, float], acceptable: bool) -> Hint | None:
     return HINTS.get(name, GENERIC) if name is not None else GENERIC
 
 
-def answer(rule, score: float, reasons: dict[str, float]) -> tuple[bool, str | None, "Hint | None"]:
-    """(acceptable, the reason that sent it back or None, the patient's hint) of a model's outputs under
-    a manifest's ``RetakeRule``: what ``QualityScorer`` returns, for any code that compares answers."""
-    acceptable, trigger = rule.decide(score, reasons)
+def answer(rule, score: float, reasons: dict[str, float], detail=None) -> tuple[bool, str | None, "Hint | None"]:
+    """(acceptable, the reason that sent it back or None, the patient's hint) of a model's outputs (and
+    the 1:1 tile's ``DetailStats``, when measured) under a manifest's ``RetakeRule``: what
+    ``QualityScorer`` returns, for any code that compares answers."""
+    acceptable, trigger = rule.decide(score, reasons, detail)
     return acceptable, trigger, HINTS.get(trigger) if trigger else hint_for(reasons, acceptable)
 
 

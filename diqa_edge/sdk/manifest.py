@@ -153,7 +153,27 @@ def _decision(value: Any, source: str, reasons: tuple[str, ...]) -> dict[str, An
         if not 0.0 <= _finite(t, f"decision.reason_thresholds.{reason}", source) <= 1.0:
             raise ModelLoadError(f"{source}: field 'decision.reason_thresholds.{reason}' must be a "
                                  f"probability in [0, 1], got {t!r}")
+    _detail_thresholds(decision.get("detail"), source)
     return decision
+
+
+# what the 1:1 measures can be (``diqa_edge.sdk.detail``): a noise threshold outside it would send back
+# every photo or none, as would a sharpness threshold outside the ratio's range
+DETAIL_BOUNDS = {"noise_max": (0.5, 128.0), "sharpness_min": (0.05, 2.0)}
+
+
+def _detail_thresholds(value: Any, source: str) -> None:
+    if value is None:
+        return
+    detail = _object(value, "decision.detail", source)
+    unknown = sorted(set(detail) - set(DETAIL_BOUNDS) - {"chosen_on", "table", "tile"})
+    if unknown:
+        raise ModelLoadError(f"{source}: field 'decision.detail' has unknown key(s) {', '.join(map(repr, unknown))} "
+                             f"(known: {', '.join(DETAIL_BOUNDS)})")
+    for key, (low, high) in DETAIL_BOUNDS.items():
+        if detail.get(key) is not None and not low <= _finite(detail[key], f"decision.detail.{key}", source) <= high:
+            raise ModelLoadError(f"{source}: field 'decision.detail.{key}' must lie in {low:g}-{high:g}, "
+                                 f"got {detail[key]!r}")
 
 
 def _outputs(value: Any, source: str) -> tuple[str, ...]:

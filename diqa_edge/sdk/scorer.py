@@ -14,6 +14,7 @@ from PIL import Image
 from ..errors import ImageDecodeError, ModelLoadError, UsageError
 from .decode import ImageSource, decode_image
 from .decision import RetakeRule
+from .detail import DetailStats, centre_tile, measure_detail
 from .frames import yuv420_planes_to_rgb, yuv420_to_rgb
 from .hints import INPUT_HINTS, answer, top_reason
 from .manifest import ModelManifest, read_sidecar, sidecar_path
@@ -34,6 +35,9 @@ class ScoreResult:
     reasons: dict = field(default_factory=dict)   # reason -> probability, when the model has a reasons head
     hint: str | None = None                      # the patient-facing sentence (diqa_edge.sdk.hints)
     top_reason: str | None = None
+    # the native-resolution centre tile's noise and sharpness (``diqa_edge.sdk.detail``), when the
+    # manifest's rule looks at 1:1 and the photo is large enough; part of ``preprocess_ms``
+    detail: dict | None = None
 
     @property
     def total_ms(self) -> float:
@@ -188,9 +192,17 @@ class QualityScorer:
                                  f"{'; '.join(problems)}; probabilities lie in 0-1): the file is damaged or not "
                                  "this manifest's model")
 
+    def detail_stats(self, rgb: np.ndarray) -> DetailStats | None:
+        """The 1:1 look (``diqa_edge.sdk.detail``), only when the rule uses it."""
+        if self.rule.detail is None:
+            return None
+        tile = centre_tile(rgb, self.contract.detail_tile)
+        return None if tile is None else measure_detail(tile)
+
     def _score_rgb(self, rgb: np.ndarray, label: str, t0: float) -> ScoreResult:
         t1 = time.perf_counter()
         x = self.model_input(rgb)
+        detail = self.detail_stats(rgb)
         t2 = time.perf_counter()
         out = self.runtime.outputs(x)
         t3 = time.perf_counter()
@@ -203,11 +215,16 @@ class QualityScorer:
         score = self.contract.clamp_score(raw)
         reasons = {name: round(float(np.clip(p, 0.0, 1.0)), 4)
                    for name, p in zip(self.manifest.reasons, out[1:])}
-        acceptable, trigger, hint = answer(self.rule, score, reasons)
+        acceptable, trigger, hint = answer(self.rule, score, reasons, detail)
+        detail_dict = None
+        if detail is not None:      # "sent_back": the reason when the 1:1 look, not the model, sent it back
+            by_tile = not acceptable and self.rule.decide(score, reasons)[0]
+            detail_dict = {**detail.to_dict(), "sent_back": trigger if by_tile else None}
         if min(rgb.shape[:2]) < self.contract.min_side:   # a thumbnail: too few pixels to show skin
             acceptable, trigger, hint = False, "small", INPUT_HINTS["small"]
         return ScoreResult(
             source=label, score=score, raw=raw, acceptable=acceptable,
             threshold=self.threshold, decode_ms=(t1 - t0) * 1e3,
             preprocess_ms=(t2 - t1) * 1e3, inference_ms=(t3 - t2) * 1e3, reasons=reasons,
-            hint=hint.hint if hint else None, top_reason=trigger or top_reason(reasons))
+            hint=hint.hint if hint else None, top_reason=trigger or top_reason(reasons),
+            detail=detail_dict)

@@ -23,6 +23,7 @@ from ..data.splits import first_block, leaks, split_with_holdout
 from ..eval.report import cell, markdown_table
 from ..models.pooled_stats import build_pooled_stats, features_key, stage_columns, stage_names
 from ..fileio import atomic_write_text
+from .detail_gate import detail_decision
 from .feature_cache import pooled_features
 SEVERE_LEVELS = (4, 5)      # the faults a clinician sends back (the gate's targets)
 GOOD_NATURAL_MOS = 7.5      # BIQ2021 photos people rated at least this (the better half): no fault to name
@@ -530,6 +531,13 @@ def train_feature_model(config: FeatureModelConfig, out_dir: Path, progress: boo
     heads, kernel = _fit(config, parts, built)
     metrics, predictions = _test_metrics(config, parts, heads)
     decision, gate, phone_gate = _skin_gate(config, parts, heads, kernel, predictions)
+    if decision:
+        detail = detail_decision({"split": {"index": config.split_index, "seed": config.split_seed,
+                                            "trainval_holdout": config.trainval_holdout},
+                                  "dataset_dirs": dict(config.dataset_dirs), "contract": built.contract.to_dict()},
+                                 float(decision["threshold"]), progress=progress)
+        if detail:
+            decision["detail"] = detail
     _save_head(built, out_dir, tuning["tuned_modules"] if tuning else ())
     card = {
         "model": f"{config.backbone} frozen (ImageNet) + pooled stage statistics + "
@@ -628,6 +636,14 @@ def card_markdown(card: dict) -> str:
                   "On the skin test part (photos never seen; PyTorch fp32 outputs; AUC: the score alone, "
                   "every level against pristine). The exported files, the previous model and the classical "
                   "baseline on the same photos, with intervals: `benchmarks/RESULTS.md`.", ""]
+        if d.get("detail"):
+            dd = d["detail"]
+            lines += [f"At 1:1 (the photo's own pixels, centre {dd['tile']} px; `diqa_edge.sdk.detail`): a photo the "
+                      f"rule accepts is sent back for noise above {dd['noise_max']:.2f} grey levels or sharpness "
+                      f"below {dd['sharpness_min']:.3f}; chosen on {dd['chosen_on']}. Sent back there:", ""]
+            lines += markdown_table(("view at 1:1", "level", "n", "sent back"),
+                                    ((r["family"], r["level"] or "", r["n"], f"{r['retake']:.3f}") for r in dd["table"]))
+            lines += [""]
         lines += ["Dermoscopy photos (never seen):", ""] + gate_markdown(card["skin_gate"])
         if card.get("phone_gate"):
             lines += ["", "Phone photos of patients never seen (PAD-UFES-20, 300 px; 'as_taken_blur': photos a "

@@ -28,7 +28,7 @@ CLIENT_DIR = SAMPLES.parent / "clients" / "web"
 VECTORS = MODELS_DIR / "vectors"
 # the runtime files the page loads: the WASM-only ES module and its threaded SIMD build
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
-PAGE_FILES = ("index.html", "style.css", "app.js", "scorer.js", "contract.js", "rule.js")
+PAGE_FILES = ("index.html", "style.css", "app.js", "scorer.js", "contract.js", "rule.js", "detail.js")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 

@@ -121,7 +121,7 @@ def test_bundled_model_reproduces_its_recorded_pytorch_scores():
 @pytest.mark.skipif(not (BUNDLED / "default.tflite").exists(), reason="no bundled default model in this build")
 def test_bundled_test_vectors_hold():
     from diqa_edge.contract import Contract
-    from diqa_edge.export.vectors import tensor_record
+    from diqa_edge.export.vectors import detail_record, tensor_record
 
     doc = json.loads((BUNDLED / "default.vectors.json").read_text())
     contract = Contract.from_dict(doc["contract"])
@@ -129,4 +129,11 @@ def test_bundled_test_vectors_hold():
     for v in doc["vectors"]:
         image = BUNDLED / v["image"]
         assert tensor_record(decode_image(image, contract), contract, "NHWC")["sha256"] == v["input"]["sha256"]
-        assert scorer.score(image).score == pytest.approx(v["expected_score"], abs=1e-4)
+        result = scorer.score(image)
+        assert result.score == pytest.approx(v["expected_score"], abs=1e-4)
+        # the 1:1 look: the same tile and the same two numbers (docs/preprocessing.md, step 8)
+        got = detail_record(decode_image(image, contract), contract)
+        assert got["sha256"] == v["detail"]["sha256"]
+        assert got["noise"] == pytest.approx(v["detail"]["noise"], abs=1e-6)
+        assert got["sharpness"] == pytest.approx(v["detail"]["sharpness"], abs=1e-6)
+        assert result.detail["noise"] == pytest.approx(v["detail"]["noise"], abs=1e-4)

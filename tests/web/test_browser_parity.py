@@ -119,6 +119,9 @@ def test_the_page_reproduces_the_export_test_vectors(web):
         got = web.page.evaluate("([u, l]) => window.diqa.tensorOfUrl(u, l)", [vector["image"], rec["layout"]])
         assert got["first_values"] == pytest.approx(rec["first_values"], abs=1e-6), vector["image"]
         assert got["sha256"] == rec["sha256"], f"{vector['image']}: the page's input tensor is not the SDK's"
+        detail = web.page.evaluate("u => window.diqa.detailOfUrl(u)", vector["image"])
+        assert detail["noise"] == pytest.approx(vector["detail"]["noise"], abs=1e-6), vector["image"]
+        assert detail["sharpness"] == pytest.approx(vector["detail"]["sharpness"], abs=1e-6), vector["image"]
 
 
 def test_scores_answers_and_hints_match_the_sdk(web):
@@ -131,6 +134,16 @@ def test_scores_answers_and_hints_match_the_sdk(web):
         assert page["hint"] == sdk.hint, name
         for reason, p in sdk.reasons.items():
             assert page["reasons"][reason] == pytest.approx(p, abs=2e-3), f"{name}: {reason}"
+        # the 1:1 look (clients/web/detail.js against diqa_edge/sdk/detail.py): same numbers to the 4th decimal
+        assert (page["detail"] is None) == (sdk.detail is None), name
+        if sdk.detail is not None:
+            assert page["detail"]["sent_back"] == sdk.detail["sent_back"], name
+            assert page["detail"]["noise"] == pytest.approx(sdk.detail["noise"], abs=2e-4), name
+            assert (page["detail"]["sharpness"] is None) == (sdk.detail["sharpness"] is None), name
+            if sdk.detail["sharpness"] is not None:
+                assert page["detail"]["sharpness"] == pytest.approx(sdk.detail["sharpness"], abs=2e-4), name
+    sent_back_at_full_size = [n for n in web.photos if (web.scorer.score(web.site / n).detail or {}).get("sent_back")]
+    assert "extra/phone_12mp.jpg" in sent_back_at_full_size, "a photo enlarged 4x has no detail at 1:1"
 
 
 def test_the_shown_answer_for_a_blurred_lesion(web, tmp_path):
@@ -186,29 +199,36 @@ def test_the_live_preview_answers_steadily_from_the_camera(web):
 def test_the_rule_and_the_preview_gate_are_the_sdks(web):
     """The page's RetakeRule and PreviewGate against the SDK's on one random stream of frames whose
     scores and reasons wander across the manifest's thresholds (ties of an even window included)."""
+    from diqa_edge.sdk.detail import DetailStats
     from diqa_edge.sdk.frames import PreviewGate
 
     rule = web.scorer.rule
     rng = np.random.default_rng(0)
     frames = []
     score, reasons = rule.score_threshold, dict.fromkeys(web.scorer.manifest.reasons, 0.1)
+    noise, sharpness = rule.detail.noise_max, rule.detail.sharpness_min
     for i in range(300):
         score = float(np.clip(score + rng.normal(0, 0.6), 1, 10))
         reasons = {k: float(np.clip(v + rng.normal(0, 0.12), 0, 1)) for k, v in reasons.items()}
+        noise = float(np.clip(noise + rng.normal(0, 1.0), 0, 40))
+        sharpness = float(np.clip(sharpness + rng.normal(0, 0.03), 0.2, 1.5))
+        detail = None if i % 41 == 7 else {"noise": round(noise, 4), "sharpness": None if i % 23 == 3 else round(sharpness, 4)}
         frames.append({"score": round(score, 4), "reasons": {k: round(v, 4) for k, v in reasons.items()},
-                       "top_reason": "small" if i % 97 == 50 else None})
+                       "top_reason": "small" if i % 97 == 50 else None, "detail": detail})
     page_out = web.page.evaluate("""async (frames) => {
         const { RetakeRule, PreviewGate } = await import('./rule.js');
         const manifest = await (await fetch('model.manifest.json')).json();
         const rule = new RetakeRule(manifest), gate = new PreviewGate(rule);
-        return frames.map(f => [rule.decide(f.score, f.reasons), gate.update(f)])
+        return frames.map(f => [rule.decide(f.score, f.reasons, f.detail), gate.update(f)])
                      .map(([d, g]) => [d[0], d[1], g.acceptable, g.trigger]);
     }""", frames)
     gate = PreviewGate(rule)
     sdk_out = []
     for f in frames:
-        acceptable, trigger = rule.decide(f["score"], f["reasons"])
+        stats = DetailStats(f["detail"]["noise"], f["detail"]["sharpness"]) if f["detail"] else None
+        acceptable, trigger = rule.decide(f["score"], f["reasons"], stats)
         steady = gate.update(SimpleNamespace(**f))
         sdk_out.append([acceptable, trigger, steady[0], steady[1]])
     assert page_out == sdk_out
     assert len({tuple(row[:2]) for row in sdk_out}) >= 4, "the stream must cross several thresholds"
+    assert {"noise", "blur"} <= {row[1] for row in sdk_out}, "the stream must cross the 1:1 thresholds too"

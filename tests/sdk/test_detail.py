@@ -1,0 +1,125 @@
+"""The look at 1:1: the native-resolution centre tile's noise and sharpness, the rule on them, and the
+bundled model's answer on photos whose faults only show at full size."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from conftest import SAMPLES
+from diqa_edge.contract import Contract, ContractError
+from diqa_edge.errors import ModelLoadError
+from diqa_edge.sdk.decision import RetakeRule
+from diqa_edge.sdk.detail import DetailRule, DetailStats, centre_tile, measure_detail
+from diqa_edge.sdk.manifest import ModelManifest
+
+SKIN = SAMPLES / "skin_ISIC_0000051.jpg"      # 1024 x 769: its centre tile is at the photo's own pixels
+
+
+def _skin() -> np.ndarray:
+    return np.asarray(Image.open(SKIN).convert("RGB"))
+
+
+def _blurred(rgb: np.ndarray, sigma: float) -> np.ndarray:
+    return np.asarray(Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(sigma)))
+
+
+def test_the_tile_is_the_centre_at_the_photos_own_pixels():
+    rgb = np.arange(301 * 203 * 3, dtype=np.uint32).reshape(203, 301, 3).astype(np.uint8)
+    tile = centre_tile(rgb, 64)
+    assert tile.shape == (64, 64, 3)
+    assert np.array_equal(tile, rgb[(203 - 64) // 2:(203 - 64) // 2 + 64, (301 - 64) // 2:(301 - 64) // 2 + 64])
+    assert centre_tile(rgb, 256) is None      # smaller than the tile: the size rule answers it
+
+
+@pytest.mark.parametrize("sigma", [5.0, 10.0, 20.0])
+def test_noise_is_the_sigma_of_white_noise_on_a_flat_patch(sigma):
+    rng = np.random.default_rng(1)
+    tile = np.clip(128 + rng.normal(0, sigma, (256, 256, 1)), 0, 255).repeat(3, axis=2).astype(np.uint8)
+    assert measure_detail(tile).noise == pytest.approx(sigma, rel=0.06)
+
+
+def test_sharpness_falls_with_blur_and_is_not_judged_on_a_uniform_patch():
+    tile = centre_tile(_skin(), 256)
+    sharp = measure_detail(tile).sharpness
+    soft = [measure_detail(centre_tile(_blurred(_skin(), s), 256)).sharpness for s in (1.0, 2.0, 3.0)]
+    assert sharp > 0.5
+    assert sharp > soft[0] > soft[1] > soft[2]
+    assert soft[1] < 0.45                   # 2 px of Gaussian blur at 1:1: KADID's level 4
+    assert measure_detail(np.full((256, 256, 3), 90, np.uint8)).sharpness is None
+
+
+def test_the_rule_sends_back_what_the_model_accepts_only_when_the_tile_fails():
+    rule = RetakeRule.from_decision({"reason_thresholds": {"dark": 0.7},
+                                     "detail": {"noise_max": 14.0, "sharpness_min": 0.47}}, 5.0)
+    fine, noisy, soft = DetailStats(3.0, 0.8), DetailStats(20.0, 1.6), DetailStats(1.0, 0.4)
+    assert rule.decide(6.0, {"dark": 0.1}, fine) == (True, None)
+    assert rule.decide(6.0, {"dark": 0.1}, noisy) == (False, "noise")
+    assert rule.decide(6.0, {"dark": 0.1}, soft) == (False, "blur")
+    assert rule.decide(6.0, {"dark": 0.1}, DetailStats(1.0, None)) == (True, None)   # no structure: not judged
+    assert rule.decide(6.0, {"dark": 0.9}, soft) == (False, "dark")     # the model's reason comes first
+    assert rule.decide(4.0, {"dark": 0.1}, soft) == (False, None)       # sent back by its score
+    assert rule.decide(6.0, {"dark": 0.1}) == (True, None)              # not measured: the model's answer
+    assert rule.to_dict()["detail"] == {"noise_max": 14.0, "sharpness_min": 0.47}
+    assert RetakeRule.from_decision({}, 5.0).detail is None
+
+
+@pytest.mark.parametrize("detail, expected", [
+    ({"noise_max": float("nan")}, "finite number"),
+    ({"noise_max": -3}, "must lie in"),
+    ({"sharpness_min": 5}, "must lie in"),
+    ({"sharpnes_min": 0.4}, "unknown key"),
+    ([0.4], "JSON object"),
+])
+def test_a_manifest_with_a_bad_detail_rule_is_refused(detail, expected):
+    doc = json.loads(ModelManifest(Contract(), 5.0).to_json())
+    doc["decision"] = {"detail": detail}
+    with pytest.raises(ModelLoadError, match=expected):
+        ModelManifest.from_json(json.dumps(doc).encode())
+
+
+def test_the_tile_size_is_validated_and_changes_no_pixel_of_the_models_input():
+    assert Contract(detail_tile=0).fingerprint() == Contract(detail_tile=256).fingerprint() == Contract().fingerprint()
+    for bad in (10, 258, -4, True, 8192):
+        with pytest.raises(ContractError, match="detail_tile"):
+            Contract(detail_tile=bad)
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    from diqa_edge.sdk.scorer import QualityScorer
+
+    try:
+        return QualityScorer.bundled()
+    except Exception as exc:      # an SDK install without a runtime for the bundled file
+        pytest.skip(f"bundled model not loadable here: {exc}")
+
+
+def test_the_bundled_model_looks_at_1_to_1(bundled):
+    assert bundled.rule.detail is not None and bundled.contract.detail_tile == 256
+    result = bundled.score(SKIN)
+    assert result.acceptable and result.detail["sent_back"] is None
+    assert result.detail["noise"] < bundled.rule.detail.noise_max
+    assert result.detail["sharpness"] > bundled.rule.detail.sharpness_min
+
+
+def test_faults_that_only_show_at_full_size_are_sent_back_with_their_hint(bundled):
+    """The sample enlarged 4x (what the model sees at 512 px is as sharp as the original), and with heavy
+    noise added at full size (shrunk 8x, most of it averages away before the model sees it)."""
+    from diqa_edge.sdk.hints import HINTS
+
+    big = np.asarray(Image.fromarray(_skin()).resize((4096, 3076), Image.Resampling.BICUBIC))
+    soft = bundled.score(big)
+    assert soft.score >= bundled.threshold               # the model alone would accept it
+    assert (soft.acceptable, soft.top_reason, soft.detail["sent_back"]) == (False, "blur", "blur")
+    assert soft.hint == HINTS["blur"].hint
+
+    rng = np.random.default_rng(0)
+    grainy = np.clip(big + rng.normal(0, 25, big.shape), 0, 255).astype(np.uint8)
+    noisy = bundled.score(grainy)
+    assert (noisy.acceptable, noisy.top_reason) == (False, "noise")
+    assert noisy.detail["noise"] > bundled.rule.detail.noise_max
+    assert noisy.hint == HINTS["noise"].hint
