@@ -95,12 +95,7 @@ def markdown(doc: dict) -> str:
 
 
 def main(argv=None) -> int:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from phone_gate import test_photos
-
-    from diqa_edge.cachedir import data_root, phone_set_dir
+    from diqa_edge.cachedir import data_root
     from diqa_edge.sdk import QualityScorer
     from diqa_edge.training.detail_gate import part_photos
 
@@ -114,7 +109,7 @@ def main(argv=None) -> int:
     card = json.loads(args.card.read_text())
     scorer = QualityScorer(args.model, threads=2)
     derm = part_photos(card, "derm", "test", data_root() / "skin-cc0" / "images")
-    phone, _ = test_photos(phone_set_dir(), data_root() / "pad-ufes-phone")
+    phone = part_photos(card, "phone", "test", data_root() / "pad-ufes-phone" / "images")   # reviewed ones left out
     doc = {"model": str(args.model), "rule": scorer.rule.to_dict(), "faults": [list(f) for f in FAULTS],
            "skin": {"dermoscopy test, own size": score_views(scorer, derm, FAULTS, "dermoscopy"),
                     "phone test, 300 px": score_views(scorer, phone, FAULTS, "phone")},

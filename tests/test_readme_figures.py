@@ -16,3 +16,13 @@ def test_the_table_reads_the_shipped_files_figures():
     lines = current_lines()
     assert lines[0].startswith("| figure | shipped file") and any("accepted as taken" in line for line in lines)
     assert any(line.startswith("| held-out BIQ2021 SROCC") for line in lines)
+
+
+def test_the_table_carries_the_gate_at_1_to_1():
+    import json
+
+    from diqa_edge.eval.figures import DETAIL_GATE
+
+    derm = json.loads(DETAIL_GATE.read_text())["skin"]["dermoscopy test, own size"]
+    row = next(line for line in current_lines() if line.startswith("| heavy sensor noise at full size"))
+    assert f"{derm['noise 5']['sent_back_with_1to1']:.2f} (the model alone: {derm['noise 5']['sent_back_model_alone']:.2f})" in row

@@ -1,8 +1,9 @@
 """The README's table of the shipped file's figures, written from the committed results, never by hand.
 
 Why: the README quoted a previous file's figures for weeks after the file changed. ``readme_table`` turns
-the shipped model card (``diqa_edge/models/default.card.json``: the file's held-out metrics) and the phone
-gate's results (``benchmarks/results/phone_gate.json``) into the lines between the README's
+the shipped model card (``diqa_edge/models/default.card.json``: the file's held-out metrics), the phone
+gate's results (``benchmarks/results/phone_gate.json``) and the gate at 1:1
+(``benchmarks/results/detail_gate.json``) into the lines between the README's
 ``<!-- figures -->`` markers; ``tests/test_readme_figures.py`` fails when the README and the results
 disagree, and ``python -m diqa_edge.eval.figures`` rewrites the block.
 """
@@ -19,6 +20,10 @@ START, END = "<!-- figures: written by python -m diqa_edge.eval.figures -->", "<
 ROOT = Path(__file__).resolve().parents[2]
 CARD = ROOT / "diqa_edge" / "models" / "default.card.json"
 PHONE_GATE = ROOT / "benchmarks" / "results" / "phone_gate.json"
+DETAIL_GATE = ROOT / "benchmarks" / "results" / "detail_gate.json"
+FULL_SIZE_ROWS = (("gaussian_blur 4", "2 px of blur at full size (only visible at 1:1)"),
+                  ("motion_blur 4", "6 px of shake at full size"),
+                  ("noise 5", "heavy sensor noise at full size"))
 README = ROOT / "README.md"
 
 
@@ -27,7 +32,7 @@ def _levels(gate: dict, family: str) -> str:
     return " / ".join(f"{row[lv]['retake']:.2f}" for lv in ("4", "5") if lv in row)
 
 
-def readme_table(card: dict, phone_gate: dict, file_mb: float) -> list[str]:
+def readme_table(card: dict, phone_gate: dict, file_mb: float, detail_gate: dict | None = None) -> list[str]:
     """The lines of the README's figures table: the shipped file, and the previous one where measured."""
     runs = phone_gate["results"]
     names = [n for n in ("shipped", "previous") if n in runs]
@@ -39,6 +44,14 @@ def readme_table(card: dict, phone_gate: dict, file_mb: float) -> list[str]:
                          ("noise", "sensor noise"), ("motion_blur", "motion blur"), ("contrast", "low contrast"),
                          ("darken", "under-exposure")):
         rows.append([f"{what}: sent back at level 4 / 5"] + [_levels(runs[n], family) for n in names])
+    if detail_gate:
+        derm = detail_gate["skin"]["dermoscopy test, own size"]
+        n = derm["as taken"]["n"]
+        for key, what in FULL_SIZE_ROWS:
+            r = derm[key]
+            rows.append([f"{what}, dermoscopy photos at their own size (n = {n}): sent back",
+                         f"{r['sent_back_with_1to1']:.2f} (the model alone: {r['sent_back_model_alone']:.2f})"]
+                        + ["–"] * (len(names) - 1))
     rows.append([f"held-out BIQ2021 SROCC (n = {biq['n']:,})",
                  f"{biq['srocc']:.3f} [{biq['srocc_ci'][0]:.3f}, {biq['srocc_ci'][1]:.3f}]"] + ["–"] * (len(names) - 1))
     rows.append(["file size", f"{file_mb:.2f} MB"] + ["–"] * (len(names) - 1))
@@ -48,7 +61,8 @@ def readme_table(card: dict, phone_gate: dict, file_mb: float) -> list[str]:
 def current_lines() -> list[str]:
     card = json.loads(CARD.read_text())
     gate = json.loads(PHONE_GATE.read_text())
-    return readme_table(card, gate, (CARD.parent / "default.tflite").stat().st_size / 1e6)
+    detail = json.loads(DETAIL_GATE.read_text()) if DETAIL_GATE.exists() else None
+    return readme_table(card, gate, (CARD.parent / "default.tflite").stat().st_size / 1e6, detail)
 
 
 def block(lines: list[str]) -> str:
@@ -67,7 +81,7 @@ def main() -> int:
     if old is None:
         raise SystemExit(f"{README}: no figures block ({START} ... {END})")
     README.write_text(text.replace(old, block(current_lines())))
-    print(f"{README}: figures written from {CARD.name} and {PHONE_GATE.name}")
+    print(f"{README}: figures written from {CARD.name}, {PHONE_GATE.name} and {DETAIL_GATE.name}")
     return 0
 
 
