@@ -16,7 +16,8 @@ from ..logs import verbose_wanted
 from ..eval.report import markdown_table
 from ..models.load import SHIPPED_MODEL, SHIPPED_RUN
 from ..sdk.manifest import read_sidecar
-from .formats import CALIBRATED, FORMATS, PRECISION_NOTES, PRECISIONS, SAMPLES, ExportError, ExportJob, validate
+from .formats import (CALIBRATED, FORMATS, PRECISION_NOTES, PRECISIONS, SAMPLES, ExportError, ExportJob,
+                      converters_to_log, log_tail, validate)
 from .parity import DEFAULT_THRESHOLDS
 
 
@@ -66,7 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="int8-trunk gate: mean |score delta| vs PyTorch (default %(default)s: a correct file "
                              "measured 0.070-0.145 on 60-image sets, the full-integer file 0.246-0.452)")
     parser.add_argument("--dynamic-batch", action="store_true", help="ONNX with a dynamic batch axis")
-    parser.add_argument("--verbose", action="store_true", help="show the converters' own logs")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show the converters' own output (TensorFlow, onnx2tf, coremltools) on the terminal; "
+                             "by default it goes to OUT/converters.log, and its last lines into any error")
 
 
 def _precisions(target: str, args: argparse.Namespace, shipped) -> list[str]:
@@ -257,8 +260,23 @@ def _convert(trained, plan: dict, args: argparse.Namespace, calib, decision: dic
     meta = {"threshold": threshold, "threshold_rule": rule, "decision": decision}
     job = ExportJob(args.out, lambda: export_onnx(trained, args.out, dynamic_batch=args.dynamic_batch, **meta),
                     calibration=list(calib.paths), dynamic_batch=args.dynamic_batch, verbose=verbose_wanted(args), **meta)
-    return [art for target, fmt in FORMATS.items() if target in plan
-            for art in fmt.exporter()(trained, plan[target], job)]
+    log = args.out / "converters.log"
+    if not job.verbose:
+        log.write_bytes(b"")      # this export's output only
+    artefacts = []
+    for target, fmt in FORMATS.items():
+        if target not in plan:
+            continue
+        print(f"{target}: converting ({', '.join(plan[target])})"
+              + ("" if job.verbose else f"; the converters' own output goes to {log}"), flush=True)
+        try:
+            with converters_to_log(log, job.verbose):
+                artefacts += fmt.exporter()(trained, plan[target], job)
+        except ExportError as exc:
+            tail = "" if job.verbose else log_tail(log)
+            raise ExportError(f"{exc}" + (f"\n  the converters' last lines ({log}):\n    "
+                                          + tail.replace("\n", "\n    ") if tail else "")) from exc
+    return artefacts
 
 
 def _gate_all(artefacts: list, trained, images, reference, args: argparse.Namespace, rebuild: bool) -> list[dict]:
@@ -287,6 +305,10 @@ def _gate_all(artefacts: list, trained, images, reference, args: argparse.Namesp
         if row["status"] == "FAILED":
             row["path"] = str(mark_failed(art))
         else:
+            if runs:     # the manifest bound to this file (sdk.check): refused beside any other model
+                from .bind import bind_manifest
+
+                bind_manifest(art.path)
             expected = artefact_scores(art.path, vec_images, trained.contract).tolist() if runs else None
             write_vectors(art.path, FORMATS[art.target].layout, photos, trained.contract, expected,
                           vec_reference, args.out)

@@ -6,9 +6,12 @@ suffix, the precisions it supports and whether this machine can execute it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
+import os
 import platform
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,6 +130,47 @@ def tool_version(module: str) -> str:
         return f"{module} {version(module)}"
     except Exception:  # a missing distribution is only a label problem here
         return module
+
+
+@contextlib.contextmanager
+def converters_to_log(log_path: Path, verbose: bool = False):
+    """Send what runs inside to ``log_path`` at the descriptor level (TensorFlow / XLA / absl C++ logs,
+    onnx2tf's and coremltools' prints and progress bars: 33-78 lines per export that buried the report),
+    unless ``verbose``. Descriptors as well as ``sys.stdout`` / ``sys.stderr``: most of it comes from native
+    code."""
+    if verbose:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        saved = (os.dup(1), os.dup(2))
+    except OSError:                  # no real descriptors (an embedded interpreter): nothing to redirect
+        yield
+        return
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log, open(log_path, "a", buffering=1, errors="replace") as text, \
+            contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def log_tail(log_path: Path, lines: int = 12) -> str:
+    """The last ``lines`` non-empty lines of a converters' log (for an error message)."""
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
 
 
 def stage(target: str, what: str, tool: str):

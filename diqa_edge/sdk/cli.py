@@ -17,7 +17,12 @@ from .scorer import QualityScorer, bundled_model
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".apng", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".heic",
                   ".heif", ".avif"}   # .jfif: what a browser on Windows names a saved JPEG
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PHOTO_FAILED = 0, 1, 2, 3
-EXIT_CODES = (f"exit codes: {EXIT_OK} every file scored; {EXIT_FAILED} the model could not be loaded; "
+HOW_IT_DECIDES = ("How a photo is judged: the model sees it shrunk to its input size and gives a 1-10 score and "
+                  "one probability per fault; the photo is sent back when the score is below the threshold, when "
+                  "a fault passes its own threshold, or (models whose manifest looks at 1:1) when the photo's own "
+                  "pixels at its centre are noisier or softer than the manifest allows (the hint then says \"at "
+                  "1:1\"). The header line prints every threshold the model uses.")
+EXIT_CODES = (f"Exit codes: {EXIT_OK} every file scored; {EXIT_FAILED} the model could not be loaded; "
               f"{EXIT_USAGE} a usage error (a bad option); {EXIT_PHOTO_FAILED} a file could not be scored "
               "(its reason is on stderr and, with --json, in a record with \"error\")")
 def collect_images(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]], list[tuple[Path, str]]]:
@@ -107,7 +112,7 @@ def _hint_text(result) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = EXIT_CODES
+    parser.epilog = HOW_IT_DECIDES + " " + EXIT_CODES
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="image files and/or folders (searched recursively for "
                              + ", ".join(sorted(IMAGE_SUFFIXES)) + ")")

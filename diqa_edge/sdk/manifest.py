@@ -52,6 +52,9 @@ class ModelManifest:
     outputs: tuple[str, ...] = ("score",)
     # how a camera preview frame (RGB or YUV 4:2:0) maps onto the contract (``diqa_edge.sdk.frames``)
     frames: str = FRAME_RULE
+    # what this manifest's model answers on a fixed synthetic input (``diqa_edge.sdk.check``): the SDK
+    # runs it at load, so a manifest beside another model of the same shapes is refused, not obeyed
+    check: dict[str, Any] = field(default_factory=dict)
 
     @property
     def reasons(self) -> tuple[str, ...]:
@@ -70,6 +73,7 @@ class ModelManifest:
             "outputs": list(self.outputs),
             "frames": self.frames,
             "extra": self.extra,
+            **({"check": self.check} if self.check else {}),
         }
 
     def to_json(self) -> str:
@@ -108,6 +112,7 @@ class ModelManifest:
             decision=_decision(data.get("decision", {}), source, outputs[1:]),
             outputs=outputs,
             frames=_text(data.get("frames", FRAME_RULE), "frames", source),
+            check=_check(data.get("check", {}), source, len(outputs)),
         )
 
     @classmethod
@@ -174,6 +179,26 @@ def _detail_thresholds(value: Any, source: str) -> None:
         if detail.get(key) is not None and not low <= _finite(detail[key], f"decision.detail.{key}", source) <= high:
             raise ModelLoadError(f"{source}: field 'decision.detail.{key}' must lie in {low:g}-{high:g}, "
                                  f"got {detail[key]!r}")
+
+
+def _check(value: Any, source: str, n_outputs: int) -> dict[str, Any]:
+    """``check``: the model's outputs on a named synthetic input and how far a run may be from them."""
+    from .check import CHECK_INPUTS
+
+    check = _object(value, "check", source)
+    if not check:
+        return {}
+    if check.get("input") not in CHECK_INPUTS:
+        raise ModelLoadError(f"{source}: field 'check.input' names {check.get('input')!r}, not an input this SDK "
+                             f"knows ({', '.join(CHECK_INPUTS)}): the manifest is from a newer diqa-edge")
+    outputs = check.get("outputs")
+    if not isinstance(outputs, list) or len(outputs) != n_outputs:
+        raise ModelLoadError(f"{source}: field 'check.outputs' must list {n_outputs} numbers (one per output)")
+    for i, v in enumerate(outputs):
+        _finite(v, f"check.outputs[{i}]", source)
+    if not 0 < _finite(check.get("tolerance"), "check.tolerance", source) <= 1:
+        raise ModelLoadError(f"{source}: field 'check.tolerance' must lie in (0, 1], got {check['tolerance']!r}")
+    return check
 
 
 def _outputs(value: Any, source: str) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from PIL import Image
 
 from ..errors import ImageDecodeError, ModelLoadError, UsageError
 from .decode import ImageSource, decode_image
+from .check import check_differences, check_image
 from .decision import RetakeRule
 from .detail import DetailStats, centre_tile, measure_detail
 from .frames import yuv420_planes_to_rgb, yuv420_to_rgb
@@ -126,6 +127,22 @@ class QualityScorer:
         if width is not None and width != len(self.manifest.outputs):
             raise ModelLoadError(f"{model_path}: the model has {width} output(s) but its manifest names "
                                  f"{len(self.manifest.outputs)} ({', '.join(self.manifest.outputs)})")
+        self._check_model_against_manifest()
+
+    def _check_model_against_manifest(self) -> None:
+        """Run the manifest's check input (``diqa_edge.sdk.check``): a model that does not answer it as the
+        manifest says is not the manifest's model."""
+        check = self.manifest.check
+        if not check:
+            return
+        rgb = check_image(self.contract.input_size, check["input"])
+        out = np.ravel(self.runtime.outputs(self.model_input(rgb)))
+        differ = check_differences(check, out, self.manifest.outputs)
+        if out.size != len(self.manifest.outputs) or differ:
+            raise ModelLoadError(
+                f"{self.model_path}: the model does not answer its manifest's check input as the manifest says "
+                f"({'; '.join(differ) or f'{out.size} outputs'}; tolerance {check['tolerance']:g}): the "
+                "manifest belongs to another model, or the file is damaged; re-export the pair")
 
     @classmethod
     def bundled(cls, threads: int = 2, threshold: float | None = None) -> "QualityScorer":

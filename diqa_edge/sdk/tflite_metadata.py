@@ -32,19 +32,29 @@ def read_tflite_metadata(path: str | Path, key: str = MANIFEST_KEY) -> str | Non
 
 def embed_tflite_metadata(model_bytes: bytes, text: str, key: str = MANIFEST_KEY) -> bytes:
     """A copy of the flatbuffer with ``key`` -> ``text`` in its metadata (replacing an old entry)."""
-    import flatbuffers
     import numpy as np
 
     schema = _schema()
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model_bytes, 0))
+    data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    name_of = lambda m: m.name.decode() if isinstance(m.name, bytes) else m.name  # noqa: E731
+    old = [m for m in (model.metadata or []) if name_of(m) == key]
+    if old:      # the entry's own buffer takes the new text (appending would leave the old one in the file)
+        model.buffers[old[0].buffer].data = data
+        return _packed(model, len(model_bytes) + len(text))
     buffer = schema.BufferT()
-    buffer.data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    buffer.data = data
     model.buffers.append(buffer)
     entry = schema.MetadataT()
     entry.name = key
     entry.buffer = len(model.buffers) - 1
-    model.metadata = [m for m in (model.metadata or []) if
-                      (m.name.decode() if isinstance(m.name, bytes) else m.name) != key] + [entry]
-    builder = flatbuffers.Builder(len(model_bytes) + len(text) + 1024)
+    model.metadata = list(model.metadata or []) + [entry]
+    return _packed(model, len(model_bytes) + len(text))
+
+
+def _packed(model, size_hint: int) -> bytes:
+    import flatbuffers
+
+    builder = flatbuffers.Builder(size_hint + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())

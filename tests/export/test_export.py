@@ -10,6 +10,7 @@ import pytest
 
 from conftest import SKIN
 from diqa_edge.contract import Contract
+from diqa_edge.errors import ModelLoadError
 from diqa_edge.sdk import QualityScorer
 from diqa_edge.sdk.manifest import MANIFEST_KEY, read_sidecar
 from diqa_edge.sdk.tflite_metadata import read_tflite_metadata
@@ -133,6 +134,9 @@ def test_manifests_round_trip_to_the_same_contract(exported):
         assert Contract.from_dict(inside["contract"]) == contract.with_layout("NHWC")
         assert read_sidecar(tfl).contract == contract.with_layout("NHWC")
         assert read_sidecar(tfl).precision in tfl.stem
+        # bound to its file (sdk.check): the same check inside and beside, one number per output
+        assert inside["check"] == read_sidecar(tfl).check and len(inside["check"]["outputs"]) == len(inside["outputs"])
+    assert embedded.check and embedded.check == read_sidecar(onnx_path).check
 
 
 def test_coreml_spec_has_image_input_scale_bias_and_metadata(exported):
@@ -178,6 +182,13 @@ def test_gate_rejects_a_corrupted_model(exported, tmp_path):
     bad = tmp_path / "corrupt.onnx"
     onnx.save(model, str(bad))
     shutil.copy(src.with_suffix(".manifest.json"), tmp_path / "corrupt.manifest.json")
+    # the exported manifest is bound to the file it came with: beside the damaged one, the SDK refuses it
+    with pytest.raises(ModelLoadError, match="check input"):
+        QualityScorer(bad)
+    # the gate runs before the binding (cli._gate_all), on the manifest as the converter wrote it
+    doc = json.loads((tmp_path / "corrupt.manifest.json").read_text())
+    doc.pop("check")
+    (tmp_path / "corrupt.manifest.json").write_text(json.dumps(doc))
     images = ParityImages.from_folder(exported["images"], 60)
     row = gate(Artefact("onnx", "fp32", bad, 0.0), torch_scores(trained.model, images, trained.contract),
                images, trained.contract)

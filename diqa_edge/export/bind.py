@@ -1,0 +1,44 @@
+"""Bind each exported file's manifest to the file: its outputs on the SDK's check input (``sdk.check``),
+written into the sidecar and into the copy inside the file, so the SDK refuses the manifest beside any
+other model. Run on files that passed their gate and run on this machine (Core ML predicts only on
+macOS: its manifest carries no check, and the SDK then checks nothing)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from ..fileio import atomic_write_bytes, written_in_place
+from ..sdk.check import check_image, check_record
+from ..sdk.manifest import MANIFEST_KEY, read_sidecar, write_sidecar
+
+
+def model_check_outputs(path: Path) -> np.ndarray:
+    """The file's own outputs on the check input, preprocessed as the SDK does (``QualityScorer``)."""
+    from ..sdk.scorer import QualityScorer
+
+    scorer = QualityScorer(path, threads=1)
+    return np.ravel(scorer.runtime.outputs(scorer.model_input(check_image(scorer.contract.input_size))))
+
+
+def bind_manifest(path: Path) -> dict:
+    """Write the check into ``path``'s manifests (sidecar, and the embedded copy of a .tflite / .onnx)."""
+    manifest = read_sidecar(path)
+    bound = dataclasses.replace(manifest, check=check_record(model_check_outputs(path)))
+    if path.suffix == ".tflite":
+        from ..sdk.tflite_metadata import embed_tflite_metadata
+
+        atomic_write_bytes(path, embed_tflite_metadata(path.read_bytes(), bound.to_json()))
+    elif path.suffix == ".onnx":
+        import onnx
+        from onnx import helper
+
+        model = onnx.load(str(path))
+        helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props},
+                                       MANIFEST_KEY: bound.to_json()})
+        with written_in_place(path) as tmp:
+            onnx.save(model, str(tmp))
+    write_sidecar(path, bound)
+    return bound.check
