@@ -103,6 +103,15 @@ def load_manifest(model_path: Path, runtime: Runtime) -> ModelManifest:
     return manifest
 
 
+@dataclass(frozen=True)
+class ScorerOptions:
+    """How to build a ``QualityScorer`` as one value an app can keep in its configuration (MediaPipe Tasks'
+    pattern: options object, ``create_from_options``). ``model_path`` None: the bundled model."""
+    model_path: str | Path | None = None
+    threads: int = 2
+    threshold: float | None = None       # None: the manifest's
+
+
 class QualityScorer:
     """Decode -> contract preprocessing -> runtime -> 1-10 score and accept / retake."""
 
@@ -143,6 +152,12 @@ class QualityScorer:
                 f"{self.model_path}: the model does not answer its manifest's check input as the manifest says "
                 f"({'; '.join(differ) or f'{out.size} outputs'}; tolerance {check['tolerance']:g}): the "
                 "manifest belongs to another model, or the file is damaged; re-export the pair")
+
+    @classmethod
+    def create_from_options(cls, options: ScorerOptions) -> "QualityScorer":
+        if options.model_path is None:
+            return cls.bundled(threads=options.threads, threshold=options.threshold)
+        return cls(options.model_path, threads=options.threads, threshold=options.threshold)
 
     @classmethod
     def bundled(cls, threads: int = 2, threshold: float | None = None) -> "QualityScorer":
