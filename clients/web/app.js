@@ -40,11 +40,15 @@ function render(result, answer = null) {
   if (d && rule && !answer) {   // the look at 1:1 (detail.js): the measures against their thresholds
     const noisy = rule.noise_max != null && d.noise > rule.noise_max;
     const soft = rule.sharpness_min != null && d.sharpness !== null && d.sharpness < rule.sharpness_min;
-    rows.push(`<tr class="${noisy ? 'over' : ''}"><td>grain at 1:1</td><td>noise ${d.noise.toFixed(1)} ` +
-      `(retake above ${rule.noise_max.toFixed(1)})</td><td></td></tr>`);
-    rows.push(`<tr class="${soft ? 'over' : ''}"><td>sharpness at 1:1</td><td>` +
-      (d.sharpness === null ? 'no detail to judge' : `${d.sharpness.toFixed(2)} (retake below ${rule.sharpness_min.toFixed(2)})`) +
-      '</td><td></td></tr>');
+    if (rule.noise_max != null) {
+      rows.push(`<tr class="${noisy ? 'over' : ''}"><td>grain at 1:1</td><td>noise ${d.noise.toFixed(1)} ` +
+        `(retake above ${rule.noise_max.toFixed(1)})</td><td></td></tr>`);
+    }
+    if (rule.sharpness_min != null) {
+      rows.push(`<tr class="${soft ? 'over' : ''}"><td>sharpness at 1:1</td><td>` +
+        (d.sharpness === null ? 'no detail to judge' : `${d.sharpness.toFixed(2)} (retake below ${rule.sharpness_min.toFixed(2)})`) +
+        '</td><td></td></tr>');
+    }
   }
   $('reasons').tBodies[0].innerHTML = rows.join('');
   $('timing').textContent = `${result.width} x ${result.height} px: decode ${result.decode_ms.toFixed(0)} ms, ` +

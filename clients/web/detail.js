@@ -1,5 +1,5 @@
 // The photo at the dermatologist's zoom: noise and sharpness of the native-resolution centre tile, as
-// diqa_edge/sdk/detail.py measures them (docs/preprocessing.md, step 5). Float64 throughout, the same sums
+// diqa_edge/sdk/detail.py measures them (docs/preprocessing.md, step 8). Float64 throughout, the same sums
 // in the same order as far as they matter; the Python SDK and this page agree to about 1e-9.
 
 const LUMA = [0.299, 0.587, 0.114];

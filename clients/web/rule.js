@@ -8,7 +8,9 @@ export class RetakeRule {
   constructor(manifest) {
     this.scoreThreshold = manifest.threshold;
     this.reasonThresholds = (manifest.decision && manifest.decision.reason_thresholds) || {};
-    this.detail = (manifest.decision && manifest.decision.detail) || null;
+    // the 1:1 rule, when it has a threshold (as DetailRule.from_dict in the SDK)
+    const d = manifest.decision && manifest.decision.detail;
+    this.detail = d && (d.noise_max != null || d.sharpness_min != null) ? d : null;
   }
 
   // [acceptable, the reason that sent it back or null]: the reason furthest past its threshold

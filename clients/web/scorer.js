@@ -59,10 +59,11 @@ export class Scorer {
     return y === null ? null : measureDetail(y, side);
   }
 
-  async scoreImage(image, label, t0, decodeMs) {
+  // lookAt1to1: false for a live frame (the preview stream's pixels are not the photo's; as score_frame)
+  async scoreImage(image, label, t0, decodeMs, lookAt1to1 = true) {
     const t1 = now();
     const crop = this.crop(image);
-    const detail = this.detailStats(image);
+    const detail = lookAt1to1 ? this.detailStats(image) : null;
     const t2 = now();
     const out = await this.infer(crop);
     const t3 = now();
@@ -83,6 +84,7 @@ export class Scorer {
     };
     if (Math.min(image.width, image.height) < c.min_side) {   // a thumbnail cannot show skin detail
       acceptable = false; trigger = 'small'; hint = this.hints.input_hints.small;
+      if (detailOut) detailOut.sent_back = null;
     }
     return {
       source: label, score, raw, acceptable, threshold: this.rule.scoreThreshold, reasons,
@@ -105,6 +107,6 @@ export class Scorer {
     const t0 = now();
     checkBudget(width, height, this.contract);
     const image = { rgb: pixelsOf(source, width, height, this.contract), width, height };
-    return this.scoreImage(image, 'frame', t0, now() - t0);
+    return this.scoreImage(image, 'frame', t0, now() - t0, false);
   }
 }

@@ -141,27 +141,43 @@ def converters_to_log(log_path: Path, verbose: bool = False):
     if verbose:
         yield
         return
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
+    saved: list[int] = []
     try:
-        saved = (os.dup(1), os.dup(2))
+        saved += [os.dup(1), os.dup(2)]
     except OSError:                  # no real descriptors (an embedded interpreter): nothing to redirect
+        for fd in saved:
+            os.close(fd)
         yield
         return
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log, open(log_path, "a", buffering=1, errors="replace") as text, \
-            contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
+    try:
+        with open(log_path, "ab") as log, open(log_path, "a", buffering=1, errors="replace") as text, \
+                contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
+            try:
+                os.dup2(log.fileno(), 1)
+                os.dup2(log.fileno(), 2)
+                yield
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                _flush_native_stdio()
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+
+
+def _flush_native_stdio() -> None:
+    """C / C++ code buffers its own stdout: flush it into the log before the terminal comes back."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):     # no C library to ask (an unusual platform): nothing buffered to lose
+        pass
 
 
 def log_tail(log_path: Path, lines: int = 12) -> str:

@@ -200,8 +200,7 @@ def _print_header(scorer: QualityScorer, model, threads: int, width: int) -> Non
         f"{r} {t:.2f}" for r, t in scorer.rule.reason_thresholds.items())) if scorer.rule.reason_thresholds else ""
     detail = scorer.rule.detail
     if detail is not None and scorer.contract.detail_tile:
-        rule += (f"; at 1:1 (centre {scorer.contract.detail_tile} px) when noise > {detail.noise_max:.2f} or "
-                 f"sharpness < {detail.sharpness_min:.2f}")
+        rule += f"; at 1:1 (centre {scorer.contract.detail_tile} px) when {detail.describe()}"
     print(f"model: {model} (score threshold {scorer.threshold:.2f}{rule}; {scorer.runtime.name}, "
           f"{threads} threads)")
     reasons_note = "" if scorer.manifest.reasons else " (this model has no reasons head: no hints)"

@@ -11,7 +11,7 @@ reason is then the hint. Thresholds are chosen on skin validation photos
 
 The model sees the photo shrunk; ``decision.detail`` (``diqa_edge.sdk.detail``) adds the look at 1:1:
 a photo the model accepts is still sent back when its native-resolution centre tile is noisier or
-softer than the thresholds chosen there (``diqa_edge.eval.detail_gate``).
+softer than the thresholds chosen there (``diqa_edge.training.detail_gate``).
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ class RetakeRule:
         return (at_full_size is None), at_full_size
 
     def retake_mask(self, outputs: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
-        """Vectorised ``not decide(...)[0]`` over rows ``[score, p(names[0]), ...]``."""
+        """Vectorised ``not decide(...)[0]`` over rows ``[score, p(names[0]), ...]``: the model's part of the
+        rule only (the 1:1 look needs the photo's pixels, not the model's outputs)."""
         outputs = np.asarray(outputs, dtype=float).reshape(len(outputs), -1)
         retake = outputs[:, 0] < self.score_threshold
         for r, t in self.reason_thresholds.items():

@@ -12,14 +12,15 @@ measures two numbers no model is needed for:
 - ``sharpness``: how much detail the tile keeps at its finest scale that it has at a coarser one,
   the weakest of four directions: for each of horizontal, vertical and the two diagonals, the mean
   absolute second difference of the tile averaged 2 x 2, over the same of the tile averaged 4 x 4. A
-  sharp photo of skin keeps 0.5-1.3; Gaussian blur of 2 px at 1:1 brings any tile below 0.45, motion
+  sharp photo of skin keeps 0.5-1.3 (the photos here); Gaussian blur of 2 px at 1:1 brings 99.7 % of the
+  calibration tiles below the shipped threshold (0.469), motion
   in one direction lowers that direction's ratio. ``None`` when the tile has no structure to judge
   (a uniform patch): the model's own reasons speak for those.
 
 KADID-10k's ratings were given to 512 x 384 images seen at 1:1, so a KADID fault built on the tile with
 its pixel parameters unscaled carries KADID's human rating: that is how the thresholds in a manifest's
-``decision.detail`` are chosen (``diqa_edge.eval.detail_gate``). The steps are spelled out for Kotlin /
-Swift / JavaScript in ``docs/preprocessing.md`` (step 5); ``clients/web/detail.js`` is the page's copy.
+``decision.detail`` are chosen (``diqa_edge.training.detail_gate``). The steps are spelled out for Kotlin /
+Swift / JavaScript in ``docs/preprocessing.md`` (step 8); ``clients/web/detail.js`` is the page's copy.
 """
 
 from __future__ import annotations
@@ -101,10 +102,16 @@ class DetailRule:
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "DetailRule | None":
-        if not d:
-            return None
-        get = lambda k: None if d.get(k) is None else float(d[k])  # noqa: E731
-        return cls(get("noise_max"), get("sharpness_min"))
+        """None when the manifest has no 1:1 rule (or one with no threshold: it would send nothing back)."""
+        get = lambda k: None if not d or d.get(k) is None else float(d[k])  # noqa: E731
+        rule = cls(get("noise_max"), get("sharpness_min"))
+        return None if rule.noise_max is None and rule.sharpness_min is None else rule
+
+    def describe(self) -> str:
+        """"noise > 13.95 or sharpness < 0.47": the halves that are set."""
+        parts = ([f"noise > {self.noise_max:.2f}"] if self.noise_max is not None else []) + \
+                ([f"sharpness < {self.sharpness_min:.2f}"] if self.sharpness_min is not None else [])
+        return " or ".join(parts)
 
     def trigger(self, stats: DetailStats | None) -> str | None:
         """The reason the tile sends the photo back ("noise" first: noise also raises sharpness), or None."""

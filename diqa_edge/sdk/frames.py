@@ -123,7 +123,8 @@ class PreviewGate:
 
     Why: a still scene's score moves by a few hundredths from frame to frame (sensor noise); a scene
     near a threshold would then flip between accept and retake several times a second. The answer is
-    the rule applied to the median score and the median of each reason over the window, and it changes
+    the rule applied to the median score and the median of each reason (and of the 1:1 measures, for frames
+    scored with ``look_at_1to1``) over the window, and it changes
     only when the new answer has held for ``hold`` frames in a row (hysteresis)."""
 
     def __init__(self, rule, window: int = 5, hold: int = 3):

@@ -109,7 +109,7 @@ class ModelManifest:
             precision=_text(data.get("precision", ""), "precision", source),
             threshold_rule=_text(data.get("threshold_rule", ""), "threshold_rule", source),
             extra=_object(data.get("extra", {}), "extra", source),
-            decision=_decision(data.get("decision", {}), source, outputs[1:]),
+            decision=_decision(data.get("decision", {}), source, outputs[1:], contract),
             outputs=outputs,
             frames=_text(data.get("frames", FRAME_RULE), "frames", source),
             check=_check(data.get("check", {}), source, len(outputs)),
@@ -145,7 +145,7 @@ def _object(value: Any, name: str, source: str) -> dict[str, Any]:
     return dict(value)
 
 
-def _decision(value: Any, source: str, reasons: tuple[str, ...]) -> dict[str, Any]:
+def _decision(value: Any, source: str, reasons: tuple[str, ...], contract: Contract) -> dict[str, Any]:
     """``decision.reason_thresholds`` is what the SDK applies: each a probability in [0, 1], each named by
     one of the model's reasons (a misspelt name would silently switch that reason off)."""
     decision = _object(value, "decision", source)
@@ -158,7 +158,7 @@ def _decision(value: Any, source: str, reasons: tuple[str, ...]) -> dict[str, An
         if not 0.0 <= _finite(t, f"decision.reason_thresholds.{reason}", source) <= 1.0:
             raise ModelLoadError(f"{source}: field 'decision.reason_thresholds.{reason}' must be a "
                                  f"probability in [0, 1], got {t!r}")
-    _detail_thresholds(decision.get("detail"), source)
+    _detail_thresholds(decision.get("detail"), source, contract)
     return decision
 
 
@@ -167,10 +167,20 @@ def _decision(value: Any, source: str, reasons: tuple[str, ...]) -> dict[str, An
 DETAIL_BOUNDS = {"noise_max": (0.5, 128.0), "sharpness_min": (0.05, 2.0)}
 
 
-def _detail_thresholds(value: Any, source: str) -> None:
+def _detail_thresholds(value: Any, source: str, contract: Contract) -> None:
+    """``decision.detail``: at least one threshold, each within what its measure can be; chosen on the tile
+    size the contract asks for; and a decode that keeps the photo's own pixels."""
     if value is None:
         return
     detail = _object(value, "decision.detail", source)
+    if all(detail.get(k) is None for k in DETAIL_BOUNDS):
+        raise ModelLoadError(f"{source}: field 'decision.detail' names no threshold ({', '.join(DETAIL_BOUNDS)})")
+    if detail.get("tile") is not None and detail["tile"] != contract.detail_tile:
+        raise ModelLoadError(f"{source}: field 'decision.detail.tile' is {detail['tile']!r} but the contract's "
+                             f"detail_tile is {contract.detail_tile}: the thresholds were chosen on another tile")
+    if contract.decode != "full" or not contract.detail_tile:
+        raise ModelLoadError(f"{source}: field 'decision.detail' needs the photo's own pixels: a contract with "
+                             f"decode {contract.decode!r} and detail_tile {contract.detail_tile} has none")
     unknown = sorted(set(detail) - set(DETAIL_BOUNDS) - {"chosen_on", "table", "tile"})
     if unknown:
         raise ModelLoadError(f"{source}: field 'decision.detail' has unknown key(s) {', '.join(map(repr, unknown))} "

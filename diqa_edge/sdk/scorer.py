@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import ImageDecodeError, ModelLoadError, UsageError
+from ..errors import DiqaError, ImageDecodeError, ModelLoadError, UsageError
 from .decode import ImageSource, decode_image
 from .check import check_differences, check_image
 from .decision import RetakeRule
@@ -145,7 +145,13 @@ class QualityScorer:
         if not check:
             return
         rgb = check_image(self.contract.input_size, check["input"])
-        out = np.ravel(self.runtime.outputs(self.model_input(rgb)))
+        try:
+            out = np.ravel(self.runtime.outputs(self.model_input(rgb)))
+        except DiqaError:
+            raise
+        except Exception as exc:    # a runtime's own error on the model's input: not this manifest's model
+            raise ModelLoadError(f"{self.model_path}: the model cannot run its manifest's check input "
+                                 f"({type(exc).__name__}: {exc})") from None
         differ = check_differences(check, out, self.manifest.outputs)
         if out.size != len(self.manifest.outputs) or differ:
             raise ModelLoadError(
@@ -183,12 +189,15 @@ class QualityScorer:
         return self._score_rgb(rgb, label, t0)
 
     def score_frame(self, frame, layout: str = "rgb", width: int | None = None,
-                    height: int | None = None, row_strides=None, pixel_strides=(1, 1, 1)) -> ScoreResult:
+                    height: int | None = None, row_strides=None, pixel_strides=(1, 1, 1),
+                    look_at_1to1: bool = False) -> ScoreResult:
         """A camera preview frame already in memory, upright: an HxWx3 uint8 RGB array (``layout="rgb"``),
         a YUV 4:2:0 buffer (``"nv21"``, ``"nv12"``, ``"i420"``, with ``width`` and ``height``), or three
         strided planes as Android's ``YUV_420_888`` and iOS's ``CVPixelBuffer`` give them
         (``"yuv_420_888"``, with ``row_strides`` and ``pixel_strides``: ``frames.yuv420_planes_to_rgb``).
-        ``decode_ms`` is then the YUV -> RGB conversion (``diqa_edge.sdk.frames``)."""
+        ``decode_ms`` is then the YUV -> RGB conversion (``diqa_edge.sdk.frames``). The look at 1:1 is off
+        by default: a preview frame's pixels are the preview stream's (scaled, denoised, compressed), not the
+        photo the dermatologist receives; ``look_at_1to1=True`` measures them anyway."""
         t0 = time.perf_counter()
         layout = layout.lower() if isinstance(layout, str) else layout    # "NV21" is what Android calls it
         if layout == "rgb":
@@ -207,7 +216,7 @@ class QualityScorer:
             else:
                 rgb = yuv420_to_rgb(frame, int(width), int(height), layout)
             rgb = decode_image(rgb, self.contract)
-        return self._score_rgb(rgb, f"<{layout} frame>", t0)
+        return self._score_rgb(rgb, f"<{layout} frame>", t0, look_at_1to1)
 
     def _check_range(self, out: np.ndarray) -> None:
         """A score far outside its range, or a probability outside [0, 1], is a model that is not this
@@ -225,16 +234,17 @@ class QualityScorer:
                                  "this manifest's model")
 
     def detail_stats(self, rgb: np.ndarray) -> DetailStats | None:
-        """The 1:1 look (``diqa_edge.sdk.detail``), only when the rule uses it."""
-        if self.rule.detail is None:
+        """The 1:1 look (``diqa_edge.sdk.detail``), only when the rule uses it and ``rgb`` holds the photo's
+        own pixels (a draft decode, asked for by a benchmark, has shrunk them)."""
+        if self.rule.detail is None or self.contract.decode != "full":
             return None
         tile = centre_tile(rgb, self.contract.detail_tile)
         return None if tile is None else measure_detail(tile)
 
-    def _score_rgb(self, rgb: np.ndarray, label: str, t0: float) -> ScoreResult:
+    def _score_rgb(self, rgb: np.ndarray, label: str, t0: float, look_at_1to1: bool = True) -> ScoreResult:
         t1 = time.perf_counter()
         x = self.model_input(rgb)
-        detail = self.detail_stats(rgb)
+        detail = self.detail_stats(rgb) if look_at_1to1 else None
         t2 = time.perf_counter()
         out = self.runtime.outputs(x)
         t3 = time.perf_counter()
@@ -254,6 +264,8 @@ class QualityScorer:
             detail_dict = {**detail.to_dict(), "sent_back": trigger if by_tile else None}
         if min(rgb.shape[:2]) < self.contract.min_side:   # a thumbnail: too few pixels to show skin
             acceptable, trigger, hint = False, "small", INPUT_HINTS["small"]
+            if detail_dict:
+                detail_dict["sent_back"] = None
         return ScoreResult(
             source=label, score=score, raw=raw, acceptable=acceptable,
             threshold=self.threshold, decode_ms=(t1 - t0) * 1e3,

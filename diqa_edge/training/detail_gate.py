@@ -115,7 +115,16 @@ def _threshold(values: np.ndarray, want: np.ndarray, pristine: np.ndarray, above
     return best
 
 
-def choose_detail_rule(views: list[TileView], score_threshold: float) -> dict:
+def _within(cut: float, key: str) -> float:
+    """A cut the SDK's manifest check accepts (``DETAIL_BOUNDS``): one past them would send back every
+    photo or none, so the nearest bound says the same."""
+    from ..sdk.manifest import DETAIL_BOUNDS
+
+    low, high = DETAIL_BOUNDS[key]
+    return float(min(max(cut, low), high))
+
+
+def choose_detail_rule(views: list[TileView], score_threshold: float, tile: int = DEFAULT_CONTRACT.detail_tile) -> dict:
     """``decision.detail`` for a manifest: the two thresholds, how they were chosen, and the share of tiles
     each (family, level) sends back on the calibration photos."""
     def pick(families, measure, above):
@@ -126,9 +135,9 @@ def choose_detail_rule(views: list[TileView], score_threshold: float) -> dict:
         pristine = np.array([v.family is None for v in chosen])
         return _threshold(values, want, pristine, above)
 
-    rule = DetailRule(noise_max=pick(NOISE_FAMILIES, "noise", True),
-                      sharpness_min=pick(BLUR_FAMILIES, "sharpness", False))
-    return {**rule.to_dict(), "tile": DEFAULT_CONTRACT.detail_tile,
+    rule = DetailRule(noise_max=_within(pick(NOISE_FAMILIES, "noise", True), "noise_max"),
+                      sharpness_min=_within(pick(BLUR_FAMILIES, "sharpness", False), "sharpness_min"))
+    return {**rule.to_dict(), "tile": tile,
             "chosen_on": (f"native-resolution centre tiles of {len({v.photo for v in views})} calibration skin "
                           "photos (training and validation parts of both skin sets, never the test parts), as taken and with KADID's blur and "
                           "noise at 1:1 (training/detail_gate.py)"),
@@ -176,9 +185,9 @@ def detail_decision(card: dict, score_threshold: float, workers: int = 2, progre
     photos = calibration_photos(card)
     if not photos:
         return None
-    views = all_tile_views(photos, card["contract"].get("detail_tile", DEFAULT_CONTRACT.detail_tile),
-                           workers=workers, progress=progress)
-    return choose_detail_rule(views, score_threshold)
+    side = card["contract"].get("detail_tile", DEFAULT_CONTRACT.detail_tile)
+    views = all_tile_views(photos, side, workers=workers, progress=progress)
+    return choose_detail_rule(views, score_threshold, side)
 
 
 def main(argv=None) -> int:

@@ -41,13 +41,14 @@ def bundled_copy(tmp_path):
 
 def test_the_bundled_manifest_is_bound_to_its_model(bundled_copy):
     check = read_sidecar(bundled_copy).check
-    assert check["input"] == "bands-v1" and len(check["outputs"]) == 10 and check["tolerance"] == 0.05
+    # int8 kernels may round differently on another CPU: the int8 file's band is 0.1 (export/bind.py)
+    assert check["input"] == "bands-v1" and len(check["outputs"]) == 10 and check["tolerance"] == 0.1
     QualityScorer(bundled_copy)          # answers its own check
 
 
 def test_a_manifest_whose_check_the_model_does_not_answer_is_refused(bundled_copy):
     doc = json.loads(sidecar_path(bundled_copy).read_text())
-    doc["check"]["outputs"][0] += 0.2           # as another model's score would differ
+    doc["check"]["outputs"][0] += 0.25          # as another model's score would differ
     sidecar_path(bundled_copy).write_text(json.dumps(doc))
     with pytest.raises(ModelLoadError, match="does not answer its manifest's check input.*score 6.13"):
         QualityScorer(bundled_copy)
@@ -70,7 +71,7 @@ def test_a_foreign_model_with_our_shapes_is_refused(tmp_path):
     torch.onnx.export(Foreign(), torch.zeros(1, 3, 512, 512), str(foreign), opset_version=17, dynamo=False,
                       input_names=["image"], output_names=["outputs"])
     shutil.copy(sidecar_path(path), sidecar_path(foreign))
-    with pytest.raises(ModelLoadError, match="belongs to another model"):
+    with pytest.raises(ModelLoadError, match="check input.*belongs to another model"):
         QualityScorer(foreign)
 
 

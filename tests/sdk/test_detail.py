@@ -71,7 +71,7 @@ def test_the_rule_sends_back_what_the_model_accepts_only_when_the_tile_fails():
     ({"noise_max": float("nan")}, "finite number"),
     ({"noise_max": -3}, "must lie in"),
     ({"sharpness_min": 5}, "must lie in"),
-    ({"sharpnes_min": 0.4}, "unknown key"),
+    ({"noise_max": 14.0, "sharpnes_min": 0.4}, "unknown key"),
     ([0.4], "JSON object"),
 ])
 def test_a_manifest_with_a_bad_detail_rule_is_refused(detail, expected):
@@ -123,3 +123,35 @@ def test_faults_that_only_show_at_full_size_are_sent_back_with_their_hint(bundle
     assert (noisy.acceptable, noisy.top_reason) == (False, "noise")
     assert noisy.detail["noise"] > bundled.rule.detail.noise_max
     assert noisy.hint == HINTS["noise"].hint
+
+
+@pytest.mark.parametrize("detail, contract, expected", [
+    ({}, {}, "names no threshold"),
+    ({"chosen_on": "x"}, {}, "names no threshold"),
+    ({"noise_max": 14.0, "tile": 128}, {}, "chosen on another tile"),
+    ({"noise_max": 14.0}, {"decode": "jpeg_draft"}, "own pixels"),
+    ({"noise_max": 14.0}, {"detail_tile": 0}, "own pixels"),
+])
+def test_a_detail_rule_the_sdk_cannot_apply_as_chosen_is_refused(detail, contract, expected):
+    doc = json.loads(ModelManifest(Contract(**contract), 5.0).to_json())
+    doc["decision"] = {"detail": detail}
+    with pytest.raises(ModelLoadError, match=expected):
+        ModelManifest.from_json(json.dumps(doc).encode())
+
+
+def test_half_a_rule_applies_and_prints_only_its_half():
+    rule = DetailRule.from_dict({"noise_max": 14.0})
+    assert rule.describe() == "noise > 14.00"
+    assert rule.trigger(DetailStats(20.0, 0.1)) == "noise" and rule.trigger(DetailStats(3.0, 0.1)) is None
+    assert DetailRule.from_dict({"sharpness_min": 0.47}).describe() == "sharpness < 0.47"
+    assert DetailRule.from_dict({"chosen_on": "x"}) is None
+
+
+def test_preview_frames_are_not_judged_at_1_to_1_unless_asked(bundled):
+    """A preview frame's pixels are the preview stream's, not the photo the dermatologist receives."""
+    big = np.asarray(Image.fromarray(_skin()).resize((4096, 3076), Image.Resampling.BICUBIC))[998:2078, 1088:3008]
+    frame = bundled.score_frame(big)
+    assert frame.detail is None
+    asked = bundled.score_frame(big, look_at_1to1=True)
+    assert asked.detail is not None and asked.detail["sharpness"] < bundled.rule.detail.sharpness_min
+    assert (asked.acceptable, asked.top_reason) == (False, "blur")
