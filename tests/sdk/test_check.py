@@ -88,3 +88,32 @@ def test_a_damaged_check_is_refused_by_name(check, expected):
     doc["check"] = check
     with pytest.raises(ModelLoadError, match=expected):
         ModelManifest.from_json(json.dumps(doc).encode())
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_foreign_networks_with_our_shapes_are_all_refused(tmp_path, seed):
+    """Fuzzing the pair (issue 32, item 5): small networks with random weights, our input and output shapes,
+    the score in our range and probabilities from a sigmoid, beside the bundled manifest."""
+    torch = pytest.importorskip("torch", reason="full install only (builds the foreign models)")
+    path = bundled_model()
+    if path is None:
+        pytest.skip("no bundled model in this build")
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 5, stride=4), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                              torch.nn.Flatten(), torch.nn.Linear(8, 10))
+
+    class Foreign(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            z = self.net(x)
+            return torch.cat([5.5 + 4 * torch.tanh(z[:, :1]), torch.sigmoid(z[:, 1:])], dim=1)
+
+    foreign = tmp_path / f"foreign{seed}.onnx"
+    torch.onnx.export(Foreign(), torch.zeros(1, 3, 512, 512), str(foreign), opset_version=17, dynamo=False,
+                      input_names=["image"], output_names=["outputs"])
+    shutil.copy(sidecar_path(path), sidecar_path(foreign))
+    with pytest.raises(ModelLoadError, match="check input"):
+        QualityScorer(foreign)
