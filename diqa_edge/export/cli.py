@@ -353,7 +353,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
     rows = _gate_all(artefacts, trained, images, reference, args, rebuild)
-    md = (f"# Export report: {trained.name}\n\nParity on {len(images.paths)} images ({images.labels}), "
+    md = (f"# Export report: {trained.name}\n\nParity on {len(images.paths)} images ({labelled}), "
           f"thresholds {json.dumps(_thresholds(args))}; total {time.perf_counter() - t_all:.0f} s.\n\n"
           + _report_markdown(rows) + _decision_markdown(decision))
     atomic_write_text(args.out / "export_report.md", md)

@@ -47,3 +47,6 @@ def test_export_without_a_checkpoint_rebuilds_the_bundled_model(tmp_path):
     shipped = json.loads((ROOT / "diqa_edge" / "models" / "default.manifest.json").read_text())
     assert manifest["decision"]["reason_thresholds"] == shipped["decision"]["reason_thresholds"]
     assert manifest["threshold"] == shipped["threshold"]
+    # the whole decision, the look at 1:1 included (it comes from the shipped run's card, not the bundle's)
+    assert manifest["decision"] == shipped["decision"] and manifest["decision"]["detail"]["noise_max"] > 0
+    assert manifest["check"]["input"] == "bands-v1"          # bound to the rebuilt file
