@@ -111,21 +111,33 @@ def measure(model: Path, good: list[Path], bad: list[Path], faults, threads: int
             "n_reviewed": len(reviewed), "families": families}
 
 
+def _interval(rate: float, n: int) -> str:
+    """The 95 % Wilson interval of a share measured on ``n`` views, as "0.48-0.66"."""
+    from diqa_edge.eval.gate import wilson
+
+    low, high = wilson(round(rate * n), n)
+    return f"{low:.2f}-{high:.2f}"
+
+
 def markdown(results: dict) -> str:
     names = list(results)
     levels = sorted({lv for r in results.values() for f in r["families"].values() for lv in f})
-    head = "| fault | " + " | ".join(f"{n}: sent back at level {' / '.join(levels)} (right hint)" for n in names) + " |"
+    head = "| fault | " + " | ".join(f"{n}: sent back at level {' / '.join(levels)} [95 % interval] (right hint)"
+                                     for n in names) + " |"
     lines = [head, "|---|" + "---|" * len(names)]
     for fam in results[names[0]]["families"]:
         cells = []
         for n in names:
             row = results[n]["families"][fam]
-            cells.append(" / ".join(f"{row[lv]['retake']:.2f}" + (f" ({row[lv]['right_hint']:.2f})"
-                                                                    if row[lv]["right_hint"] is not None else "")
+            cells.append(" / ".join(f"{row[lv]['retake']:.2f} [{_interval(row[lv]['retake'], row[lv]['n'])}]"
+                                    + (f" ({row[lv]['right_hint']:.2f})" if row[lv]["right_hint"] is not None else "")
                                     if lv in row else "–" for lv in levels))
         lines.append(f"| {fam} | " + " | ".join(cells) + " |")
     lines.append("| **as taken, accepted** | " + " | ".join(
-        f"**{results[n]['as_taken_accept']:.3f}** of {results[n]['n_as_taken']}" for n in names) + " |")
+        f"**{results[n]['as_taken_accept']:.3f}** [{_interval(results[n]['as_taken_accept'], results[n]['n_as_taken'])}]"
+        f" of {results[n]['n_as_taken']}" for n in names) + " |")
+    lines.append("| as taken, accepted, the reviewed photos counted in | " + " | ".join(
+        f"{_with_reviewed(results[n]):.3f} of {results[n]['n_as_taken'] + results[n]['n_reviewed']}" for n in names) + " |")
     lines.append("| reviewed 'retake' photos sent back | " + " | ".join(
         f"{results[n]['reviewed_retake']:.2f} of {results[n]['n_reviewed']}" if results[n]["n_reviewed"] else "–"
         for n in names) + " |")
@@ -157,6 +169,13 @@ def contact_sheet(rows: list[dict], folder: Path, out: Path, title: str) -> None
     draw.text((8, height - 24), ATTRIBUTION, fill=(80, 80, 80))
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out, optimize=True)
+
+
+def _with_reviewed(r: dict) -> float:
+    """The share accepted as taken when the reviewer's 'retake' photos are scored as any other (the target
+    counts them out; this says what they change)."""
+    kept = r["as_taken_accept"] * r["n_as_taken"] + (1 - (r["reviewed_retake"] or 0)) * r["n_reviewed"]
+    return kept / (r["n_as_taken"] + r["n_reviewed"])
 
 
 def main(argv=None) -> int:
