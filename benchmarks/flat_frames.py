@@ -32,7 +32,6 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 KINDS = ("pristine", "uniform", "defocus", "covered", "thumbnail")
 
@@ -81,7 +80,7 @@ def markdown(table: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from skin_gate import split_parts
+    from diqa_edge.data.splits import skin_set_parts
 
     from diqa_edge.cachedir import skin_set_dir
 
@@ -91,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skin-set", type=Path, default=None, help="default: the cached skin set at 512 px")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/flat_frames.json")
     args = parser.parse_args(argv)
-    test = split_parts(args.skin_set or skin_set_dir(512))["test"]
+    test = skin_set_parts(args.skin_set or skin_set_dir(512))["test"]
     photos = sorted(Path(r.image) for r in test if r.distortion in (None, "none"))   # the pristine views
     table = measure(args.model, photos)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -26,8 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from diqa_edge.cachedir import cache_root
+
 ROOT = Path(__file__).resolve().parents[1]
-WORK = Path.home() / ".cache" / "diqa-edge" / "int8-rows"
+WORK = cache_root() / "int8-rows"     # DIQA_EDGE_CACHE, as every cache of the package
 # name: (stem convolutions kept float, pooling and heads float, per-channel, calibration set, images)
 ROWS = {
     "all-int8": (0, False, True, "train", 240),
@@ -100,23 +102,13 @@ def outputs(path: Path, crops: np.ndarray, contract) -> np.ndarray:
                      for c in crops])
 
 
-def answers(out: np.ndarray, names, rule, contract) -> list[tuple]:
-    from diqa_edge.sdk.hints import HINTS, hint_for
-
-    rows = []
-    for o in out:
-        reasons = dict(zip(names, map(float, o[1:])))
-        ok, why = rule.decide(contract.clamp_score(float(o[0])), reasons)
-        hint = HINTS.get(why) if why else hint_for(reasons, ok)
-        rows.append((ok, hint.hint if hint else None))
-    return rows
-
-
 def figures(out, ref, mos, skin, names, rule, contract) -> dict:
     from scipy.stats import spearmanr
 
     s, r = np.clip(out[:, 0], 1, 10), np.clip(ref[:, 0], 1, 10)
-    a, b = answers(out, names, rule, contract), answers(ref, names, rule, contract)
+    from diqa_edge.sdk.hints import row_answers
+
+    a, b = row_answers(out, rule, names), row_answers(ref, rule, names)
     return {"srocc_vs_fp32": float(spearmanr(s, r)[0]), "max_abs": float(np.abs(s - r).max()),
             "same_answer": float(np.mean([x[0] == y[0] for x, y in zip(a, b)])),
             "same_hint": float(np.mean([x == y for x, y in zip(a, b)])),

@@ -20,13 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
+from diqa_edge.cachedir import cache_root
+
+from diqa_edge.bench import frame_of
+from diqa_edge.sdk.hints import row_answers
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))   # the sibling benchmarks' helpers
 
-from int8_rows import answers  # noqa: E402
-from preview_frames import frame_of  # noqa: E402
-
-WORK = Path.home() / ".cache" / "diqa-edge" / "phone-table"
+WORK = cache_root() / "phone-table"     # DIQA_EDGE_CACHE, as every cache of the package
 
 
 def fidelity(path: Path, trained, records, rule, names) -> dict:
@@ -38,7 +39,7 @@ def fidelity(path: Path, trained, records, rule, names) -> dict:
     images = ParityImages.from_records(records, limit=len(records))
     ref = torch_outputs(trained.model, images, trained.contract)
     out = artefact_outputs(path, images, trained.contract)
-    a, b = answers(out, names, rule, trained.contract), answers(ref, names, rule, trained.contract)
+    a, b = row_answers(out, rule, names), row_answers(ref, rule, names)
     return {"n": len(out), "srocc_vs_fp32": float(spearmanr(out[:, 0], ref[:, 0])[0]),
             "max_abs_vs_fp32": float(np.abs(np.clip(out[:, 0], 1, 10) - np.clip(ref[:, 0], 1, 10)).max()),
             "same_answer": float(np.mean([x[0] == y[0] for x, y in zip(a, b)])),

@@ -23,20 +23,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from diqa_edge.bench import frame_of
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAME_SIZES = ((1280, 720), (1920, 1080))
 SCORE_BAND, REASON_BAND = 0.3, 0.5
-
-
-def frame_of(photo: Path, width: int, height: int) -> np.ndarray:
-    """The photo filling a landscape frame of width x height (scaled to cover, center-cropped)."""
-    img = Image.open(photo).convert("RGB")
-    s = max(width / img.width, height / img.height)
-    img = img.resize((max(width, round(img.width * s)), max(height, round(img.height * s))), Image.Resampling.BILINEAR)
-    left, top = (img.width - width) // 2, (img.height - height) // 2
-    return np.asarray(img.crop((left, top, left + width, top + height)))
 
 
 def noisy(rgb: np.ndarray, rng: np.random.Generator, amplitude: int = 2) -> np.ndarray:

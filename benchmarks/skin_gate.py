@@ -26,15 +26,6 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def split_parts(skin_dir: Path, index: int = 0, seed: int = 0):
-    from diqa_edge.data.registry import load_dataset
-    from diqa_edge.data.splits import split_with_holdout
-
-    data = load_dataset("derm", skin_dir)
-    split = split_with_holdout(data, index, seed, 0.2)
-    return {p: split.select(data.records, p) for p in ("train", "val", "test")}
-
-
 def model_outputs(path: Path, records, threads: int = 2):
     """(outputs [score, reasons...], retake mask by the manifest's own rule, reason names, the rule)."""
     from diqa_edge.sdk import QualityScorer
@@ -107,7 +98,9 @@ def main(argv=None) -> int:
     ap.add_argument("--limit-photos", type=int, default=None, help="only the first N test photos (quick look)")
     args = ap.parse_args(argv)
 
-    parts = split_parts(args.skin_set)
+    from diqa_edge.data.splits import skin_set_parts
+
+    parts = skin_set_parts(args.skin_set)
     test = parts["test"]
     if args.limit_photos:
         keep = sorted({r.group for r in test})[:args.limit_photos]

@@ -18,6 +18,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from diqa_edge.cachedir import data_root
+
 # (label, TrainConfig changes): each row keeps the levers above it
 LEVERS = [
     ("before: NCHW, decode + resize every image, no workers", {}),
@@ -44,7 +46,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=160, help="training images per row (default 160)")
     parser.add_argument("--bf16-images", type=int, default=64, help="fewer for the bf16 row, slow on AVX2")
     parser.add_argument("--size", type=int, default=224, help="input size (default 224)")
-    parser.add_argument("--dataset-dir", type=Path, default=Path("../shared/data/biq2021"))
+    parser.add_argument("--dataset-dir", type=Path, default=data_root() / "biq2021")
     args = parser.parse_args()
 
     import torch

@@ -34,6 +34,18 @@ log = logging.getLogger(__name__)
 WORKER = "diqa_edge.bench"
 
 
+def frame_of(photo: Path, width: int, height: int) -> np.ndarray:
+    """The photo filling a landscape camera frame of width x height (scaled to cover, center-cropped): what
+    the preview and phone-path benchmarks feed ``score_frame``."""
+    from PIL import Image
+
+    img = Image.open(photo).convert("RGB")
+    s = max(width / img.width, height / img.height)
+    img = img.resize((max(width, round(img.width * s)), max(height, round(img.height * s))), Image.Resampling.BILINEAR)
+    left, top = (img.width - width) // 2, (img.height - height) // 2
+    return np.asarray(img.crop((left, top, left + width, top + height)))
+
+
 def _percentiles(times_ms: list[float]) -> dict:
     arr = np.asarray(times_ms)
     return {"median_ms": round(float(np.median(arr)), 3), "p90_ms": round(float(np.percentile(arr, 90)), 3)}

@@ -140,6 +140,16 @@ def run_split_part(card: dict, part: str) -> list[Record]:
     return records
 
 
+def skin_set_parts(skin_dir: str | Path, index: int = 0, seed: int = 0, holdout: float = 0.2) -> dict[str, list[Record]]:
+    """The train / val / test records of a built dermoscopy skin set under the standard split (split 0, seed 0,
+    20 % held out, as training uses): what the gate benchmarks judge on."""
+    from .registry import load_dataset
+
+    data = load_dataset("derm", skin_dir)
+    split = split_with_holdout(data, index, seed, holdout)
+    return {p: split.select(data.records, p) for p in ("train", "val", "test")}
+
+
 def make_splits(dataset: LoadedDataset, n: int = 5, seed: int = 0,
                 proportions=DEFAULT_PROPORTIONS) -> list[Split]:
     return [make_split(dataset, i, seed, proportions) for i in range(n)]
