@@ -1,8 +1,8 @@
 """The gate at the dermatologist's zoom: faults built at full size, which the 512-px view shrinks away, on
 held-out photos, with and without the look at 1:1 (``diqa_edge.sdk.detail``).
 
-The photos: dermoscopy photos of the shipped run's test part at their own size (767-3,072 px on the short
-side; originals in ``../shared/data/skin-cc0``), PAD-UFES-20 phone photos of the test part's patients (300
+The photos: dermoscopy photos of the shipped run's test part at their own size (545-802 px on the short
+side, as ``../shared/data/skin-cc0`` holds them: the 512-px view shrinks them 1.1-1.6 times), PAD-UFES-20 phone photos of the test part's patients (300
 px: there the tile is most of the photo, so this row checks that the 1:1 look does not send good phone
 photos back), and BIQ2021 natural photos of the test part that people rated well (accepted share only).
 The faults: KADID's noise and blur families built on the **whole photo at its own resolution with KADID's
