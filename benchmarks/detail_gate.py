@@ -69,14 +69,11 @@ def natural_accepted(scorer, paths: list[Path]) -> dict:
 
 
 def good_natural_test(card: dict) -> list[Path]:
-    from diqa_edge.data.registry import load_dataset
-    from diqa_edge.data.splits import split_with_holdout
+    from diqa_edge.data.splits import run_split_part
     from diqa_edge.training.feature_model import GOOD_NATURAL_MOS
 
-    s = card["split"]
-    data = load_dataset("biq2021", card["dataset_dirs"]["biq2021"])
-    split = split_with_holdout(data, s["index"], s["seed"], s["trainval_holdout"])
-    return [r.image for r in split.select(data.records, "test") if r.mos >= GOOD_NATURAL_MOS]
+    biq = {**card, "dataset_dirs": {"biq2021": card["dataset_dirs"]["biq2021"]}}
+    return [r.image for r in run_split_part(biq, "test") if r.mos >= GOOD_NATURAL_MOS]
 
 
 def markdown(doc: dict) -> str:

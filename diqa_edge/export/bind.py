@@ -10,14 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fileio import atomic_write_bytes, written_in_place
 from ..sdk.check import DEFAULT_TOLERANCE, check_image, check_record
+from ..sdk.manifest import read_sidecar, write_sidecar
 
 # int8 kernels may round differently on another CPU or delegate (XNNPACK on ARM, NNAPI, VNNI): a wider band
 # for them, still far under what another model differs by (the previous shipped file: score 0.16 and a
 # reason 0.99 away on the check input)
 INT8_TOLERANCE = 0.1
-from ..sdk.manifest import MANIFEST_KEY, read_sidecar, write_sidecar
 
 
 def model_check_outputs(path: Path) -> np.ndarray:
@@ -34,17 +33,15 @@ def bind_manifest(path: Path) -> dict:
     tolerance = INT8_TOLERANCE if manifest.precision.startswith("int8") else DEFAULT_TOLERANCE
     bound = dataclasses.replace(manifest, check=check_record(model_check_outputs(path), tolerance))
     if path.suffix == ".tflite":
-        from ..sdk.tflite_metadata import embed_tflite_metadata
+        from .tflite_target import save_with_manifest
 
-        atomic_write_bytes(path, embed_tflite_metadata(path.read_bytes(), bound.to_json()))
+        save_with_manifest(path.read_bytes(), path, bound)
     elif path.suffix == ".onnx":
         import onnx
-        from onnx import helper
 
-        model = onnx.load(str(path))
-        helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props},
-                                       MANIFEST_KEY: bound.to_json()})
-        with written_in_place(path) as tmp:
-            onnx.save(model, str(tmp))
-    write_sidecar(path, bound)
+        from .onnx_target import save_with_manifest
+
+        save_with_manifest(onnx.load(str(path)), path, bound)
+    else:
+        write_sidecar(path, bound)
     return bound.check

@@ -36,9 +36,6 @@ def _convert(model, size: int, path: Path, dynamic_batch: bool) -> dict:
 
 def export_onnx(trained, out_dir: Path, *, dynamic_batch: bool = False, name: str | None = None,
                 threshold: float = 5.0, threshold_rule: str = "", decision: dict | None = None) -> Artefact:
-    import onnx
-    from onnx import helper
-
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = name or f"{trained.name}_onnx_fp32"
     path = out_dir / f"{stem}.onnx"
@@ -49,11 +46,19 @@ def export_onnx(trained, out_dir: Path, *, dynamic_batch: bool = False, name: st
                              outputs=tuple(trained.model.output_names),
                              extra={"opset": OPSET, "dynamic_batch": dynamic_batch,
                                     "card": _card_summary(trained.card)})
-    helper.set_model_props(model, {MANIFEST_KEY: manifest.to_json()})
+    save_with_manifest(model, path, manifest)
+    return Artefact("onnx", "fp32", path, seconds, {**info, "opset": OPSET, "dynamic_batch": dynamic_batch})
+
+
+def save_with_manifest(model, path: Path, manifest: ModelManifest) -> None:
+    """An ONNX model saved with ``manifest`` inside (``metadata_props``; other properties kept) and beside it."""
+    import onnx
+    from onnx import helper
+
+    helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props}, MANIFEST_KEY: manifest.to_json()})
     with written_in_place(path) as tmp:
         onnx.save(model, str(tmp))
     write_sidecar(path, manifest)
-    return Artefact("onnx", "fp32", path, seconds, {**info, "opset": OPSET, "dynamic_batch": dynamic_batch})
 
 
 def _card_summary(card: dict) -> dict:
@@ -108,7 +113,6 @@ def half_weights(graph: Artefact, out_dir: Path) -> Artefact:
     """The fp32 ONNX file as the ``fp16`` precision: weights stored in float16 (the score head's matrices
     in int8, as in the phone file), compute in float32."""
     import onnx
-    from onnx import helper
 
     from ..sdk.manifest import read_sidecar
 
@@ -117,13 +121,10 @@ def half_weights(graph: Artefact, out_dir: Path) -> Artefact:
     model = info.pop("model")
     onnx.checker.check_model(model)
     manifest = dataclasses.replace(read_sidecar(graph.path), precision="fp16")
-    helper.set_model_props(model, {MANIFEST_KEY: manifest.to_json()})
     path = out_dir / graph.path.name.replace("_onnx_fp32", "_onnx_fp16")
     if path == graph.path:
         path = graph.path.with_name(graph.path.stem + "_fp16.onnx")
-    with written_in_place(path) as tmp:
-        onnx.save(model, str(tmp))
-    write_sidecar(path, manifest)
+    save_with_manifest(model, path, manifest)
     return Artefact("onnx", "fp16", path, seconds, {**info, "opset": OPSET})
 
 

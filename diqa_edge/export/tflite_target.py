@@ -137,13 +137,18 @@ def export_tflite(trained, onnx_path: Path, precisions: list[str], out_dir: Path
                                      extra={"converter": "onnx2tf", "calibration_images": len(crops),
                                             "io": layout})
             out = out_dir / f"{trained.name}_tflite_{precision}.tflite"
-            atomic_write_bytes(out, embed_tflite_metadata(produced.read_bytes(), manifest.to_json()))
-            write_sidecar(out, manifest)
+            save_with_manifest(produced.read_bytes(), out, manifest)
             notes = {"io": layout, "calibration_images": len(crops),
                      "transposed": {"input": "NCHW [1,3,S,S] -> NHWC [1,S,S,3] (onnx2tf)",
                                     "output": f"{layout['output_shape']} unchanged"}}
             artefacts.append(Artefact("tflite", precision, out, seconds / len(precisions), notes))
     return artefacts
+
+
+def save_with_manifest(model_bytes: bytes, path: Path, manifest: ModelManifest) -> None:
+    """A .tflite flatbuffer saved with ``manifest`` inside (its metadata list) and beside it."""
+    atomic_write_bytes(path, embed_tflite_metadata(model_bytes, manifest.to_json()))
+    write_sidecar(path, manifest)
 
 
 def export(trained, precisions: list[str], job: ExportJob) -> list[Artefact]:

@@ -46,13 +46,20 @@ class DetailStats:
                 "sharpness": None if self.sharpness is None else round(self.sharpness, 4)}
 
 
-def centre_tile(rgb: np.ndarray, side: int) -> np.ndarray | None:
-    """The ``side`` x ``side`` centre of an upright decoded photo at its own pixels (top = (H - side) // 2,
-    left = (W - side) // 2); None when the photo is smaller than that (the size rule answers those)."""
-    height, width = rgb.shape[:2]
+def centre_box(height: int, width: int, side: int) -> tuple[int, int] | None:
+    """(top, left) of the ``side`` x ``side`` centre: top = (H - side) // 2, left = (W - side) // 2; None when
+    the photo is smaller than that (the size rule answers those)."""
     if side <= 0 or height < side or width < side:
         return None
-    top, left = (height - side) // 2, (width - side) // 2
+    return (height - side) // 2, (width - side) // 2
+
+
+def centre_tile(rgb: np.ndarray, side: int) -> np.ndarray | None:
+    """The ``side`` x ``side`` centre of an upright decoded photo at its own pixels (``centre_box``)."""
+    box = centre_box(*rgb.shape[:2], side)
+    if box is None:
+        return None
+    top, left = box
     return rgb[top:top + side, left:left + side]
 
 

@@ -28,7 +28,7 @@ from ..cachedir import data_root
 from ..contract import DEFAULT_CONTRACT
 from ..errors import ImageDecodeError
 from ..sdk.decode import decode_image
-from ..sdk.detail import DetailRule, DetailStats, centre_tile, measure_detail
+from ..sdk.detail import DetailRule, DetailStats, centre_box, measure_detail
 
 NOISE_FAMILIES = ("noise",)
 BLUR_FAMILIES = ("gaussian_blur", "lens_blur", "motion_blur")
@@ -50,10 +50,10 @@ class TileView:
 def tile_with_margin(rgb: np.ndarray, side: int) -> tuple[np.ndarray, tuple[int, int]] | None:
     """The centre tile's region plus ``MARGIN`` on each side (less at the border), and where the tile is
     inside it: a filter built on this region equals the same filter on the whole photo, cropped."""
-    height, width = rgb.shape[:2]
-    if centre_tile(rgb, side) is None:
+    box = centre_box(*rgb.shape[:2], side)
+    if box is None:
         return None
-    top, left = (height - side) // 2, (width - side) // 2
+    top, left = box
     a, b = max(0, top - MARGIN), max(0, left - MARGIN)
     return rgb[a:top + side + MARGIN, b:left + side + MARGIN], (top - a, left - b)
 
@@ -154,19 +154,16 @@ def retake_table(views: list[TileView], rule: DetailRule) -> list[dict]:
 
 
 def part_photos(card: dict, set_name: str, part: str, originals: Path) -> list[Path]:
-    """The original photos behind the as-taken views of one part of a run's skin set (its own split)."""
-    from ..data.registry import load_dataset
-    from ..data.splits import split_with_holdout
+    """The original photos behind the as-taken views of one part of a run's skin set (its own split,
+    ``run_split_part``; the view names by ``dermset.view_stem``)."""
+    from ..data.dermset import view_stem
+    from ..data.splits import run_split_part
 
     if not originals.is_dir():
         return []
-    split_cfg = card["split"]
-    data = load_dataset(set_name, card["dataset_dirs"][set_name])
-    split = split_with_holdout(data, split_cfg["index"], split_cfg["seed"], split_cfg["trainval_holdout"])
-    stems = {r.image.stem.rsplit("__", 1)[0] for r in split.select(data.records, part)
-             if r.image.stem.endswith("__pristine")}
-    by_stem = {p.stem: p for p in originals.iterdir()}
-    return sorted(by_stem[s] for s in stems if s in by_stem)
+    by_view = {view_stem(p.stem, None, None): p for p in originals.iterdir()}
+    one_set = {**card, "dataset_dirs": {set_name: card["dataset_dirs"][set_name]}}
+    return sorted(by_view[r.image.stem] for r in run_split_part(one_set, part) if r.image.stem in by_view)
 
 
 ORIGINALS = {"derm": ("skin-cc0", "images"), "phone": ("pad-ufes-phone", "images")}
