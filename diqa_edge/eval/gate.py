@@ -26,10 +26,22 @@ class Views:
     level, e.g. "natural", for good photos from elsewhere that must pass) and level."""
     families: np.ndarray
     levels: np.ndarray
+    domains: np.ndarray | None = None     # the set each view came from ("derm", "phone", "natural"), if known
 
     @classmethod
     def of(cls, records) -> "Views":
-        return cls(np.array([r.distortion or "none" for r in records]), np.array([r.level or 0 for r in records]))
+        return cls(np.array([r.distortion or "none" for r in records]), np.array([r.level or 0 for r in records]),
+                   np.array([r.dataset for r in records]))
+
+    def severe_cells(self) -> np.ndarray:
+        """Each severe view's cell (its domain and family) as an integer, -1 for the others: the unit a
+        balanced search counts in, so that a family with few views weighs as much as one with many."""
+        severe = self.severe() & (self.families != "darker_tone")
+        domains = self.domains if self.domains is not None else np.full(len(self.families), "")
+        names = np.char.add(np.char.add(domains.astype(str), "/"), self.families.astype(str))
+        cells = np.full(len(names), -1)
+        _, cells[severe] = np.unique(names[severe], return_inverse=True)
+        return cells
 
     @property
     def pristine(self) -> np.ndarray:
@@ -63,6 +75,8 @@ def rates(retake: np.ndarray, views: Views, mild: np.ndarray) -> dict:
             "mild_accept": float(1 - retake[mild].mean()) if mild.any() else float("nan"),
             **({"natural_accept": float(1 - retake[views.families == "natural"].mean())}
                if (views.families == "natural").any() else {}),
+            **({f"pristine_accept_{d}": float(1 - retake[views.pristine & (views.domains == d)].mean())
+                for d in np.unique(views.domains[views.pristine])} if views.domains is not None else {}),
             "n": int(len(retake))}
 
 
@@ -88,13 +102,36 @@ def _next_thresholds(values: np.ndarray, current: float, below: bool, steps: int
     return [float(v) - 1e-6 for v in passing[:steps]]
 
 
+# How a greedy step values the severe views it sends back (``SEARCHES``):
+#   "views": each view alike (the shipped search until 2026-12-05: plentiful, easy families win);
+#   "cells": each (domain, family) cell alike, a view weighing 1 / its cell's size;
+#   "coverage": as "cells", but a cell stops counting once COVERAGE_TARGET of it is sent back, so the
+#   budget goes to the cells still short of the target.
+SEARCHES = ("views", "cells", "coverage")
+COVERAGE_TARGET = 0.95
+
+
+def _search_gain(search: str, cells: np.ndarray, retake: np.ndarray, new: np.ndarray) -> float:
+    severe = cells >= 0
+    if search == "views":
+        return float((new & severe).sum())
+    size = np.bincount(cells[severe])
+    before = np.bincount(cells[severe & retake], minlength=len(size))
+    added = np.bincount(cells[severe & new], minlength=len(size))
+    if search == "cells":
+        return float((added / size).sum())
+    cap = COVERAGE_TARGET * size
+    return float(((np.minimum(before + added, cap) - np.minimum(before, cap)) / size).sum())
+
+
 def greedy_rule(outputs: np.ndarray, views: Views, reasons: tuple[str, ...], mild: np.ndarray,
-                lookahead: int = 8) -> RetakeRule:
+                lookahead: int = 8, search: str = "views") -> RetakeRule:
     """Spend the false-retake budget where it buys the most: start from a rule that sends nothing back and
     repeatedly move the one threshold (the score's or a reason's) whose next step sends back the most
-    severe views per good view it costs, while pristine and mild acceptance stay within their targets."""
+    severe views (valued by ``search``) per good view it costs, while pristine (in every domain) and mild
+    acceptance stay within their targets."""
     good = views.pristine | mild
-    severe = views.severe()
+    cells = views.severe_cells()
     score_t, reason_t = -np.inf, {r: 1.0 for r in reasons}
     retake = np.zeros(len(outputs), bool)
     columns = {None: outputs[:, 0], **{r: outputs[:, 1 + k] for k, r in enumerate(reasons)}}
@@ -108,11 +145,9 @@ def greedy_rule(outputs: np.ndarray, views: Views, reasons: tuple[str, ...], mil
                 cost = int((new & good).sum())
                 if not cost:
                     continue
-                trial = retake | hit
-                if (1 - trial[views.pristine].mean() < PRISTINE_MARGIN
-                        or (mild.any() and 1 - trial[mild].mean() < MILD_TARGET)):
+                if not _within_targets(retake | hit, views, mild):
                     break
-                gain = (new & severe).sum() / cost
+                gain = _search_gain(search, cells, retake, new) / cost
                 if best is None or gain > best[0]:
                     best = (gain, name, t, hit)
         if best is None or best[0] <= 0:
@@ -127,23 +162,41 @@ def greedy_rule(outputs: np.ndarray, views: Views, reasons: tuple[str, ...], mil
                       {r: float(t) for r, t in reason_t.items() if t < 1.0})
 
 
-def choose_rule(outputs: np.ndarray, views: Views, reasons: tuple[str, ...], mild: np.ndarray) -> ChosenRule:
+def _within_targets(retake: np.ndarray, views: Views, mild: np.ndarray) -> bool:
+    """Pristine views accepted >= PRISTINE_MARGIN in each domain (a phone photo is not paid for by a
+    dermoscopy one) and mild views >= MILD_TARGET."""
+    domains = views.domains if views.domains is not None else np.zeros(len(retake))
+    for d in np.unique(domains[views.pristine]):
+        m = views.pristine & (domains == d)
+        if 1 - retake[m].mean() < PRISTINE_MARGIN:
+            return False
+    return not (mild.any() and 1 - retake[mild].mean() < MILD_TARGET)
+
+
+def choose_rule(outputs: np.ndarray, views: Views, reasons: tuple[str, ...], mild: np.ndarray,
+                search: str = "views") -> ChosenRule:
     """The best of: a score threshold alone, one shared tail share for every threshold, and the greedy
-    per-threshold allocation: most severe views sent back while accepting >= PRISTINE_MARGIN of pristine
-    and >= MILD_TARGET of mild calibration views."""
+    per-threshold allocation: the most severe views sent back (valued by ``search``) while accepting
+    >= PRISTINE_MARGIN of pristine calibration views in each domain and >= MILD_TARGET of mild ones."""
+    if search not in SEARCHES:
+        raise ValueError(f"unknown rule search {search!r}; known: {', '.join(SEARCHES)}")
     best = None
     acceptable = views.pristine | mild
+    cells = views.severe_cells()
     candidates = []
     for q in QUANTILES:
         candidates.append(("score", float(q), rule_at(outputs, acceptable, reasons, float(q), False)))
         if reasons and outputs.shape[1] > 1:
             candidates.append(("score+reasons", float(q), rule_at(outputs, acceptable, reasons, float(q), True)))
     if reasons and outputs.shape[1] > 1:
-        candidates.append(("score+reasons, greedy", float("nan"), greedy_rule(outputs, views, reasons, mild)))
+        candidates.append(("score+reasons, greedy" + ("" if search == "views" else f" by {search}"), float("nan"),
+                           greedy_rule(outputs, views, reasons, mild, search=search)))
+    nothing = np.zeros(len(outputs), bool)
     for kind, q, rule in candidates:
-        got = rates(rule.retake_mask(outputs, reasons), views, mild)
-        ok = got["pristine_accept"] >= PRISTINE_MARGIN and not got["mild_accept"] < MILD_TARGET
-        key = (ok, got["severe_retake"] if ok else got["pristine_accept"])
+        retake = rule.retake_mask(outputs, reasons)
+        got = rates(retake, views, mild)
+        ok = _within_targets(retake, views, mild)
+        key = (ok, _search_gain(search, cells, nothing, retake) if ok else got["pristine_accept"])
         if best is None or key > best[0]:
             best = (key, ChosenRule(rule, kind, q, got))
     return best[1]

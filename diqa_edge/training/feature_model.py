@@ -394,6 +394,20 @@ def calibration_views(skin_records, n_natural: int):
     return views, np.concatenate([mild_views(skin_records), np.ones(n_natural, bool)])
 
 
+def calibration_outputs(config: FeatureModelConfig, parts: dict, heads, kernel, predictions: dict):
+    """(outputs, Views, the views that must pass besides the pristine, the skin records in row order) the
+    retake rule is chosen on: out-of-fold outputs of every skin training view, the validation views of
+    every skin set, then the good natural validation photos. Never a test part."""
+    train, val = merged_skin(parts["train"]), merged_skin(parts["val"])
+    skin_records = train["derm"].records + val["derm"].records
+    natural_val = good_natural(parts["val"].get("biq2021"))
+    val_out = [predictions[(n, "val")] for n in SKIN_SETS if (n, "val") in predictions]   # merged_skin's order
+    calib = np.concatenate([out_of_fold(train, config, heads.alpha, kernel)] + val_out
+                           + ([heads.predict(natural_val.features)] if natural_val.records else []))
+    views, acceptable = calibration_views(skin_records, len(natural_val.records))
+    return calib, views, acceptable, skin_records
+
+
 def _skin_gate(config: FeatureModelConfig, parts: dict, heads, kernel, predictions: dict) -> tuple[dict, dict, dict]:
     """(decision, acceptance table of the dermoscopy test views, that of the phone-photo test views): the
     retake rule chosen on calibration outputs (out-of-fold training views and validation views of every skin
@@ -402,13 +416,7 @@ def _skin_gate(config: FeatureModelConfig, parts: dict, heads, kernel, predictio
 
     if "derm" not in parts["train"] or not config.reasons:
         return {}, {}, {}
-    train, val = merged_skin(parts["train"]), merged_skin(parts["val"])
-    skin_records = train["derm"].records + val["derm"].records
-    natural_val = good_natural(parts["val"].get("biq2021"))
-    val_out = [predictions[(n, "val")] for n in SKIN_SETS if (n, "val") in predictions]   # merged_skin's order
-    calib = np.concatenate([out_of_fold(train, config, heads.alpha, kernel)] + val_out
-                           + ([heads.predict(natural_val.features)] if natural_val.records else []))
-    views, acceptable = calibration_views(skin_records, len(natural_val.records))
+    calib, views, acceptable, _ = calibration_outputs(config, parts, heads, kernel, predictions)
     chosen = choose_rule(calib, views, REASONS, acceptable)
     derm_gate = held_out_gate(chosen.rule, parts["test"], predictions[("derm", "test")], heads.predict)
     phone_gate = (held_out_gate(chosen.rule, {"derm": parts["test"]["phone"]}, predictions[("phone", "test")],
