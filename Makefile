@@ -1,6 +1,6 @@
 # Two commands for a fresh clone: `make score` (the main job) and `make test`.
 # The first use creates .venv and installs the pinned environment (about 4-5 minutes).
-# `make web` serves the browser client (needs Node.js and npm for its runtime, onnxruntime-web).
+# `make web` serves the browser client (needs Node.js and npm for its runtime, LiteRT.js).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -23,7 +23,7 @@ $(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
 	npm ci --prefix $(WEB) --no-audit --no-fund
 	touch $(WEB_STAMP)
 
-# the browser test needs onnxruntime-web from npm; without npm it skips and says why
+# the browser test needs LiteRT.js (@litertjs/core) from npm; without npm it skips and says why
 web-deps:
 	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(WEB_STAMP); \
 	else echo "npm not found: the browser client's test will skip (install Node.js and npm)"; fi

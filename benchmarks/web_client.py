@@ -1,10 +1,10 @@
 """The browser client's speed beside the Python SDK's, and the screenshot the README shows.
 
-Per photo, in headless Chromium (onnxruntime-web 1.23.0, WebAssembly, 2 threads on a cross-origin
-isolated page): decode (the browser's own decoder, pixels read back from a canvas), preprocessing
-(the contract's resize + crop + normalise in JavaScript) and inference, median and p90 over
-``--repeats`` runs after one warm-up. Beside it, the Python SDK at 2 threads on the same ONNX file
-(onnxruntime 1.23.0) and on the shipped ``.tflite`` (LiteRT), on the same photos. Two photo sets:
+Per photo, in headless Chromium (LiteRT.js 2.5.3 running the shipped ``.tflite``, WebAssembly, 2 threads
+on a cross-origin isolated page): decode (the browser's own decoder, pixels read back from a canvas),
+preprocessing (the contract's resize + crop + normalise in JavaScript) and inference, median and p90
+over ``--repeats`` runs after one warm-up. Beside it, the Python SDK at 2 threads on the same file
+(LiteRT), on the same photos. Two photo sets:
 the bundled samples (0.2-1 MP) and one 12 MP JPEG (a sample upscaled to 4032 x 3024, as a phone
 takes it); plus camera-sized frames (1280 x 720, 1920 x 1080) through the page's live-frame path.
 
@@ -54,15 +54,15 @@ def page_rows(page, urls: list[str], repeats: int, call: str = "u => window.diqa
 
 
 def parity(page, site: Path, urls: list[str]) -> dict:
-    """The page against the Python SDK on the same ONNX file: crops, scores, answers, hints."""
+    """The page against the Python SDK on the same file: crops, scores, answers, hints."""
     import base64
 
     from diqa_edge.sdk.decode import decode_image
     from diqa_edge.sdk.preprocess import resize_and_crop
+    from diqa_edge.models.load import SHIPPED_MODEL
     from diqa_edge.sdk.scorer import QualityScorer
-    from diqa_edge.web.site import shipped_onnx
 
-    scorer = QualityScorer(shipped_onnx(), threads=2)
+    scorer = QualityScorer(SHIPPED_MODEL, threads=2)
     crop_diff, exact, score_diff, same = [], 0, [], 0
     for url in urls:
         ref = resize_and_crop(decode_image(site / url, scorer.contract), scorer.contract)
@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     from diqa_edge.cachedir import cache_root
     from diqa_edge.web.browser import find_chromium, page_at
     from diqa_edge.web.server import serving
-    from diqa_edge.web.site import SHIPPED_MODEL, build_site, shipped_onnx
+    from diqa_edge.models.load import SHIPPED_MODEL
+    from diqa_edge.web.site import build_site
 
     chromium = find_chromium()
     if chromium is None:
@@ -106,11 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         result["chromium"] = page.context.browser.version
         result["page"] = info
         for label, urls in sets.items():
-            result["paths"][f"page (onnxruntime-web, WASM, {info['threads']} threads) | {label}"] = \
+            result["paths"][f"page (LiteRT.js, WASM, {info['threads']} threads) | {label}"] = \
                 summary(page_rows(page, urls, args.repeats))
         for w, h in FRAMES:
             call = f"u => window.diqa.scoreFrameOfUrl(u, {w}, {h})"
-            result["paths"][f"page (onnxruntime-web, WASM, {info['threads']} threads) | {w} x {h} frame"] = \
+            result["paths"][f"page (LiteRT.js, WASM, {info['threads']} threads) | {w} x {h} frame"] = \
                 summary(page_rows(page, samples[:4], args.repeats, call))
         page.evaluate("u => window.diqa.showUrl(u)", "samples/skin_ISIC_0000083_blurred.jpg")
         args.screenshot.parent.mkdir(parents=True, exist_ok=True)
@@ -118,12 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         result["parity"] = parity(page, site, json.loads((site / "photos.json").read_text()) + sets["12 MP JPEG"])
     with serving(site) as url, page_at(url + "?threads=1", chromium) as page:
         threads = page.evaluate("window.diqa.info()")["threads"]
-        result["paths"][f"page (onnxruntime-web, WASM, {threads} thread) | samples"] = \
+        result["paths"][f"page (LiteRT.js, WASM, {threads} thread) | samples"] = \
             summary(page_rows(page, samples, args.repeats))
-    for runtime, model in (("onnxruntime, 2 threads", shipped_onnx()), ("LiteRT, shipped .tflite, 2 threads", SHIPPED_MODEL)):
-        for label, urls in sets.items():
-            result["paths"][f"Python SDK ({runtime}) | {label}"] = \
-                summary(sdk_rows(model, [site / u for u in urls], args.repeats))
+    for label, urls in sets.items():
+        result["paths"][f"Python SDK (LiteRT, shipped .tflite, 2 threads) | {label}"] = \
+            summary(sdk_rows(SHIPPED_MODEL, [site / u for u in urls], args.repeats))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print("| path | photos | decode ms | preprocessing ms | inference ms | total ms median (p90) |")

@@ -1,7 +1,7 @@
-// Photo or frame -> contract preprocessing -> onnxruntime-web -> score, reasons, accept / retake, hint.
-// The page's counterpart of diqa_edge.sdk.scorer.QualityScorer.
+// Photo or frame -> contract preprocessing -> the phone's .tflite file in LiteRT.js -> score, reasons,
+// accept / retake, hint. The page's counterpart of diqa_edge.sdk.scorer.QualityScorer.
 
-import * as ort from './ort/ort.wasm.min.mjs';
+import { loadLiteRt, loadAndCompile, Tensor } from './litert/core.js';
 import { decodeBlob, pixelsOf, resizeAndCrop, normalise, checkBudget } from './contract.js';
 import { RetakeRule, hintFor, topReason } from './rule.js';
 import { centreTileLuma, measureDetail } from './detail.js';
@@ -14,27 +14,27 @@ export async function loadScorer(base = new URL('.', import.meta.url)) {
   };
   const manifest = await (await get('model.manifest.json')).json();
   const hints = await (await get('hints.json')).json();
-  ort.env.wasm.wasmPaths = new URL('ort/', base).href;
-  // two threads where the page is cross-origin isolated (the server sends COOP / COEP), else one;
-  // ?threads=N in the page's address asks for another count (the benchmark's 1-thread row)
+  // two threads where the page is cross-origin isolated (the server sends COOP / COEP: the threaded
+  // WebAssembly build needs SharedArrayBuffer), else one; ?threads=N in the address asks for another count
   const asked = Number(new URLSearchParams(globalThis.location?.search || '').get('threads')) || 2;
-  ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? Math.min(asked, navigator.hardwareConcurrency || 1) : 1;
-  const model = new Uint8Array(await (await get('model.onnx')).arrayBuffer());
-  const session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'] });
-  return new Scorer(manifest, hints, session);
+  const threads = globalThis.crossOriginIsolated ? Math.min(asked, navigator.hardwareConcurrency || 1) : 1;
+  await loadLiteRt(new URL('litert/wasm/', base).href, { threads: threads > 1 });
+  const model = new Uint8Array(await (await get('model.tflite')).arrayBuffer());
+  const compiled = await loadAndCompile(model, { accelerator: 'wasm', cpuOptions: { numThreads: threads } });
+  return new Scorer(manifest, hints, compiled, threads);
 }
 
 const now = () => performance.now();
 
 export class Scorer {
-  constructor(manifest, hints, session) {
+  constructor(manifest, hints, model, threads) {
     this.manifest = manifest;
     this.contract = manifest.contract;
     this.hints = hints;
-    this.session = session;
+    this.model = model;
     this.rule = new RetakeRule(manifest);
     this.reasonNames = manifest.outputs.slice(1);
-    this.threads = ort.env.wasm.numThreads;
+    this.threads = threads;
   }
 
   // The uint8 S x S x 3 crop of a decoded image (steps 2-3).
@@ -46,9 +46,14 @@ export class Scorer {
     const S = this.contract.input_size;
     const x = normalise(crop, this.contract);
     const dims = this.contract.layout === 'NCHW' ? [1, 3, S, S] : [1, S, S, 3];
-    const feeds = { [this.session.inputNames[0]]: new ort.Tensor('float32', x, dims) };
-    const out = await this.session.run(feeds);
-    return Array.from(out[this.session.outputNames[0]].data);
+    const input = new Tensor(x, dims);
+    const outputs = await this.model.run(input);    // LiteRT.js frees nothing itself: every tensor is deleted
+    try {
+      return Array.from(outputs[0].toTypedArray());
+    } finally {
+      input.delete();
+      outputs.forEach((t) => t.delete());
+    }
   }
 
   // The 1:1 look (detail.js) when the manifest's rule uses it and the photo is large enough, else null.

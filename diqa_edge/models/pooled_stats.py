@@ -166,7 +166,7 @@ def low_rank_centres(centres: np.ndarray, rank: int) -> tuple[np.ndarray, np.nda
 def int8_per_row(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(int8 values, float32 scale per row): symmetric, each row of a 2-D matrix on its own largest
     magnitude. The one rounding rule of the reduced score head, the phone file
-    (``export.tflite_surgery``) and the page's ONNX file (``export.onnx_target.half_weights``)."""
+    (``export.tflite_surgery``) and the fp16 ONNX file (``export.onnx_target.half_weights``)."""
     weights = np.asarray(weights, np.float32)
     scale = (np.abs(weights).max(axis=1).astype(np.float64) / 127.0).astype(np.float32)
     scale[scale == 0] = 1.0

@@ -11,7 +11,7 @@ from ..logs import verbose_wanted
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = ("The page opens the camera (or takes a photo file), applies the model's preprocessing "
-                     "contract in JavaScript and runs the ONNX export with onnxruntime-web (WebAssembly, "
+                     "contract in JavaScript and runs the phone's own .tflite file with LiteRT.js (WebAssembly, "
                      "2 threads): nothing leaves the browser. Needs `npm ci --prefix clients/web` once "
                      "(`make web` does it). A camera works on localhost or https only.")
     parser.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000)")
@@ -19,8 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="address to listen on (default 127.0.0.1; 0.0.0.0 to open it from a phone on "
                              "the same network, which then needs https for the camera)")
     parser.add_argument("--model", type=Path, default=None,
-                        help="an ONNX export with its manifest beside it (default: the shipped model, "
-                             "exported to ONNX from diqa_edge/models/run once and cached)")
+                        help="a .tflite export with its manifest (inside or beside it; default: the shipped "
+                             "diqa_edge/models/default.tflite, the phone's file)")
     parser.add_argument("--site", type=Path, default=None,
                         help=f"where to lay out the site (default {cache_root() / 'web' / 'site'})")
     parser.add_argument("--build-only", action="store_true", help="build the site, print its folder, do not serve")

@@ -1,6 +1,6 @@
 """Serve the built site on localhost, with the two headers that let the page use two threads.
 
-onnxruntime-web runs multi-threaded only where ``SharedArrayBuffer`` exists, i.e. on a
+LiteRT.js runs its threaded WebAssembly build only where ``SharedArrayBuffer`` exists, i.e. on a
 cross-origin-isolated page (``Cross-Origin-Opener-Policy: same-origin`` and
 ``Cross-Origin-Embedder-Policy: require-corp``); Python's plain ``http.server`` sends neither, and
 serves ``.mjs`` and ``.wasm`` with types a browser refuses for modules and streaming compilation.

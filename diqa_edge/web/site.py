@@ -1,64 +1,50 @@
-"""Everything the page needs, in one folder: its own files, the runtime's WebAssembly from npm, the model.
+"""Everything the page needs, in one folder: its own files, LiteRT.js from npm, the model.
 
-Why an ONNX file and not the shipped ``.tflite``: the page runs onnxruntime-web, the same release
-(1.23.0) as the onnxruntime the SDK scores ONNX files with, so a difference between the page and
-the SDK can only come from the page's own preprocessing, which is what the parity test looks for.
-The file is exported from the shipped run folder (``diqa_edge/models/run``, the same weights as
-``default.tflite``) with the shipped manifest's decision, and cached under the cache root by the
-run folder's content, so a second build copies it.
+Why the shipped ``.tflite`` itself: the page runs it with LiteRT.js (Google's WebAssembly build of the
+runtime the SDK and the phone use), so the page gives the phone's answer from the phone's file (its
+int8 trunk included) and downloads that 7.6 MB file, not a second export. A difference between the
+page and the SDK can then only come from the page's own preprocessing, which is what the parity test
+looks for.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-from ..cachedir import cache_root
 from ..errors import DiqaError
 from ..export.formats import SAMPLES
-from ..models.load import MODELS_DIR, SHIPPED_MODEL, SHIPPED_RUN
-from ..sdk.hints import GENERIC, HINTS, INPUT_HINTS, MIN_PROBABILITY
 from ..fileio import atomic_write_text
-from ..sdk.manifest import ModelManifest, read_sidecar
+from ..models.load import MODELS_DIR, SHIPPED_MODEL
+from ..sdk.hints import GENERIC, HINTS, INPUT_HINTS, MIN_PROBABILITY
+from ..sdk.manifest import ModelManifest
 
 CLIENT_DIR = SAMPLES.parent / "clients" / "web"
 VECTORS = MODELS_DIR / "vectors"
-# the runtime files the page loads: the WASM-only ES module and its threaded SIMD build
-ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+LITERT = CLIENT_DIR / "node_modules" / "@litertjs"
+# the runtime the page loads (site path: npm path); index.html's import map names wasm-utils.js
+RUNTIME_FILES = {"litert/core.js": "core/dist/index.js", "litert/wasm-utils.js": "wasm-utils/dist/index.js"}
+RUNTIME_WASM = "core/wasm"      # loadLiteRt picks one build (plain, threaded, JSPI) of the four inside
 PAGE_FILES = ("index.html", "style.css", "app.js", "scorer.js", "contract.js", "rule.js", "detail.js")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-def run_fingerprint(run_dir: Path) -> str:
-    """Hash of the run folder's files: a new run (or new head) gets a new cached ONNX file."""
-    h = hashlib.sha256()
-    for f in sorted(p for p in run_dir.iterdir() if p.is_file()):
-        h.update(f.name.encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
+def page_manifest(model: Path) -> ModelManifest:
+    """The manifest the SDK would use for ``model`` (beside or inside it), after the SDK's own load, which
+    runs the manifest's check: the page is never handed a model its manifest does not belong to."""
+    from ..sdk.scorer import QualityScorer
+
+    return QualityScorer(model, threads=1).manifest
 
 
-def shipped_onnx(run_dir: Path = SHIPPED_RUN, shipped_model: Path = SHIPPED_MODEL) -> Path:
-    """The shipped run as an ONNX file with the shipped decision in its manifest, its weights stored in
-    float16 and computed in float32 (``onnx_target.half_weights``: half the fp32 file, which is what a
-    page opened on a phone downloads); exported once, about a minute, then read from the cache."""
-    manifest = read_sidecar(shipped_model)
-    if manifest is None:
-        raise DiqaError(f"{shipped_model}: no manifest beside the shipped model")
-    key = hashlib.sha256((run_fingerprint(run_dir) + manifest.to_json()).encode()).hexdigest()[:16]
-    out_dir = cache_root() / "web" / key
-    path = out_dir / "model_fp16.onnx"
-    if path.exists() and read_sidecar(path) is not None:
-        return path
-    from ..export.onnx_target import export_onnx, half_weights
-    from ..models.load import load_trained
-
-    graph = export_onnx(load_trained(run_dir), out_dir, name="model", threshold=manifest.threshold,
-                        threshold_rule=manifest.threshold_rule, decision=manifest.decision)
-    return half_weights(graph, out_dir).path
+def runtime_missing(litert: Path = LITERT) -> str | None:
+    """Why the page's runtime cannot be laid out, or None."""
+    if all((litert / f).exists() for f in RUNTIME_FILES.values()) and (litert / RUNTIME_WASM).is_dir():
+        return None
+    return (f"{litert}: LiteRT.js is not installed; run `npm ci --prefix {CLIENT_DIR}` "
+            "(Node.js and npm from your system's packages)")
 
 
 def hints_table() -> dict:
@@ -79,25 +65,28 @@ def _photos(folder: Path) -> list[Path]:
 
 
 def build_site(site_dir: Path, model: Path | None = None, client_dir: Path = CLIENT_DIR) -> Path:
-    """Lay out the static site in ``site_dir``; ``model`` is an ONNX file with its manifest beside it
-    (default: the shipped run's). Returns ``site_dir``."""
-    ort_dist = client_dir / "node_modules" / "onnxruntime-web" / "dist"
+    """Lay out the static site in ``site_dir``; ``model`` is a ``.tflite`` file with its manifest (inside or
+    beside it; default: the shipped ``default.tflite``). Returns ``site_dir``."""
     missing = [f for f in PAGE_FILES if not (client_dir / f).exists()]
     if missing:
         raise DiqaError(f"{client_dir}: the web client's files are missing ({', '.join(missing)}); "
                         "run this from a checkout of the repository")
-    if not all((ort_dist / f).exists() for f in ORT_FILES):
-        raise DiqaError(f"{ort_dist}: onnxruntime-web is not installed; run `npm ci --prefix {client_dir}` "
-                        "(Node.js and npm from your system's packages)")
-    model = shipped_onnx() if model is None else Path(model)
-    manifest: ModelManifest | None = read_sidecar(model)
-    if manifest is None or manifest.format != "onnx":
-        raise DiqaError(f"{model}: an ONNX model with its manifest beside it is needed")
+    litert = client_dir / "node_modules" / "@litertjs"
+    why = runtime_missing(litert)
+    if why:
+        raise DiqaError(why)
+    model = SHIPPED_MODEL if model is None else Path(model)
+    if model.suffix != ".tflite":
+        raise DiqaError(f"{model}: the page runs a .tflite file (with LiteRT.js); export one with "
+                        "`python -m diqa_edge.export --target tflite`")
+    manifest = page_manifest(model)
     for name in PAGE_FILES:
         _copy(client_dir / name, site_dir / name)
-    for name in ORT_FILES:
-        _copy(ort_dist / name, site_dir / "ort" / name)
-    _copy(model, site_dir / "model.onnx")
+    for site_name, npm_name in RUNTIME_FILES.items():
+        _copy(litert / npm_name, site_dir / site_name)
+    for wasm in sorted((litert / RUNTIME_WASM).iterdir()):
+        _copy(wasm, site_dir / "litert" / "wasm" / wasm.name)
+    _copy(model, site_dir / "model.tflite")
     atomic_write_text(site_dir / "model.manifest.json", manifest.to_json())
     atomic_write_text(site_dir / "hints.json", json.dumps(hints_table(), indent=1) + "\n")
     photos = {}
