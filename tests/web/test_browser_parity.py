@@ -167,6 +167,18 @@ def test_the_shown_answer_for_a_blurred_lesion(web, tmp_path):
     assert Image.open(shot).size[0] >= 1000
 
 
+def test_the_page_shows_the_glare_hint_for_a_flash_reflection(web):
+    """The camera fault the glare reason was made for reaches the patient's screen with its own hint."""
+    from diqa_edge.sdk.hints import HINTS
+    from helpers.camera_views import glare_view
+
+    photo = glare_view(web.site / "extra")
+    web.page.evaluate("u => window.diqa.showUrl(u)", f"extra/{photo.name}")
+    assert web.page.inner_text("#verdict") == "Please retake"
+    assert web.page.inner_text("#hint") == HINTS["glare"].hint
+    assert web.scorer.score(photo).hint == HINTS["glare"].hint
+
+
 @pytest.mark.parametrize("name, payload, expected", [
     ("broken.jpg", b"\xff\xd8\xff not really a JPEG", "not an image the browser can decode"),
     ("notes.txt", b"hello", "not an image the browser can decode"),
