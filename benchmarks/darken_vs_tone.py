@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     from diqa_edge.cachedir import skin_set_dir
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--skin-set", type=Path, default=skin_set_dir(512) / "images")
+    parser.add_argument("--skin-set", type=Path, default=skin_set_dir() / "images")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "darken_vs_tone.json")
     args = parser.parse_args(argv)
     families = sorted({f for pos, neg in QUESTIONS.values() for f in pos + neg})

@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", default="base,first4000,late,early,no-head,plus-skin,plus-skin-0.3,plus-skin-0.05,res384",
                     help="comma list of: " + ", ".join(ROWS))
-    ap.add_argument("--skin-set", type=Path, default=skin_set_dir(512))
+    ap.add_argument("--skin-set", type=Path, default=skin_set_dir())
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "feature_model_rows.json")
     args = ap.parse_args(argv)
     done = {r["row"]: r for r in json.loads(args.out.read_text())} if args.out.exists() else {}

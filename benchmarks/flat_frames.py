@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skin-set", type=Path, default=None, help="default: the cached skin set at 512 px")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/flat_frames.json")
     args = parser.parse_args(argv)
-    test = skin_set_parts(args.skin_set or skin_set_dir(512))["test"]
+    test = skin_set_parts(args.skin_set or skin_set_dir())["test"]
     photos = sorted(Path(r.image) for r in test if r.distortion in (None, "none"))   # the pristine views
     table = measure(args.model, photos)
     args.out.parent.mkdir(parents=True, exist_ok=True)

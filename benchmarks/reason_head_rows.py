@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown rows {unknown}; known: {', '.join(ROWS)}")
     config = FeatureModelConfig.from_card(args.card, {"biq2021": str(data_root() / "biq2021"),
-                                                      "derm": str(skin_set_dir(512))})
+                                                      "derm": str(skin_set_dir())})
     if not Path(config.dataset_dirs["derm"]).exists():
         print(f"{config.dataset_dirs['derm']}: no skin set (diqa-edge make-skin-set first)", file=sys.stderr)
         return 2

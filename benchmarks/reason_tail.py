@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "reason_tail.json")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
-    config = FeatureModelConfig.from_card(CARD, {"derm": str(skin_set_dir(512))})
+    config = FeatureModelConfig.from_card(CARD, {"derm": str(skin_set_dir())})
     parts, _, _ = cached_parts(config, load_parts(config))
     train, held = parts["train"]["derm"], parts["val"]["derm"]
     held_records = held.records + parts["test"]["derm"].records

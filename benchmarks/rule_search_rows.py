@@ -41,7 +41,7 @@ def shipped_parts(card: Path):
     from diqa_edge.training.feature_model import FeatureModelConfig, cached_parts, load_parts
 
     config = FeatureModelConfig.from_card(card, {"biq2021": str(data_root() / "biq2021"),
-                                                 "derm": str(skin_set_dir(512)), "phone": str(phone_set_dir())})
+                                                 "derm": str(skin_set_dir()), "phone": str(phone_set_dir())})
     return config, cached_parts(config, load_parts(config), progress=False)[0]
 
 

@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", action="append", required=True, metavar="[NAME=]PATH",
                     help="an exported model with its manifest (repeatable); NAME labels its columns")
-    ap.add_argument("--skin-set", type=Path, default=skin_set_dir(512), help="a make-skin-set folder")
+    ap.add_argument("--skin-set", type=Path, default=skin_set_dir(), help="a make-skin-set folder")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "skin_gate.json")
     ap.add_argument("--figure", type=Path, default=ROOT / "docs" / "skin_gate_roc.png")
     ap.add_argument("--limit-photos", type=int, default=None, help="only the first N test photos (quick look)")

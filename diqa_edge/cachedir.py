@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from .contract import DEFAULT_CONTRACT
 from .fileio import written_in_place
 
 
@@ -30,7 +31,7 @@ def data_root() -> Path:
     return Path(os.environ.get("DIQA_EDGE_DATA", "../shared/data")).expanduser()
 
 
-def skin_set_dir(short_side: int = 512) -> Path:
+def skin_set_dir(short_side: int = DEFAULT_CONTRACT.input_size) -> Path:
     """The default home of the KADID-labelled skin set built for a model input of ``short_side`` px."""
     return cache_root() / f"skin-kadid-{short_side}"
 

@@ -45,7 +45,7 @@ class Contract:
     metadata, a TFLite manifest or Core ML user metadata unchanged.
     """
 
-    input_size: int = 224
+    input_size: int = 512       # the shipped model's; a backbone's own size comes from models.network.contract_for
     resize: str = "shorter_side_then_center_crop"
     # Pillow's BILINEAR filter: a triangle kernel whose support grows with the
     # downscale factor, i.e. antialiased when shrinking (not OpenCV/Android's

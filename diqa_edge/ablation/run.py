@@ -181,7 +181,7 @@ def noise_sensitivity(model, records, contract, n: int = 200, levels: float = 0.
     import torch
 
     from ..sdk.decode import decode_image
-    from ..sdk.preprocess import normalise, resize_and_crop
+    from ..sdk.preprocess import normalise, resize_and_crop, to_layout
 
     rng = np.random.default_rng(seed)
     deltas = []
@@ -190,7 +190,7 @@ def noise_sensitivity(model, records, contract, n: int = 200, levels: float = 0.
         for r in records[:n]:
             crop = resize_and_crop(decode_image(r.image, contract), contract).astype(np.float32)
             noisy = np.clip(crop + rng.uniform(-levels, levels, crop.shape).astype(np.float32), 0, 255)
-            x = torch.from_numpy(np.stack([normalise(v, contract).transpose(2, 0, 1) for v in (crop, noisy)]))
+            x = torch.from_numpy(np.concatenate([to_layout(normalise(v, contract), "NCHW") for v in (crop, noisy)]))
             out = model(x)[:, 0]
             deltas.append(float((out[1] - out[0]).abs()))
     d = np.array(deltas)
@@ -202,7 +202,7 @@ def eval_mode_scores(model, records, contract, mode: str) -> np.ndarray:
     import torch
 
     from ..sdk.decode import decode_image
-    from ..sdk.preprocess import normalise, resize_shorter_side
+    from ..sdk.preprocess import normalise, resize_shorter_side, to_layout
 
     s = contract.input_size
     out = []
@@ -218,7 +218,7 @@ def eval_mode_scores(model, records, contract, mode: str) -> np.ndarray:
                 views = [big[t:t + s, l:l + s] for t, l in corners]
             else:
                 raise ValueError(f"unknown evaluation mode {mode!r}; known: {', '.join(EVAL_MODES)}")
-            x = torch.from_numpy(np.stack([normalise(v, contract).transpose(2, 0, 1) for v in views]))
+            x = torch.from_numpy(np.concatenate([to_layout(normalise(v, contract), "NCHW") for v in views]))
             out.append(float(model(x)[:, 0].mean()))   # column 0: the score (reasons follow)
     return np.array(out)
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import DiqaError
+from .dermset import LONG_SIDE
 from .distort import RECIPES
 
 
@@ -16,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="paper",
                         help="paper: the paper's 18 views per photo; extended: + KADID's other families "
                              "(default: paper)")
-    parser.add_argument("--long-side", type=int, default=512, help="resize long side first (default 512)")
+    parser.add_argument("--long-side", type=int, default=LONG_SIDE,
+                        help=f"resize long side first (default {LONG_SIDE}: the paper's recipe)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise distortions (default 0)")
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N photos (for a quick look)")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..cachedir import phone_set_dir, skin_set_dir
+from ..contract import DEFAULT_CONTRACT
 from ..errors import DiqaError
 
 
@@ -22,8 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "manifest.csv (image, patient) and the photos, beside it or under images/")
     parser.add_argument("out_dir", type=Path, nargs="?", default=None,
                         help=f"where images/ and manifest.csv go (default {skin_set_dir()})")
-    parser.add_argument("--short-side", type=int, default=512,
-                        help="resize each photo's shorter side to this first: the model's input size (default 512)")
+    parser.add_argument("--short-side", type=int, default=DEFAULT_CONTRACT.input_size,
+                        help="resize each photo's shorter side to this first: the model's input size "
+                             f"(default {DEFAULT_CONTRACT.input_size})")
     parser.add_argument("--seed", type=int, default=0, help="seed of noise and motion direction (default 0)")
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N photos (for a quick look)")

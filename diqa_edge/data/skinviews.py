@@ -116,7 +116,7 @@ class SkinSetReport:
     failed: list[str]
 
 
-def make_skin_set(pristine_dir: Path, out_dir: Path, *, short_side: int = 512, seed: int = 0,
+def make_skin_set(pristine_dir: Path, out_dir: Path, *, short_side: int = DEFAULT_CONTRACT.input_size, seed: int = 0,
                   workers: int = 2, limit: int | None = None, progress: bool = True) -> SkinSetReport:
     """Write ``out_dir/images/*`` and ``out_dir/manifest.csv`` (resumable)."""
     out_dir = Path(out_dir)

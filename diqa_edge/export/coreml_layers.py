@@ -115,14 +115,14 @@ def _image_input_fault(ours: np.ndarray, expected: np.ndarray, tol: float, colou
 def compare_layers(package: str | Path, model, contract, rgb: np.ndarray,
                    executor: ReferenceExecutor | None = None) -> LayerReport:
     """Per-layer largest difference between the reference executor and PyTorch on one decoded photo."""
-    from ..sdk.preprocess import normalise, resize_and_crop
+    from ..sdk.preprocess import normalise, resize_and_crop, to_layout
 
     executor = executor or ReferenceExecutor(package)
     manifest = executor.manifest()
     precision = manifest.get("precision", "fp32")
     tol = TOLERANCE.get(precision, TOLERANCE["fp16"])
     crop = resize_and_crop(rgb, contract)
-    torch_taps, torch_out = torch_layer_inputs(model, normalise(crop, contract).transpose(2, 0, 1)[None].copy())
+    torch_taps, torch_out = torch_layer_inputs(model, to_layout(normalise(crop, contract), "NCHW"))
     ours_taps: list = []
     ours_out = executor.run(crop, taps=ours_taps)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..sdk.preprocess import to_layout
 from .formats import ExportError
 
 _DTYPES = {"fp16": np.float16, "fp32": np.float32, "int32": np.int32, "int8": np.int8, "uint8": np.uint8,
@@ -102,7 +103,7 @@ class ReferenceExecutor:
         if rgb_crop.shape[:2] != self.size:
             raise ValueError(f"image is {rgb_crop.shape[:2]}, the model takes {self.size}")
         pixels = rgb_crop[..., ::-1] if self.colour == "BGR" else rgb_crop
-        return pixels.astype(np.float32).transpose(2, 0, 1)[None].copy()
+        return to_layout(pixels.astype(np.float32), "NCHW")
 
     LAYER_OPS = ("conv", "linear")
 

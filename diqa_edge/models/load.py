@@ -55,14 +55,19 @@ def load_trained(path: str | Path) -> TrainedModel:
 
     path = Path(path)
     run_dir = path if path.is_dir() else path.parent
-    card_path = run_dir / "card.json"
-    if card_path.exists() and (run_dir / "head.safetensors").exists():
-        return _load_pooled_stats(run_dir)
-    weights = path if path.suffix == ".safetensors" else run_dir / "best.safetensors"
-    if not card_path.exists() or not weights.exists():
-        raise DiqaError(f"{path}: not a training run (need card.json and best.safetensors, "
-                        "as `diqa-edge train` writes them)")
+    if not (run_dir / "card.json").exists():
+        raise DiqaError(f"{path}: not a training run (no card.json, as `diqa-edge train` writes it)")
     card = read_run_card(run_dir, ("backbone", "contract"))
+    kind = card.get("model_kind", "finetune")      # cards before 2026-12-05 of fine-tuned runs carry none
+    if kind == "pooled_stats":
+        return _load_pooled_stats(run_dir)
+    if kind != "finetune":
+        raise DiqaError(f"{run_dir}: the run card's model_kind {kind!r} is not one this version loads "
+                        "(pooled_stats, finetune)")
+    weights = path if path.suffix == ".safetensors" else run_dir / "best.safetensors"
+    if not weights.exists():
+        raise DiqaError(f"{weights}: not found (a fine-tuned run keeps its weights there, as `diqa-edge train` "
+                        "writes them)")
     contract = Contract.from_dict(card["contract"])
     try:
         with warnings.catch_warnings():
@@ -85,6 +90,8 @@ def _load_pooled_stats(run_dir: Path) -> TrainedModel:
     from .pooled_stats import build_pooled_stats
 
     card = read_run_card(run_dir, ("backbone", "contract", "stages", "outputs"))
+    if not (run_dir / "head.safetensors").exists():
+        raise DiqaError(f"{run_dir / 'head.safetensors'}: not found (a feature-model run keeps its heads there)")
     try:
         contract = Contract.from_dict(card["contract"])
         built = build_pooled_stats(card["backbone"], tuple(card["stages"]), tuple(card["outputs"][1:]),
@@ -96,7 +103,7 @@ def _load_pooled_stats(run_dir: Path) -> TrainedModel:
             unexpected = built.model.trunk.load_state_dict(tuned, strict=False).unexpected_keys
             if unexpected:
                 raise KeyError(f"trunk tensors the model lacks: {unexpected[:3]}")
-        if "kernel.centres" in state:   # an SVR score head (pooled_stats.KernelScore)
+        if card.get("score_head", {}).get("kind") == "svr-rbf":   # pooled_stats.KernelScore
             rank = state["kernel.basis"].shape[1] if "kernel.basis" in state else None   # KernelScore.reduced
             built.model.attach_kernel(state["kernel.centres"].shape[0], rank).load_state_dict(
                 {k.removeprefix("kernel."): v for k, v in state.items() if k.startswith("kernel.")})

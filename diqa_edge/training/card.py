@@ -44,6 +44,7 @@ def _card_dict(*, config, train_config, members, result, contract, metrics, n_tr
     return {
         "model": f"{train_config.backbone} + 2-layer regression head"
                  + (" + reasons head" if getattr(train_config, "reason_loss_weight", 0) > 0 else ""),
+        "model_kind": "finetune",
         "outputs": list(outputs),
         "alignment": getattr(result, "alignment", {}) or {"rule": "linear rescaling of each declared range to [1, 10]"},
         "backbone": train_config.backbone,

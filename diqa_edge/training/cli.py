@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from ..cachedir import data_root
+from ..contract import DEFAULT_CONTRACT
 from ..errors import DiqaError
 
 BACKBONE_CHOICES = ("efficientnet_b0", "efficientnet_b3", "efficientnet_b5",
@@ -70,7 +71,7 @@ def _model_arguments(parser) -> None:
                         help="finetune: the paper's fine-tuned backbone + 2-layer head (SGD, epochs); "
                              "pooled-stats: the backbone frozen, mean and std of each stage's activations, a "
                              "ridge score head and logistic reasons heads fitted in seconds on cached features "
-                             "(skin gate chosen on skin views; default input 512 px)")
+                             f"(skin gate chosen on skin views; default input {DEFAULT_CONTRACT.input_size} px)")
     parser.add_argument("--stages", default="block0,block1,block2,block3,block4,block5,block6",
                         help="pooled-stats: stages whose statistics are used, from block0..block6 and head "
                              "(default block0-block6: without the 1,280-channel head conv, which measured 0.007 "
@@ -192,7 +193,7 @@ def run_pooled_stats(args: argparse.Namespace) -> int:
 
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     overrides = dict(item.split("=", 1) for item in args.dataset_dir if "=" in item)
-    size = args.input_size or 512
+    size = args.input_size or DEFAULT_CONTRACT.input_size
     if "derm" in datasets and "derm" not in overrides:
         overrides["derm"] = str(skin_set_dir(size))
     if "phone" in datasets and "phone" not in overrides:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..contract import DEFAULT_CONTRACT
 from ..data.distort import REASONS
 from ..data.kadid import DARKER_TONE, reason_of
 from ..data.registry import SKIN_SETS, load_dataset
@@ -43,7 +44,7 @@ ALPHAS = tuple(float(a) for a in np.logspace(0, 5, 21))
 class FeatureModelConfig:
     dataset_dirs: dict[str, str]                 # "biq2021" and / or "derm" (a KADID-labelled skin set)
     backbone: str = "efficientnet_lite0"
-    input_size: int = 512
+    input_size: int = DEFAULT_CONTRACT.input_size
     stages: str = "block0,block1,block2,block3,block4,block5,block6"   # without the head conv: +0.007 SROCC
     skin_weight: float = 0.05                    # ridge weight of a skin view relative to a BIQ2021 photo
     reasons: bool = True

@@ -22,7 +22,7 @@ from ..contract import Contract
 from ..data.cache import ResizedImageCache
 from ..data.records import Record
 from ..sdk.decode import decode_image
-from ..sdk.preprocess import center_crop, normalise, resize_shorter_side
+from ..sdk.preprocess import center_crop, normalise, resize_shorter_side, to_layout
 
 TRAIN_RESIZE_FACTOR = 1.125
 
@@ -42,7 +42,7 @@ class _Resizer:
 
 
 def _to_tensor(crop: np.ndarray, contract: Contract) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(normalise(crop, contract).transpose(2, 0, 1)))
+    return torch.from_numpy(to_layout(normalise(crop, contract), "NCHW")[0])
 
 
 class EvalImages(Dataset):

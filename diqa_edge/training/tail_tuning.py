@@ -149,7 +149,7 @@ class Inputs:
     def pixels(self, paths: list[Path]) -> np.ndarray:
         from concurrent.futures import ThreadPoolExecutor
 
-        from ..sdk.preprocess import normalise
+        from ..sdk.preprocess import normalise, to_layout
 
         todo = [p for p in dict.fromkeys(paths) if p not in self._crops]
         fresh: dict[Path, np.ndarray] = {}
@@ -158,8 +158,8 @@ class Inputs:
                 fresh = dict(zip(todo, pool.map(self._crop, todo)))
         if self.keep_crops:
             self._crops.update(fresh)
-        return np.stack([normalise(fresh[p] if p in fresh else self._crops[p], self.contract).transpose(2, 0, 1)
-                         for p in paths])
+        return np.concatenate([to_layout(normalise(fresh[p] if p in fresh else self._crops[p], self.contract), "NCHW")
+                               for p in paths])
 
     def batch(self, rows: Rows, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.cache is not None:

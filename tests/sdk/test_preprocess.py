@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 
 from conftest import gradient_image
-from diqa_edge.contract import DEFAULT_CONTRACT as C
+from diqa_edge.contract import Contract
 from diqa_edge.sdk.decode import decode_image
 from diqa_edge.sdk.preprocess import (normalise, preprocess, preprocess_rgb, resize_and_crop,
                                       resized_size)
+
+C = Contract(input_size=224)   # pinned: the expected shapes and sizes below are written for 224
 
 
 def _weights(n_in: int, n_out: int) -> np.ndarray:

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT
-from diqa_edge.contract import DEFAULT_CONTRACT
+from fixtures.make_models import FIXTURE_CONTRACT
 from diqa_edge.sdk.decision import RetakeRule
 from diqa_edge.sdk.hints import HINTS
 from diqa_edge.sdk.manifest import ModelManifest, write_sidecar
@@ -38,16 +38,16 @@ def model(tmp_path_factory):
 
     class Brightness(torch.nn.Module):
         def forward(self, x):
-            std = torch.tensor(DEFAULT_CONTRACT.std).view(1, 3, 1, 1)
-            mean = torch.tensor(DEFAULT_CONTRACT.mean).view(1, 3, 1, 1)
+            std = torch.tensor(FIXTURE_CONTRACT.std).view(1, 3, 1, 1)
+            mean = torch.tensor(FIXTURE_CONTRACT.mean).view(1, 3, 1, 1)
             m = (x * std + mean).mean(dim=(1, 2, 3)).unsqueeze(1)
             return torch.cat([1 + 9 * m, torch.full_like(m, 0.1), 1 - m], dim=1)
 
     path = tmp_path_factory.mktemp("rule") / "rule.onnx"
-    size = DEFAULT_CONTRACT.input_size
+    size = FIXTURE_CONTRACT.input_size
     torch.onnx.export(Brightness(), torch.zeros(1, 3, size, size), str(path), opset_version=17, dynamo=False,
                       input_names=["image"], output_names=["outputs"])
-    write_sidecar(path, ModelManifest(contract=DEFAULT_CONTRACT, threshold=THRESHOLD, name="rule-fixture",
+    write_sidecar(path, ModelManifest(contract=FIXTURE_CONTRACT, threshold=THRESHOLD, name="rule-fixture",
                                       format="onnx", precision="fp32", outputs=("score", "blur", "dark"),
                                       decision={"reason_thresholds": {"dark": DARK_T}}))
     return path

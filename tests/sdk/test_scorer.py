@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from conftest import FIXTURE_MODELS
-from diqa_edge.contract import DEFAULT_CONTRACT as C
 from diqa_edge.errors import ModelLoadError, RuntimeUnavailableError
 from diqa_edge.sdk import QualityScorer, decode_image, resize_and_crop
 from diqa_edge.sdk.manifest import ModelManifest, read_sidecar, sidecar_path, write_sidecar
+from fixtures.make_models import FIXTURE_CONTRACT as C
 from fixtures.make_models import THRESHOLD, brightness_score
 
 FP32_MODELS = ["brightness.onnx", "brightness.tflite"]
