@@ -62,7 +62,7 @@ def run_row(name: str, skin_dir: Path) -> dict:
     backbone, size, stages, limit, skin_weight, note = ROWS[name]
     dirs = {"biq2021": str(BIQ)} | ({"derm": str(skin_dir)} if skin_weight else {})
     config = FeatureModelConfig(dataset_dirs=dirs, backbone=backbone, input_size=size, stages=stages, reasons=False,
-                                skin_weight=skin_weight or 1.0, max_train={"biq2021": limit} if limit else {})
+                                ridge_skin_weight=skin_weight or 1.0, max_train={"biq2021": limit} if limit else {})
     t0 = time.perf_counter()
     parts, computed, _ = cached_parts(config, load_parts(config), parts_wanted=("train", "test"))
     extract_s = time.perf_counter() - t0
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
         r = done[name]
         a, b = r["biq_heldout_1200"], r["biq_heldout_800"]
         print(f"{name:14s} SROCC 1200: {a['srocc']:.3f} {a['srocc_ci']}  800: {b['srocc']:.3f} {b['srocc_ci']}  "
-              f"PLCC {a['plcc']:.3f}  alpha {r['alpha']:.3g}  extract {r['extract_s']} s", flush=True)
+              f"PLCC {a['plcc']:.3f}  ridge alpha {r['alpha'] if r['alpha'] is None else format(r['alpha'], '.3g')}  extract {r['extract_s']} s", flush=True)
     return 0
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..cachedir import data_root
 from ..contract import DEFAULT_CONTRACT
-from ..errors import DiqaError
+from ..errors import DiqaError, UsageError
 
 BACKBONE_CHOICES = ("efficientnet_b0", "efficientnet_b3", "efficientnet_b5",
                     "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
@@ -33,12 +33,18 @@ def parse_splits(text: str) -> list[int]:
     return out
 
 
+# what --settings-from reads from a card: given beside it, one of these would be silently ignored
+RECIPE_OPTIONS = ("datasets", "backbone", "input_size", "stages", "ridge_skin_weight", "score_head", "score_rank",
+                  "tune", "tune_epochs", "tune_lr", "tune_minutes", "splits", "split_seed", "holdout")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Four groups, so `--help` reads as data, model, schedule, then where it runs and writes."""
     _data_arguments(parser.add_argument_group("data: which sets, which splits"))
     _model_arguments(parser.add_argument_group("model"))
     _schedule_arguments(parser.add_argument_group("fine-tuning schedule and loss"))
     _run_arguments(parser.add_argument_group("speed, caches and output"))
+    parser.set_defaults(recipe_defaults={d: parser.get_default(d) for d in RECIPE_OPTIONS})
 
 
 def _data_arguments(parser) -> None:
@@ -76,17 +82,23 @@ def _model_arguments(parser) -> None:
                         help="pooled-stats: stages whose statistics are used, from block0..block6 and head "
                              "(default block0-block6: without the 1,280-channel head conv, which measured 0.007 "
                              "lower held-out SROCC; 'all' adds it)")
-    parser.add_argument("--skin-weight", type=float, default=0.05,
-                        help="pooled-stats: ridge weight of one skin view relative to one BIQ2021 photo (default "
-                             "0.05: 8,280 skin views then weigh as 414 photos; weight 1 cost 0.08 BIQ2021 SROCC)")
+    parser.add_argument("--ridge-skin-weight", type=float, default=0.05,
+                        help="pooled-stats --score-head ridge only: weight of one skin view relative to one "
+                             "BIQ2021 photo in the ridge (default 0.05: 8,280 skin views then weigh as 414 photos; "
+                             "weight 1 cost 0.08 BIQ2021 SROCC); the SVR head samples its own skin views")
     parser.add_argument("--score-head", choices=("svr", "ridge"), default="svr",
                         help="pooled-stats: the score head: svr (an RBF support-vector regression on the BIQ2021 "
                              "training photos and 800 skin views; held-out BIQ2021 SROCC 0.81 against the "
-                             "ridge's 0.79; default) or ridge (linear, on BIQ2021 and the skin views at --skin-weight)")
+                             "ridge's 0.79; default) or ridge (linear, on BIQ2021 and the skin views at --ridge-skin-weight)")
     parser.add_argument("--score-rank", type=int, default=None,
                         help="pooled-stats svr: keep the support vectors in their RANK leading singular directions "
                              "(the phone file's score head shrinks from 22 MB to (centres + 1,568) x RANK x 4 bytes; "
                              "rows per rank: benchmarks/small_head_rows.py; default: the full matrix)")
+    parser.add_argument("--settings-from", type=Path, default=None, metavar="RUN",
+                        help="pooled-stats: train with every setting of the run folder RUN's card (its data sets, "
+                             "backbone, stages, heads, split), reading the data from this machine's folders (the "
+                             "defaults, or --dataset-dir); no other recipe option may be given with it. "
+                             "`--settings-from diqa_edge/models/run` retrains the shipped model's recipe")
     parser.add_argument("--from-run", type=Path, default=None, metavar="RUN",
                         help="pooled-stats with --score-rank: reduce the score head of the trained run folder RUN "
                              "instead of training (its decision rule kept; test figures measured again from the "
@@ -178,7 +190,7 @@ def run_pooled_stats(args: argparse.Namespace) -> int:
     ``--from-run`` the reduction of a trained run's score head."""
     from ..cachedir import phone_set_dir, skin_set_dir
     from .experiments import resolve_dirs
-    from .feature_model import FeatureModelConfig, reduce_score_head, train_feature_model
+    from .feature_model import FeatureModelConfig, reduce_score_head
 
     if args.from_run is not None:
         if not args.score_rank:
@@ -191,6 +203,8 @@ def run_pooled_stats(args: argparse.Namespace) -> int:
         print(f"run folder: {args.out}")
         return 0
 
+    if args.settings_from is not None:
+        return _train(*settings_from_card(args))
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     overrides = dict(item.split("=", 1) for item in args.dataset_dir if "=" in item)
     size = args.input_size or DEFAULT_CONTRACT.input_size
@@ -211,24 +225,55 @@ def run_pooled_stats(args: argparse.Namespace) -> int:
             raise DiqaError(f"{overrides[name]}: no skin set there; build it with {builds[name]}")
     config = FeatureModelConfig(dataset_dirs=resolve_dirs(datasets, args.data_root, overrides),
                                 backbone=args.backbone, input_size=size, stages=args.stages,
-                                skin_weight=args.skin_weight, reasons="derm" in datasets,
+                                ridge_skin_weight=args.ridge_skin_weight, reasons="derm" in datasets,
                                 score_head=args.score_head, score_rank=args.score_rank, tune=args.tune, tune_epochs=args.tune_epochs,
                                 tune_lr=args.tune_lr, tune_minutes=args.tune_minutes, device=args.device,
                                 split_index=args.splits[0], split_seed=args.split_seed,
                                 trainval_holdout=args.holdout)
-    card = train_feature_model(config, args.out)
+    return _train(config, args.out)
+
+
+def _train(config, out: Path) -> int:
+    from .feature_model import train_feature_model
+
+    card = train_feature_model(config, out)
     for name, m in card["test_metrics"].items():
         print(f"{name:28s} n={m['n']:5d}  SROCC {m['srocc']:.3f} {m['srocc_ci']}  PLCC {m['plcc']:.3f}")
     if card["decision"]:
         print(card["decision"]["rule"])
-    print(f"run folder: {args.out} (export: python -m diqa_edge.export --checkpoint {args.out})")
+    print(f"run folder: {out} (export: python -m diqa_edge.export --checkpoint {out})")
     return 0
+
+
+def settings_from_card(args: argparse.Namespace):
+    """(the FeatureModelConfig of ``--settings-from``'s card with this machine's data folders, ``--out``)."""
+    from ..cachedir import phone_set_dir, skin_set_dir
+    from ..models.load import read_run_card
+    from .experiments import resolve_dirs
+    from .feature_model import FeatureModelConfig
+
+    given = [f"--{d.replace('_', '-')}" for d, default in args.recipe_defaults.items() if getattr(args, d) != default]
+    if given:
+        raise UsageError(f"--settings-from {args.settings_from} reads the recipe from its card; "
+                         f"drop {', '.join(given)}")
+    card = read_run_card(Path(args.settings_from), ("config", "trained_on"))
+    datasets = list(card["trained_on"])
+    overrides = dict(item.split("=", 1) for item in args.dataset_dir if "=" in item)
+    defaults = {"derm": str(skin_set_dir(card["config"].get("input_size", DEFAULT_CONTRACT.input_size))),
+                "phone": str(phone_set_dir())}
+    overrides = {**{n: defaults[n] for n in datasets if n in defaults}, **overrides}
+    config = FeatureModelConfig.from_card(Path(args.settings_from) / "card.json",
+                                          resolve_dirs(datasets, args.data_root, overrides))
+    return config, args.out
 
 
 def run(args: argparse.Namespace) -> int:
     from .experiments import run_experiment
 
-    if args.datasets is None and args.from_run is None:
+    if args.settings_from is not None and args.model != "pooled-stats":
+        print("diqa-edge train: --settings-from goes with --model pooled-stats", file=sys.stderr)
+        return 2
+    if args.datasets is None and args.from_run is None and args.settings_from is None:
         print("diqa-edge train: --datasets is required (e.g. --datasets biq2021,derm)", file=sys.stderr)
         return 2
     if args.from_run is not None and args.model != "pooled-stats":
@@ -237,6 +282,9 @@ def run(args: argparse.Namespace) -> int:
     if args.model == "pooled-stats":
         try:
             return run_pooled_stats(args)
+        except UsageError as exc:
+            print(f"diqa-edge train: {exc}", file=sys.stderr)
+            return 2
         except (DiqaError, FileNotFoundError, ValueError) as exc:
             print(f"diqa-edge train: {exc}", file=sys.stderr)
             return 1

@@ -1,4 +1,5 @@
-"""Train the frozen-backbone feature model: cached pooled statistics -> ridge score + logistic reasons.
+"""Train the frozen-backbone feature model: cached pooled statistics -> an RBF SVR score (or a ridge, the
+earlier head) + logistic reasons.
 
 Why a separate trainer: nothing here back-propagates through the backbone, so
 the cost is one cached forward pass per image (``feature_cache``) and a few
@@ -46,7 +47,9 @@ class FeatureModelConfig:
     backbone: str = "efficientnet_lite0"
     input_size: int = DEFAULT_CONTRACT.input_size
     stages: str = "block0,block1,block2,block3,block4,block5,block6"   # without the head conv: +0.007 SROCC
-    skin_weight: float = 0.05                    # ridge weight of a skin view relative to a BIQ2021 photo
+    # The ridge score head only (score_head "ridge"): the weight of one skin view relative to one BIQ2021
+    # photo in its fit. The SVR head has its own (svr_skin_views, svr_skin_weight); no ridge is fitted then.
+    ridge_skin_weight: float = 0.05
     reasons: bool = True
     split_index: int = 0
     split_seed: int = 0
@@ -85,7 +88,10 @@ class FeatureModelConfig:
     def from_card(cls, card: Path, dataset_dirs: dict[str, str]) -> "FeatureModelConfig":
         """The configuration a run card was trained with, reading its data from ``dataset_dirs`` (a card
         records the folders of the machine that trained it)."""
-        return cls(**{**json.loads(Path(card).read_text())["config"], "dataset_dirs": dataset_dirs})
+        config = dict(json.loads(Path(card).read_text())["config"])
+        if "skin_weight" in config:          # cards before 2026-12-05 named the ridge's weight so
+            config["ridge_skin_weight"] = config.pop("skin_weight")
+        return cls(**{**config, "dataset_dirs": dataset_dirs})
 
 
 @dataclass
@@ -193,7 +199,7 @@ class LinearHeads:
     scale: np.ndarray
     weight: np.ndarray        # (1 + K) x F on standardised features, score row first
     bias: np.ndarray
-    alpha: float
+    alpha: float | None       # the ridge score row's; None with a kernel score head
     kernel: KernelFit | None = None   # when set, the score column comes from it
 
     def predict(self, features: np.ndarray) -> np.ndarray:
@@ -207,18 +213,22 @@ class LinearHeads:
 def fit_heads(x: np.ndarray, y: np.ndarray, weights: np.ndarray, reason_x: np.ndarray | None,
               reason_records, config: FeatureModelConfig, alpha: float | None = None,
               kernel: KernelFit | None = None) -> LinearHeads:
-    """Ridge on standardised features (alpha by efficient leave-one-out CV on these rows unless given),
-    and one L2 logistic regression per reason on the skin views."""
+    """The score row: with a ``kernel`` (the SVR) none, the kernel gives the score; else a ridge on
+    standardised features (alpha by efficient leave-one-out CV on these rows unless given). Then one L2
+    logistic regression per reason on the skin views, on the same standardisation."""
     from sklearn.linear_model import LogisticRegression, Ridge, RidgeCV
 
     mean, scale = standardisation(x)
     xs = (x - mean) / scale
-    if alpha is None:
-        ridge = RidgeCV(alphas=ALPHAS).fit(xs, y, sample_weight=weights)
-        alpha = float(ridge.alpha_)
+    if kernel is not None:
+        rows, biases = [np.zeros(xs.shape[1])], [0.0]     # the model's score column is the kernel's
     else:
-        ridge = Ridge(alpha=alpha).fit(xs, y, sample_weight=weights)
-    rows, biases = [np.asarray(ridge.coef_).ravel()], [float(ridge.intercept_)]
+        if alpha is None:
+            ridge = RidgeCV(alphas=ALPHAS).fit(xs, y, sample_weight=weights)
+            alpha = float(ridge.alpha_)
+        else:
+            ridge = Ridge(alpha=alpha).fit(xs, y, sample_weight=weights)
+        rows, biases = [np.asarray(ridge.coef_).ravel()], [float(ridge.intercept_)]
     if config.reasons and reason_x is not None and len(reason_x):
         rs = (reason_x - mean) / scale
         targets, used = reason_targets(reason_records)
@@ -250,7 +260,7 @@ def training_rows(parts: dict[str, Part], config: FeatureModelConfig):
     for name, part in parts.items():
         xs.append(part.features)
         ys.append(part.mos)
-        ws.append(np.full(len(part.records), config.skin_weight if name in SKIN_SETS else 1.0))
+        ws.append(np.full(len(part.records), config.ridge_skin_weight if name in SKIN_SETS else 1.0))
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
 
 
@@ -279,7 +289,7 @@ def photo_folds(records, config: FeatureModelConfig) -> np.ndarray:
     return np.array([fold_of[g] for g in groups])
 
 
-def out_of_fold(train: dict[str, Part], config: FeatureModelConfig, alpha: float,
+def out_of_fold(train: dict[str, Part], config: FeatureModelConfig, alpha: float | None,
                 kernel: KernelFit | None = None) -> np.ndarray:
     """Outputs for every skin training view from heads fitted without its photo (grouped folds): the
     calibration scores of the gate, so its thresholds never see a photo the heads trained on."""
@@ -565,7 +575,6 @@ def train_feature_model(config: FeatureModelConfig, out_dir: Path, progress: boo
         "n_train": {n: len(part.records) for n, part in parts["train"].items()},
         "n_val": {n: len(part.records) for n, part in parts["val"].items()},
         "config": asdict(config),
-        "ridge_alpha": heads.alpha,
         "score_head": kernel.describe() if kernel is not None else {"kind": "ridge", "alpha": heads.alpha},
         "features_key": key,
         "features_computed_this_run": computed,

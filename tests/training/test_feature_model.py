@@ -162,3 +162,32 @@ def test_the_trainer_predicts_what_the_reduced_module_computes():
         got = module(torch.from_numpy(test.astype(np.float32))).numpy().ravel()
     np.testing.assert_allclose(fit.predict(test), got, atol=1e-3)
     assert np.abs(KernelFit(mean, scale, svr).predict(test) - got).max() > 1e-3   # not the full kernel
+
+
+def test_settings_from_the_shipped_card_are_the_shipped_settings():
+    """`diqa-edge train --settings-from diqa_edge/models/run` trains the shipped recipe (issue 33: the README's
+    command cannot drift from the card), and a recipe option beside it is refused, not ignored."""
+    import argparse
+    import json
+    import subprocess
+    import sys
+    from dataclasses import asdict
+
+    from conftest import ROOT
+    from diqa_edge.training.cli import add_arguments, settings_from_card
+
+    run = ROOT / "diqa_edge" / "models" / "run"
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    config, out = settings_from_card(parser.parse_args(["--model", "pooled-stats", "--settings-from", str(run),
+                                                        "--out", "x"]))
+    shipped = json.loads((run / "card.json").read_text())
+    expected = {("ridge_skin_weight" if k == "skin_weight" else k): v for k, v in shipped["config"].items()}
+    got = asdict(config)
+    assert {k: v for k, v in got.items() if k != "dataset_dirs"} == \
+        {k: v for k, v in expected.items() if k != "dataset_dirs"}
+    assert sorted(got["dataset_dirs"]) == sorted(shipped["trained_on"])
+    proc = subprocess.run([sys.executable, "-m", "diqa_edge.cli", "train", "--model", "pooled-stats",
+                           "--settings-from", str(run), "--score-rank", "64", "--out", "x"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2 and "drop --score-rank" in proc.stderr, proc.stderr
