@@ -1,23 +1,18 @@
-"""``python -m diqa_edge.export`` / ``diqa-edge export``: trained checkpoint -> phone files, gated on parity."""
+"""``python -m diqa_edge.export`` / ``diqa-edge export``: trained checkpoint -> phone files, gated on parity.
+
+The command line of ``export.api.export``: options in, the report printed, exit 0 (every file passed), 1
+(nothing could be exported) or 2 (a file failed its gate; the others' rows are still written).
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-
-from ..data.splits import run_split_part
 from ..errors import DiqaError
 from ..logs import verbose_wanted
-from ..eval.report import markdown_table
-from ..models.load import SHIPPED_MODEL, SHIPPED_RUN
-from ..sdk.manifest import read_sidecar
-from .formats import (CALIBRATED, FORMATS, PRECISION_NOTES, PRECISIONS, SAMPLES, ExportError, ExportJob,
-                      converters_to_log, log_tail, validate)
+from .formats import FORMATS, PRECISION_NOTES, PRECISIONS, ExportError
 from .parity import DEFAULT_THRESHOLDS
 
 
@@ -72,294 +67,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "by default it goes to OUT/converters.log, and its last lines into any error")
 
 
-def _precisions(target: str, args: argparse.Namespace, shipped) -> list[str]:
-    """The precisions asked for; by default every one the target supports, or, when rebuilding the
-    bundled model, the bundled file's own for its format (fp32 for the others)."""
-    if args.precision:
-        return [p for p in args.precision if args.target != "all" or p in FORMATS[target].precisions]
-    if shipped is not None:
-        return [shipped.precision] if target == shipped.format else ["fp32"]
-    return list(FORMATS[target].precisions)
+def options_from_args(args: argparse.Namespace):
+    """The command line as ``ExportOptions``."""
+    from .api import ExportOptions
 
-
-def _against_shipped(art, shipped_scores: np.ndarray, shipped_precision: str, images, contract,
-                     thresholds: dict) -> dict:
-    """A rebuilt file scored beside the bundled ``default.tflite`` (``shipped_scores``, on the same parity
-    images). In the bundled file's own precision it must give the bundled scores (within the fp32 gate:
-    the same recipe makes the same file); in another precision, the scores the bundled precision's own
-    gate allows (fp16: max |delta|; int8 kinds: the ranking)."""
-    from ..eval.metrics import srocc
-    from .parity import artefact_scores, meets
-
-    scores = artefact_scores(art.path, images, contract)
-    diff = np.abs(scores - shipped_scores)
-    figures = {"max_abs": float(diff.max()), "mean_abs": float(diff.mean()), "srocc": srocc(scores, shipped_scores)}
-    rule = thresholds["fp32"] if art.precision == shipped_precision else thresholds[shipped_precision]
-    same, why = meets(rule, figures, against="the bundled file")
-    return {"shipped_max_abs": figures["max_abs"], "shipped_mean_abs": figures["mean_abs"],
-            "shipped_srocc": figures["srocc"], "shipped_rule": json.dumps(rule), "shipped_why": why,
-            "same_as_shipped": bool(same)}
-
-
-def _records_or_folder(path: Path, limit: int, seed: int):
-    from ..data.loaders import load_manifest
-    from .parity import ParityImages
-
-    if path.suffix.lower() == ".csv":
-        return ParityImages.from_records(load_manifest(path, skip_bad=True).records, limit, seed)
-    if path.is_dir():
-        return ParityImages.from_folder(path, limit)
-    raise DiqaError(f"{path}: neither a folder of images nor a manifest CSV")
-
-
-def _decide_on_validation(trained, min_sensitivity: float | None, mos_cutoff: float, out_dir: Path) -> dict:
-    """Choose the accept / retake threshold on the model's validation images for the stated target;
-    keep it and its ROC beside the export (never in the training run, which export does not edit). A
-    decision an earlier export into the same folder chose for the same target and weights is reused."""
-    import json as _json
-
-    from ..fileio import atomic_write_text
-    from ..eval.threshold import choose_threshold, roc_plot
-    from .parity import ParityImages, torch_scores
-
-    held = trained.card.get("decision") or {}
-    if held.get("chosen_on", "").startswith("skin"):
-        return held     # a skin gate chosen at training time on skin views: never replaced by a BIQ cutoff
-    kept = out_dir / "decision.json"
-    if kept.exists():   # chosen by an earlier export into this folder, for the same target and weights
-        held = _json.loads(kept.read_text())
-        if held.get("min_sensitivity") == min_sensitivity and held.get("mos_cutoff") == mos_cutoff \
-                and held.get("weights") == _weights_key(trained) and (out_dir / "decision_roc.png").exists():
-            return {k: v for k, v in held.items() if k != "weights"}
-    val = run_split_part(trained.card, "val")
-    if len(val) < 20:
-        return {}
-    images = ParityImages.from_records(val, limit=len(val))
-    print(f"choosing the accept/retake threshold on {len(val)} validation images ({images.labels})", flush=True)
-    pred = torch_scores(trained.model, images, trained.contract)
-    chosen = choose_threshold(pred, images.mos, mos_cutoff=mos_cutoff, min_sensitivity=min_sensitivity,
-                              labels=images.labels)
-    roc_plot(pred, images.mos, chosen, out_dir / "decision_roc.png", title=f"{trained.name}: accept / retake")
-    decision = chosen.to_dict()
-    atomic_write_text(kept, _json.dumps({**decision, "weights": _weights_key(trained)}, indent=1, default=str) + "\n")
-    return decision
-
-
-def _weights_key(trained) -> str:
-    """Which weights a kept decision was chosen for: the run's weights file, its size and time."""
-    if trained.run_dir is None:
-        return ""
-    weights = trained.run_dir / trained.card.get("weights_file", "best.safetensors")
-    stat = weights.stat() if weights.exists() else None
-    return f"{weights}:{stat.st_size}:{stat.st_mtime_ns}" if stat else str(weights)
-
-
-def _decision_markdown(decision: dict) -> str:
-    if not decision.get("table"):
-        return ""
-    table = markdown_table(["target sensitivity", "threshold", "sensitivity", "specificity", "retake rate"],
-                           [[f"{r['target_sensitivity']:.2f}", f"{r['threshold']:.3f}", f"{r['sensitivity']:.3f}",
-                             f"{r['specificity']:.3f}", f"{r['retake_rate']:.3f}"] for r in decision["table"]])
-    return (f"\n## Accept / retake decision\n\n{decision['rule']}; ROC AUC {decision['auc']:.3f} "
-            f"(`decision_roc.png`). Operating table on the same validation images (stored in every manifest):\n\n"
-            + "\n".join(table) + "\n")
-
-
-def _report_row(r: dict) -> list:
-    """One file's cells: its parity figures, or a dash where it could not be executed here."""
-    if "max_abs" not in r:
-        return [FORMATS[r["target"]].title, r["precision"], f"{r['size_mb']:.2f}", "–", "–", "–", "–",
-                r["convert_s"], f"{r['status']}: {r.get('reason', '')}"]
-    labels = (f"{r['srocc_vs_labels']:.4f} / {r['srocc_torch_vs_labels']:.4f} ({r['labels']})"
-              if "srocc_vs_labels" in r else "–")
-    return [r.get("runtime", FORMATS[r["target"]].title), r["precision"], f"{r['size_mb']:.2f}", f"{r['max_abs']:.4f}",
-            f"{r['plcc']:.5f}", f"{r['srocc']:.5f}", labels, r["convert_s"], f"{r['status']} ({r['rule']})"]
-
-
-def _report_markdown(rows: list[dict]) -> str:
-    lines = markdown_table(["format", "precision", "size (MB)", "max abs diff", "PLCC vs PyTorch", "SROCC vs PyTorch",
-                            "SROCC vs labels (artefact / PyTorch)", "convert (s)", "status"],
-                           [_report_row(r) for r in rows])
-    reason_rows = [r for r in rows if "reasons_max_abs_by_reason" in r]
-    if reason_rows:
-        lines.append("\nReasons head (largest probability change from PyTorch per reason; share of images whose "
-                     "hint, the top reason with p >= 0.5 or none, is unchanged):\n")
-        lines += [f"- {r['target']} {r['precision']}: " + ", ".join(f"{k} {v:.4f}" for k, v in
-                  r["reasons_max_abs_by_reason"].items()) + f"; same hint on {r['hint_agreement']:.0%} of images"
-                  for r in reason_rows]
-    shipped_rows = [r for r in rows if "shipped_max_abs" in r]
-    if shipped_rows:
-        lines.append("\nRebuilt from the bundled run folder, against the bundled `default.tflite` on the same images "
-                     "(in its own precision within the fp32 gate, in another within the bundled precision's gate):\n")
-        lines += [f"- {r['target']} {r['precision']}: max |score diff| {r['shipped_max_abs']:.4f}, mean "
-                  f"{r['shipped_mean_abs']:.4f}, SROCC {r['shipped_srocc']:.4f} (rule {r['shipped_rule']}): "
-                  f"{'the bundled scores' if r['same_as_shipped'] else 'DIFFERENT'}" for r in shipped_rows]
-    layer_rows = [r for r in rows if "layers" in r]
-    if layer_rows:
-        lines.append("\nCore ML layer by layer (reference executor vs PyTorch, first parity image; "
-                     "relative RMS difference of each conv/linear layer's input):\n")
-        lines += [f"- {r['precision']}: worst {r['layers']['worst_layer']} {r['layers']['worst_rel']:.3g}; "
-                  + ("; ".join(r["layers"]["problems"]) or "no layer out of tolerance") for r in layer_rows]
-    return "\n".join(lines) + "\n"
-
-
-def _thresholds(args: argparse.Namespace) -> dict:
-    return {**DEFAULT_THRESHOLDS, "fp32": {"max_abs": args.max_abs_fp32}, "fp16": {"max_abs": args.max_abs_fp16},
-            "int8": {"srocc": args.min_srocc_int8}, "int8-dynamic": {"srocc": args.min_srocc_int8},
-            "int8-trunk": {"srocc": args.min_srocc_int8_trunk, "mean_abs": args.max_mean_abs_int8_trunk}}
-
-
-def _decision_for(trained, args: argparse.Namespace) -> tuple[dict, float, str]:
-    """(decision, threshold, rule) for the manifests: the command line's threshold, else the model's own."""
-    if args.accept_threshold is not None:
-        return {}, args.accept_threshold, "given on the command line"
-    decision = _decide_on_validation(trained, args.min_sensitivity or None, args.mos_cutoff, args.out)
-    return (decision, float(decision.get("threshold", 5.0)),
-            decision.get("rule", "default 5.0: the model has no validation images to choose on"))
-
-
-BUNDLED = "bundled"   # --calibration bundled: the images of ``parity.bundled_parity_set``
-
-
-def _parity_inputs(trained, args: argparse.Namespace, rebuild: bool, plan: dict):
-    """(parity images, int8 calibration images): the given ones, else the model's own test and validation
-    images; when rebuilding the bundled model on a machine without them, the bundled samples."""
-    from .parity import ParityImages, bundled_parity_set
-
-    seed = int(trained.card.get("split", {}).get("index", 0))
-    if args.images:
-        images = _records_or_folder(args.images, args.num_images, seed)
-    elif rebuild:
-        # never the test images this machine happens to hold: the same committed inputs on every machine,
-        # so a rebuild is judged on the images the bundled file was judged on
-        print("parity on the bundled samples and their fault views (they ship with the repository)", flush=True)
-        images = bundled_parity_set(args.out / "parity-images")
-    else:
-        images = ParityImages.from_records(run_split_part(trained.card, "test"), args.num_images, seed)
-    if len(images.decoded(trained.contract)) < 50:
-        raise DiqaError(f"parity needs at least 50 decodable images, got {len(images.paths)} "
-                        "(pass --images DIR_OR_MANIFEST)")
-    calibrated = any(p in CALIBRATED for ps in plan.values() for p in ps)
-    if str(args.calibration) == BUNDLED or (rebuild and calibrated and not args.calibration):
-        # the bundled file was calibrated on these, so that anyone can rebuild it from the repository
-        calib = bundled_parity_set(args.out / "parity-images")
-    else:
-        calib = (_records_or_folder(args.calibration, args.num_calibration, seed + 1) if args.calibration
-                 else ParityImages.from_records(run_split_part(trained.card, "val"), args.num_calibration, seed + 1))
-    if not calib.paths and calibrated:
-        calib = images
-    return images, calib
-
-
-def _convert(trained, plan: dict, args: argparse.Namespace, calib, decision: dict, threshold: float,
-             rule: str) -> list:
-    """Every planned file, target by target through the export table (``formats.FORMATS``); the ONNX
-    graph is built once, and only when a target needs it (ONNX itself, TFLite's onnx2tf)."""
-    from .onnx_target import export_onnx
-
-    meta = {"threshold": threshold, "threshold_rule": rule, "decision": decision}
-    job = ExportJob(args.out, lambda: export_onnx(trained, args.out, dynamic_batch=args.dynamic_batch, **meta),
-                    calibration=list(calib.paths), dynamic_batch=args.dynamic_batch, verbose=verbose_wanted(args), **meta)
-    log = args.out / "converters.log"
-    if not job.verbose:
-        log.write_bytes(b"")      # this export's output only
-    artefacts = []
-    for target, fmt in FORMATS.items():
-        if target not in plan:
-            continue
-        print(f"{target}: converting ({', '.join(plan[target])})"
-              + ("" if job.verbose else f"; the converters' own output goes to {log}"), flush=True)
-        try:
-            with converters_to_log(log, job.verbose):
-                artefacts += fmt.exporter()(trained, plan[target], job)
-        except ExportError as exc:
-            tail = "" if job.verbose else log_tail(log)
-            raise ExportError(f"{exc}" + (f"\n  the converters' last lines ({log}):\n    "
-                                          + tail.replace("\n", "\n    ") if tail else "")) from exc
-    return artefacts
-
-
-def _gate_all(artefacts: list, trained, images, reference, args: argparse.Namespace, rebuild: bool) -> list[dict]:
-    """Each file against PyTorch (and, rebuilding, against the bundled file); test vectors beside each
-    file that passed."""
-    from .parity import ParityImages, artefact_scores, judge, mark_failed, torch_scores
-    from .vectors import write_vectors
-
-    photos = sorted(SAMPLES.glob("*.jpg"))[:5]
-    vec_images = ParityImages(photos, None)
-    vec_reference = torch_scores(trained.model, vec_images, trained.contract).tolist()
-    # the bundled file's own scores, once for every rebuilt file that runs here
-    shipped = (artefact_scores(SHIPPED_MODEL, images, trained.contract)
-               if rebuild and any(FORMATS[a.target].runs_here() for a in artefacts) else None)
-    shipped_precision = read_sidecar(SHIPPED_MODEL).precision if shipped is not None else None
-    rows = []
-    for art in artefacts:
-        row = judge(art, reference, images, trained.contract, _thresholds(args), model=trained.model)
-        runs = FORMATS[art.target].runs_here()
-        if rebuild and runs:   # the file is still under its own name here: it is renamed only below
-            row.update(_against_shipped(art, shipped, shipped_precision, images, trained.contract,
-                                        _thresholds(args)))
-            if not row["same_as_shipped"]:
-                row["status"] = "FAILED"
-                row["rule"] = row.get("rule", "") + f"; against the bundled file: {row['shipped_why']}"
-        if row["status"] == "FAILED":
-            row["path"] = str(mark_failed(art))
-        else:
-            if runs:     # the manifest bound to this file (sdk.check): refused beside any other model
-                from .bind import bind_manifest
-
-                bind_manifest(art.path)
-            expected = artefact_scores(art.path, vec_images, trained.contract).tolist() if runs else None
-            write_vectors(art.path, FORMATS[art.target].layout, photos, trained.contract, expected,
-                          vec_reference, args.out)
-        rows.append(row)
-        print(f"{art.target:7s} {art.precision:13s} {row['size_mb']:7.2f} MB  {row['status']}"
-              + (f"  ({row['rule']})" if "rule" in row else "")
-              + (f"  against the bundled file: max |score diff| {row['shipped_max_abs']:.4f}"
-                 if "shipped_max_abs" in row else "")
-              + (f"\n        kept as {row['path']} (never under the name an app loads)"
-                 if row["status"] == "FAILED" else ""), flush=True)
-    return rows
+    gates = {**DEFAULT_THRESHOLDS, "fp32": {"max_abs": args.max_abs_fp32}, "fp16": {"max_abs": args.max_abs_fp16},
+             "int8": {"srocc": args.min_srocc_int8}, "int8-dynamic": {"srocc": args.min_srocc_int8},
+             "int8-trunk": {"srocc": args.min_srocc_int8_trunk, "mean_abs": args.max_mean_abs_int8_trunk}}
+    return ExportOptions(out=args.out, targets=tuple(sorted(FORMATS)) if args.target == "all" else (args.target,),
+                         precisions=tuple(args.precision or ()), images=args.images, num_images=args.num_images,
+                         calibration=args.calibration, num_calibration=args.num_calibration,
+                         accept_threshold=args.accept_threshold, min_sensitivity=args.min_sensitivity,
+                         mos_cutoff=args.mos_cutoff, gates=gates, dynamic_batch=args.dynamic_batch,
+                         verbose=verbose_wanted(args))
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..models.load import load_trained
-    from ..fileio import atomic_write_text
-    from .parity import torch_outputs
+    from .api import export
 
-    t_all = time.perf_counter()
-    targets = sorted(FORMATS) if args.target == "all" else [args.target]
+    options = options_from_args(args)
     try:
-        rebuild = args.checkpoint is None
-        plan = {t: validate(t, _precisions(t, args, read_sidecar(SHIPPED_MODEL) if rebuild else None))
-                for t in targets}
-        if rebuild:
-            print(f"rebuilding the bundled model from {SHIPPED_RUN} (its head) and the packaged ImageNet backbone",
-                  flush=True)
-        trained = load_trained(args.checkpoint or SHIPPED_RUN)
-        args.out.mkdir(parents=True, exist_ok=True)
-        decision, threshold, rule = _decision_for(trained, args)
-        images, calib = _parity_inputs(trained, args, rebuild, plan)
-        labelled = f"labelled: {images.labels}" if images.labels and images.labels != "none" else "unlabelled"
-        print(f"model {trained.name} ({trained.contract.input_size} px), {len(images.paths)} parity images "
-              f"({labelled}), {len(calib.paths)} calibration images", flush=True)
-        reference = torch_outputs(trained.model, images, trained.contract)
-        artefacts = _convert(trained, plan, args, calib, decision, threshold, rule)
+        report = export(args.checkpoint, options)
     except (DiqaError, ExportError) as exc:
         print(f"export: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:   # the output folder is a file, a disk is full, a path is unreadable
         print(f"export: {exc.filename or args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-
-    rows = _gate_all(artefacts, trained, images, reference, args, rebuild)
-    md = (f"# Export report: {trained.name}\n\nParity on {len(images.paths)} images ({labelled}), "
-          f"thresholds {json.dumps(_thresholds(args))}; total {time.perf_counter() - t_all:.0f} s.\n\n"
-          + _report_markdown(rows) + _decision_markdown(decision))
-    atomic_write_text(args.out / "export_report.md", md)
-    atomic_write_text(args.out / "export_report.json", json.dumps(rows, indent=1, default=str) + "\n")
-    print("\n" + md)
-    failed = [r for r in rows if r["status"] == "FAILED"]
-    for r in failed:   # one line per file on stderr: which file, which measure, which threshold
+    print("\n" + report.markdown)
+    for r in report.failed:   # one line per file on stderr: which file, which measure, which threshold
         print(f"export: {Path(r['path']).name} FAILED its gate: {r['rule']}", file=sys.stderr)
-    return 2 if failed else 0
+    return 2 if report.failed else 0

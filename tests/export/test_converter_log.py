@@ -4,7 +4,6 @@ file beside the export, not over the report; a failing converter's last lines re
 from __future__ import annotations
 
 import os
-from argparse import Namespace
 from types import SimpleNamespace
 
 import pytest
@@ -39,7 +38,7 @@ def test_verbose_shows_everything(tmp_path, capfd):
 
 
 def test_a_failing_converter_names_its_log_and_last_lines(tmp_path, monkeypatch, capfd):
-    from diqa_edge.export import cli
+    from diqa_edge.export import api
 
     def exporter(trained, precisions, job):
         for i in range(30):
@@ -47,10 +46,10 @@ def test_a_failing_converter_names_its_log_and_last_lines(tmp_path, monkeypatch,
         raise ExportError("tflite: onnx2tf conversion failed (onnx2tf 1.26): ValueError: bad node")
 
     fmt = SimpleNamespace(exporter=lambda: exporter)
-    monkeypatch.setattr(cli, "FORMATS", {"tflite": fmt})
-    args = Namespace(out=tmp_path, dynamic_batch=False, verbose=False, verbosity=0)
+    monkeypatch.setattr(api, "FORMATS", {"tflite": fmt})
+    options = api.ExportOptions(out=tmp_path, targets=("tflite",))
     with pytest.raises(ExportError) as info:
-        cli._convert(None, {"tflite": ["fp32"]}, args, SimpleNamespace(paths=[]), {}, 5.0, "")
+        api._convert(None, {"tflite": ["fp32"]}, options, SimpleNamespace(paths=[]), {}, 5.0, "")
     message = str(info.value)
     assert "bad node" in message and str(tmp_path / "converters.log") in message
     assert "converter line 29" in message and "converter line 5\n" not in message    # the tail only

@@ -185,7 +185,7 @@ def test_gate_rejects_a_corrupted_model(exported, tmp_path):
     # the exported manifest is bound to the file it came with: beside the damaged one, the SDK refuses it
     with pytest.raises(ModelLoadError, match="check input"):
         QualityScorer(bad)
-    # the gate runs before the binding (cli._gate_all), on the manifest as the converter wrote it
+    # the gate runs before the binding (api._gate_all), on the manifest as the converter wrote it
     doc = json.loads((tmp_path / "corrupt.manifest.json").read_text())
     doc.pop("check")
     (tmp_path / "corrupt.manifest.json").write_text(json.dumps(doc))
@@ -331,3 +331,18 @@ def test_a_file_failing_its_gate_is_reported_not_a_traceback(exported, tmp_path)
     assert not list(out.glob("*.onnx")) and list(out.glob("*.onnx.failed"))
     (line,) = [ln for ln in proc.stderr.splitlines() if "FAILED its gate" in ln]
     assert ".onnx" in line and "max |Δ|" in line and "> 0.0" in line
+
+
+def test_the_commands_defaults_are_the_apis():
+    """`python -m diqa_edge.export` with no option and `export(None, ExportOptions())` are the same call
+    (issue 33: export is an API the command line maps onto, not a command)."""
+    import argparse
+
+    from diqa_edge.export.api import ExportOptions
+    from diqa_edge.export.cli import add_arguments, options_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert options_from_args(parser.parse_args([])) == ExportOptions()
+    one = options_from_args(parser.parse_args(["--target", "onnx", "--precision", "fp16", "--out", "o"]))
+    assert (one.targets, one.precisions, str(one.out)) == (("onnx",), ("fp16",), "o")
