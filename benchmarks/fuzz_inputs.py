@@ -19,13 +19,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests")]   # the tests' helpers package: a script, not pytest
 
 
 def hypothesis_examples(scorer, examples: int) -> dict:
     """The test's two properties with ``examples`` examples each; hypothesis raises the shrunk failing
     example, which is recorded."""
-    from helpers.fuzzing import property_runs
+    from diqa_edge.bench_fuzz import property_runs
 
     out = {}
     for name, run in property_runs(scorer, examples).items():
@@ -38,9 +37,9 @@ def hypothesis_examples(scorer, examples: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from helpers.fuzzing import fuzz_cli, fuzz_images, fuzz_model_files, seed_files
+    from diqa_edge.bench_fuzz import fuzz_cli, fuzz_images, fuzz_model_files, seed_files
 
-    from helpers.fuzzing import FIXTURE_MODELS
+    from diqa_edge.bench_fuzz import FIXTURE_MODELS
 
     from diqa_edge.sdk import QualityScorer
 

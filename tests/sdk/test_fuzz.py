@@ -10,7 +10,7 @@ import pytest
 
 from conftest import FIXTURE_MODELS
 from diqa_edge.sdk import QualityScorer
-from helpers.fuzzing import fuzz_cli, fuzz_images, fuzz_model_files, property_runs, seed_files
+from diqa_edge.bench_fuzz import fuzz_cli, fuzz_images, fuzz_model_files, property_runs, seed_files
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_the_model_files_the_long_fuzz_run_found(blobs, tmp_path):
     import numpy as np
 
     from diqa_edge.errors import ModelLoadError
-    from helpers.fuzzing import mutate
+    from diqa_edge.bench_fuzz import mutate
 
     rng = np.random.default_rng(1)
     found = {}
@@ -72,7 +72,7 @@ def test_hostile_manifest_fields_are_refused_or_harmless(tmp_path):
     """Issue 32: one manifest field at a time set to NaN, Infinity, 1e30, a string, a list, null, or renamed:
     a one-line refusal or a finite answer, never another exception (fixed seed; the model carries no
     manifest of its own, so the sidecar alone decides)."""
-    from helpers.fuzzing import fuzz_manifest_fields
+    from diqa_edge.bench_fuzz import fuzz_manifest_fields
 
     tally = fuzz_manifest_fields(FIXTURE_MODELS / "brightness.tflite", tmp_path, count=80, seed=0)
     assert tally.failures == [] and tally.tried == 80
@@ -82,7 +82,7 @@ def test_hostile_manifest_fields_are_refused_or_harmless(tmp_path):
 def test_random_byte_file_names_through_the_cli(tmp_path, sample_photos):
     """Issue 32: file names of random bytes (non-UTF-8, newlines, escapes, leading dashes): one JSON record
     each, exit 0, no traceback (fixed seed)."""
-    from helpers.fuzzing import fuzz_file_names
+    from diqa_edge.bench_fuzz import fuzz_file_names
 
     tally = fuzz_file_names(sample_photos[0].read_bytes(), tmp_path / "names", count=40, seed=0)
     assert tally.failures == [] and tally.scored == 40

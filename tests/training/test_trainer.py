@@ -70,9 +70,11 @@ def _free_port() -> int:
 def test_ddp_two_cpu_processes_with_gloo_end_with_identical_weights(tmp_path):
     script = tmp_path / "ddp_probe.py"
     script.write_text(DDP_WEIGHTS_SCRIPT)
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
+    # the probe imports this module's helpers (test_trainer) and conftest's: both folders on its path
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "training")]))
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                          f"--master_port={_free_port()}", str(script), str(tmp_path), str(ROOT / "tests" / "training")],
+                          f"--master_port={_free_port()}", str(script), str(tmp_path)],
                          capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
@@ -84,7 +86,6 @@ def test_ddp_two_cpu_processes_with_gloo_end_with_identical_weights(tmp_path):
 DDP_WEIGHTS_SCRIPT = r"""
 import hashlib, json, sys, warnings
 warnings.simplefilter("ignore")
-sys.path.insert(0, sys.argv[2])
 from pathlib import Path
 import torch
 import torch.distributed as dist
