@@ -77,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs = {name: Path(path).expanduser() for name, path in (r.split("=", 1) for r in args.run)}
     first = next(iter(runs.values()))
+    size = json.loads((first / "card.json").read_text())["config"]["input_size"]
     config = FeatureModelConfig.from_card(first / "card.json", {"biq2021": str(data_root() / "biq2021"),
-                                                                "derm": str(skin_set_dir()), "phone": str(args.phone_set)})
+                                                                "derm": str(skin_set_dir(size)), "phone": str(args.phone_set)})
     parts, _, _ = cached_parts(config, load_parts(config), progress=False, parts_wanted=("test",))
     results = {"phone_set": str(args.phone_set), "runs": {}}
     for name, run in runs.items():

@@ -9,7 +9,7 @@ and split), computes the calibration outputs once (out-of-fold, as training: cac
 ``~/.cache/diqa-edge/rule-search``), then chooses the rule with each search in ``SEARCHES`` and judges
 it on the test views of both skin sets (the card's sampled views) and the good held-out BIQ2021 photos.
 
-    python benchmarks/rule_search_rows.py --out benchmarks/results/rule_search_rows.json   # ~25 min once, then s
+    python benchmarks/rule_search_rows.py --out benchmarks/results/rule_search_rows.json   # ~8 min once, then s
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ def shipped_parts(card: Path):
     from diqa_edge.cachedir import data_root, phone_set_dir, skin_set_dir
     from diqa_edge.training.feature_model import FeatureModelConfig, cached_parts, load_parts
 
+    size = json.loads(Path(card).read_text())["config"]["input_size"]
     config = FeatureModelConfig.from_card(card, {"biq2021": str(data_root() / "biq2021"),
-                                                 "derm": str(skin_set_dir()), "phone": str(phone_set_dir())})
+                                                 "derm": str(skin_set_dir(size)), "phone": str(phone_set_dir())})
     return config, cached_parts(config, load_parts(config), progress=False)[0]
 
 

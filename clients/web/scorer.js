@@ -1,7 +1,7 @@
 // Photo or frame -> contract preprocessing -> the phone's .tflite file in LiteRT.js -> score, reasons,
 // accept / retake, hint. The page's counterpart of diqa_edge.sdk.scorer.QualityScorer.
 
-import { loadLiteRt, loadAndCompile, Tensor } from './litert/core.js';
+import { loadLiteRt, loadAndCompile, supportsFeature, Tensor } from './litert/core.js';
 import { decodeBlob, pixelsOf, resizeAndCrop, normalise, checkBudget } from './contract.js';
 import { RetakeRule, hintFor, topReason } from './rule.js';
 import { centreTileLuma, measureDetail } from './detail.js';
@@ -17,7 +17,9 @@ export async function loadScorer(base = new URL('.', import.meta.url)) {
   // two threads where the page is cross-origin isolated (the server sends COOP / COEP: the threaded
   // WebAssembly build needs SharedArrayBuffer), else one; ?threads=N in the address asks for another count
   const asked = Number(new URLSearchParams(globalThis.location?.search || '').get('threads')) || 2;
-  const threads = globalThis.crossOriginIsolated ? Math.min(asked, navigator.hardwareConcurrency || 1) : 1;
+  let threads = globalThis.crossOriginIsolated ? Math.min(asked, navigator.hardwareConcurrency || 1) : 1;
+  // the threaded build needs relaxed SIMD and WebAssembly threads: without them, one thread (not a failure)
+  if (threads > 1 && !((await supportsFeature('threads')) && (await supportsFeature('relaxedSimd')))) threads = 1;
   await loadLiteRt(new URL('litert/wasm/', base).href, { threads: threads > 1 });
   const model = new Uint8Array(await (await get('model.tflite')).arrayBuffer());
   const compiled = await loadAndCompile(model, { accelerator: 'wasm', cpuOptions: { numThreads: threads } });

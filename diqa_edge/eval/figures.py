@@ -57,8 +57,8 @@ def readme_table(card: dict, phone_gate: dict, file_mb: float, detail_gate: dict
     rows.append([f"held-out BIQ2021 SROCC (n = {biq['n']:,})",
                  f"{biq['srocc']:.3f} [{biq['srocc_ci'][0]:.3f}, {biq['srocc_ci'][1]:.3f}]"] + ["–"] * (len(names) - 1))
     rows.append(["file size", f"{file_mb:.2f} MB"] + ["–"] * (len(names) - 1))
-    if page:
-        row = next(r for r in page["rows"] if r["file"] == "shipped")
+    row = next((r for r in page["rows"] if r["file"] == "shipped"), None) if page else None
+    if row:
         rows.append(["the browser page (this file in LiteRT.js): downloaded before its first answer, first answer",
                      f"{row['page_download_mb']:.1f} MB, {row['first_answer_ms'] / 1000:.1f} s"]
                     + ["–"] * (len(names) - 1))

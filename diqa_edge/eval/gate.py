@@ -29,9 +29,11 @@ class Views:
     domains: np.ndarray | None = None     # the set each view came from ("derm", "phone", "natural"), if known
 
     @classmethod
-    def of(cls, records) -> "Views":
+    def of(cls, records, with_domains: bool = False) -> "Views":
+        """``with_domains``: each view's set as its domain, so a rule search holds the pristine margin per
+        domain (off by default: the shipped rule was chosen with one margin over all skin photos)."""
         return cls(np.array([r.distortion or "none" for r in records]), np.array([r.level or 0 for r in records]),
-                   np.array([r.dataset for r in records]))
+                   np.array([r.dataset for r in records]) if with_domains else None)
 
     def severe_cells(self) -> np.ndarray:
         """Each severe view's cell (its domain and family) as an integer, -1 for the others: the unit a
@@ -103,7 +105,7 @@ def _next_thresholds(values: np.ndarray, current: float, below: bool, steps: int
 
 
 # How a greedy step values the severe views it sends back (``SEARCHES``):
-#   "views": each view alike (the shipped search until 2026-12-05: plentiful, easy families win);
+#   "views": each view alike (the shipped rule's search: plentiful, easy families win);
 #   "cells": each (domain, family) cell alike, a view weighing 1 / its cell's size;
 #   "coverage": as "cells", but a cell stops counting once COVERAGE_TARGET of it is sent back, so the
 #   budget goes to the cells still short of the target.

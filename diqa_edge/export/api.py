@@ -42,6 +42,16 @@ class ExportOptions:
     dynamic_batch: bool = False
     verbose: bool = False                  # the converters' own output on the terminal, not in OUT/converters.log
 
+    def __post_init__(self) -> None:
+        for name in ("out", "images"):                  # a caller's str is a path
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, Path(getattr(self, name)))
+        if isinstance(self.calibration, str) and self.calibration != BUNDLED:
+            object.__setattr__(self, "calibration", Path(self.calibration))
+        unknown = [t for t in self.targets if t not in FORMATS]
+        if unknown:
+            raise ExportError(f"unknown target(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(FORMATS))}")
+
 
 @dataclass
 class ExportReport:
@@ -226,7 +236,7 @@ def _report_markdown(rows: list[dict]) -> str:
 def _decision_for(trained, options: "ExportOptions") -> tuple[dict, float, str]:
     """(decision, threshold, rule) for the manifests: the threshold given, else the model's own."""
     if options.accept_threshold is not None:
-        return {}, options.accept_threshold, "given on the command line"
+        return {}, options.accept_threshold, "given at export (--accept-threshold)"
     decision = _decide_on_validation(trained, options.min_sensitivity or None, options.mos_cutoff, options.out)
     return (decision, float(decision.get("threshold", 5.0)),
             decision.get("rule", "default 5.0: the model has no validation images to choose on"))

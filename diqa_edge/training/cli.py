@@ -75,8 +75,8 @@ def _data_arguments(parser) -> None:
 def _model_arguments(parser) -> None:
     parser.add_argument("--model", choices=("finetune", "pooled-stats"), default="finetune",
                         help="finetune: the paper's fine-tuned backbone + 2-layer head (SGD, epochs); "
-                             "pooled-stats: the backbone frozen, mean and std of each stage's activations, a "
-                             "ridge score head and logistic reasons heads fitted in seconds on cached features "
+                             "pooled-stats: the backbone frozen, mean and std of each stage's activations, an "
+                             "SVR score head and logistic reasons heads fitted in minutes on cached features "
                              f"(skin gate chosen on skin views; default input {DEFAULT_CONTRACT.input_size} px)")
     parser.add_argument("--stages", default="block0,block1,block2,block3,block4,block5,block6",
                         help="pooled-stats: stages whose statistics are used, from block0..block6 and head "
@@ -86,6 +86,7 @@ def _model_arguments(parser) -> None:
                         help="pooled-stats --score-head ridge only: weight of one skin view relative to one "
                              "BIQ2021 photo in the ridge (default 0.05: 8,280 skin views then weigh as 414 photos; "
                              "weight 1 cost 0.08 BIQ2021 SROCC); the SVR head samples its own skin views")
+    parser.add_argument("--skin-weight", type=float, dest="ridge_skin_weight", help=argparse.SUPPRESS)  # old name
     parser.add_argument("--score-head", choices=("svr", "ridge"), default="svr",
                         help="pooled-stats: the score head: svr (an RBF support-vector regression on the BIQ2021 "
                              "training photos and 800 skin views; held-out BIQ2021 SROCC 0.81 against the "
@@ -192,6 +193,8 @@ def run_pooled_stats(args: argparse.Namespace) -> int:
     from .experiments import resolve_dirs
     from .feature_model import FeatureModelConfig, reduce_score_head
 
+    if args.settings_from is not None:
+        return _train(*settings_from_card(args))
     if args.from_run is not None:
         if not args.score_rank:
             raise ValueError("--from-run reduces a run's score head: give --score-rank too")
@@ -203,8 +206,6 @@ def run_pooled_stats(args: argparse.Namespace) -> int:
         print(f"run folder: {args.out}")
         return 0
 
-    if args.settings_from is not None:
-        return _train(*settings_from_card(args))
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     overrides = dict(item.split("=", 1) for item in args.dataset_dir if "=" in item)
     size = args.input_size or DEFAULT_CONTRACT.input_size
@@ -247,12 +248,15 @@ def _train(config, out: Path) -> int:
 
 def settings_from_card(args: argparse.Namespace):
     """(the FeatureModelConfig of ``--settings-from``'s card with this machine's data folders, ``--out``)."""
+    from dataclasses import replace
+
     from ..cachedir import phone_set_dir, skin_set_dir
     from ..models.load import read_run_card
     from .experiments import resolve_dirs
     from .feature_model import FeatureModelConfig
 
     given = [f"--{d.replace('_', '-')}" for d, default in args.recipe_defaults.items() if getattr(args, d) != default]
+    given += ["--from-run"] if args.from_run is not None else []
     if given:
         raise UsageError(f"--settings-from {args.settings_from} reads the recipe from its card; "
                          f"drop {', '.join(given)}")
@@ -262,9 +266,13 @@ def settings_from_card(args: argparse.Namespace):
     defaults = {"derm": str(skin_set_dir(card["config"].get("input_size", DEFAULT_CONTRACT.input_size))),
                 "phone": str(phone_set_dir())}
     overrides = {**{n: defaults[n] for n in datasets if n in defaults}, **overrides}
+    for name in ("derm", "phone"):
+        if name in overrides and not (Path(overrides[name]) / "manifest.csv").exists():
+            raise DiqaError(f"{overrides[name]}: no skin set there; build it with `diqa-edge make-skin-set` "
+                            f"(README, 'The full chain')")
     config = FeatureModelConfig.from_card(Path(args.settings_from) / "card.json",
                                           resolve_dirs(datasets, args.data_root, overrides))
-    return config, args.out
+    return replace(config, device=args.device), args.out      # where it runs is this machine's choice
 
 
 def run(args: argparse.Namespace) -> int:

@@ -29,7 +29,6 @@ def test_score_prints_the_right_hint_for_the_blurred_and_darkened_samples():
     assert "retake" in rows[str(darkened)] and HINTS["dark"].hint in rows[str(darkened)]
 
 
-
 def test_score_json_gives_the_glare_hint_for_a_flash_reflection(tmp_path):
     photo = glare_view(tmp_path)
     proc = subprocess.run([sys.executable, "-m", "diqa_edge.cli", "score", str(photo), "--json"],
