@@ -164,7 +164,7 @@ def test_the_trainer_predicts_what_the_reduced_module_computes():
     assert np.abs(KernelFit(mean, scale, svr).predict(test) - got).max() > 1e-3   # not the full kernel
 
 
-def test_settings_from_the_shipped_card_are_the_shipped_settings():
+def test_settings_from_the_shipped_card_are_the_shipped_settings(tmp_path):
     """`diqa-edge train --settings-from diqa_edge/models/run` trains the shipped recipe (issue 33: the README's
     command cannot drift from the card), and a recipe option beside it is refused, not ignored."""
     import argparse
@@ -174,19 +174,30 @@ def test_settings_from_the_shipped_card_are_the_shipped_settings():
     from dataclasses import asdict
 
     from conftest import ROOT
+    from diqa_edge.errors import DiqaError
     from diqa_edge.training.cli import add_arguments, settings_from_card
 
     run = ROOT / "diqa_edge" / "models" / "run"
     parser = argparse.ArgumentParser()
     add_arguments(parser)
+    skin_sets = []
+    for name in ("derm", "phone"):          # a machine that built the skin sets (their manifests are enough here)
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.csv").write_text("image,mos\n")
+        skin_sets += ["--dataset-dir", f"{name}={tmp_path / name}"]
     config, out = settings_from_card(parser.parse_args(["--model", "pooled-stats", "--settings-from", str(run),
-                                                        "--out", "x"]))
+                                                        "--out", "x", *skin_sets]))
     shipped = json.loads((run / "card.json").read_text())
     expected = {("ridge_skin_weight" if k == "skin_weight" else k): v for k, v in shipped["config"].items()}
     got = asdict(config)
     assert {k: v for k, v in got.items() if k != "dataset_dirs"} == \
         {k: v for k, v in expected.items() if k != "dataset_dirs"}
     assert sorted(got["dataset_dirs"]) == sorted(shipped["trained_on"])
+    assert got["dataset_dirs"]["phone"] == str(tmp_path / "phone")
+    missing = parser.parse_args(["--model", "pooled-stats", "--settings-from", str(run), "--out", "x",
+                                 "--dataset-dir", f"derm={tmp_path / 'nothing'}"])
+    with pytest.raises(DiqaError, match="no skin set there"):
+        settings_from_card(missing)
     proc = subprocess.run([sys.executable, "-m", "diqa_edge.cli", "train", "--model", "pooled-stats",
                            "--settings-from", str(run), "--score-rank", "64", "--out", "x"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
