@@ -42,8 +42,6 @@ def cells_of(rule, outputs: np.ndarray, records) -> dict:
 
 
 def measure(run: Path, parts: dict) -> dict:
-    import torch
-
     from diqa_edge.data.distort import REASONS
     from diqa_edge.eval.metrics import srocc
     from diqa_edge.models.load import load_trained
@@ -52,12 +50,7 @@ def measure(run: Path, parts: dict) -> dict:
 
     trained = load_trained(run)
     rule = RetakeRule.from_decision(trained.card["decision"], trained.card["decision"]["threshold"])
-
-    def outputs(features: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(features, np.float32))
-            return trained.model.from_features(x).double().numpy()
-
+    outputs = trained.model.outputs_of_features
     test = parts["test"]
     natural = good_natural(test["biq2021"])
     return {**{name: cells_of(rule, outputs(test[name].features), test[name].records) for name in ("derm", "phone")},

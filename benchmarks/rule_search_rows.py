@@ -122,8 +122,7 @@ def cached_outputs(card: Path) -> dict:
 
 def calibration_cells(retake: np.ndarray, views) -> dict:
     """Each severe (domain, family) cell's share sent back on the calibration views."""
-    cells = views.severe_cells()
-    names = np.char.add(np.char.add(views.domains.astype(str), "/"), views.families.astype(str))
+    cells, names = views.severe_cells(), views.cell_names()
     return {str(names[cells == c][0]): round(float(retake[cells == c].mean()), 3) for c in np.unique(cells[cells >= 0])}
 
 

@@ -35,12 +35,16 @@ class Views:
         return cls(np.array([r.distortion or "none" for r in records]), np.array([r.level or 0 for r in records]),
                    np.array([r.dataset for r in records]) if with_domains else None)
 
+    def cell_names(self) -> np.ndarray:
+        """Each view's cell as "domain/family" ("/family" without domains)."""
+        domains = self.domains if self.domains is not None else np.full(len(self.families), "")
+        return np.char.add(np.char.add(domains.astype(str), "/"), self.families.astype(str))
+
     def severe_cells(self) -> np.ndarray:
         """Each severe view's cell (its domain and family) as an integer, -1 for the others: the unit a
         balanced search counts in, so that a family with few views weighs as much as one with many."""
         severe = self.severe() & (self.families != "darker_tone")
-        domains = self.domains if self.domains is not None else np.full(len(self.families), "")
-        names = np.char.add(np.char.add(domains.astype(str), "/"), self.families.astype(str))
+        names = self.cell_names()
         cells = np.full(len(names), -1)
         _, cells[severe] = np.unique(names[severe], return_inverse=True)
         return cells

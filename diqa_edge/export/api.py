@@ -146,8 +146,6 @@ def _decide_on_validation(trained, min_sensitivity: float | None, mos_cutoff: fl
     """Choose the accept / retake threshold on the model's validation images for the stated target;
     keep it and its ROC beside the export (never in the training run, which export does not edit). A
     decision an earlier export into the same folder chose for the same target and weights is reused."""
-    import json as _json
-
     from ..fileio import atomic_write_text
     from ..eval.threshold import choose_threshold, roc_plot
     from .parity import ParityImages, torch_scores
@@ -157,7 +155,7 @@ def _decide_on_validation(trained, min_sensitivity: float | None, mos_cutoff: fl
         return held     # a skin gate chosen at training time on skin views: never replaced by a BIQ cutoff
     kept = out_dir / "decision.json"
     if kept.exists():   # chosen by an earlier export into this folder, for the same target and weights
-        held = _json.loads(kept.read_text())
+        held = json.loads(kept.read_text())
         if held.get("min_sensitivity") == min_sensitivity and held.get("mos_cutoff") == mos_cutoff \
                 and held.get("weights") == _weights_key(trained) and (out_dir / "decision_roc.png").exists():
             return {k: v for k, v in held.items() if k != "weights"}
@@ -171,7 +169,7 @@ def _decide_on_validation(trained, min_sensitivity: float | None, mos_cutoff: fl
                               labels=images.labels)
     roc_plot(pred, images.mos, chosen, out_dir / "decision_roc.png", title=f"{trained.name}: accept / retake")
     decision = chosen.to_dict()
-    atomic_write_text(kept, _json.dumps({**decision, "weights": _weights_key(trained)}, indent=1, default=str) + "\n")
+    atomic_write_text(kept, json.dumps({**decision, "weights": _weights_key(trained)}, indent=1, default=str) + "\n")
     return decision
 
 

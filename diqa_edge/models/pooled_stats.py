@@ -213,6 +213,12 @@ class PooledStatsIQA(nn.Module):
             return score
         return torch.cat([score, torch.sigmoid(z[:, 1:])], dim=1)
 
+    def outputs_of_features(self, features: np.ndarray) -> np.ndarray:
+        """``from_features`` on cached statistics (NumPy in, float64 NumPy out, no autograd): what
+        evaluation and benchmarks compare heads with."""
+        with torch.inference_mode():
+            return self.from_features(torch.from_numpy(np.ascontiguousarray(features, np.float32))).double().numpy()
+
     def set_linear(self, weight, bias, mean, scale) -> None:
         """Fold ``(f - mean) / scale`` into the layer: ``w' = w / scale``, ``b' = b - w' . mean``.
         ``weight``: outputs x features (score row first), all NumPy arrays."""

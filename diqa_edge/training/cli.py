@@ -189,7 +189,6 @@ def config_from_args(args: argparse.Namespace):
 def run_pooled_stats(args: argparse.Namespace) -> int:
     """``--model pooled-stats``: one feature-model run (split ``--splits``' first index), or with
     ``--from-run`` the reduction of a trained run's score head."""
-    from ..cachedir import phone_set_dir, skin_set_dir
     from .experiments import resolve_dirs
     from .feature_model import FeatureModelConfig, reduce_score_head
 
@@ -207,23 +206,14 @@ def run_pooled_stats(args: argparse.Namespace) -> int:
         return 0
 
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
-    overrides = dict(item.split("=", 1) for item in args.dataset_dir if "=" in item)
     size = args.input_size or DEFAULT_CONTRACT.input_size
-    if "derm" in datasets and "derm" not in overrides:
-        overrides["derm"] = str(skin_set_dir(size))
-    if "phone" in datasets and "phone" not in overrides:
-        overrides["phone"] = str(phone_set_dir())
     unknown = [d for d in datasets if d not in ("biq2021", "derm", "phone")]
     if unknown:
         raise ValueError(f"--model pooled-stats trains on biq2021, derm and phone (make-skin-set folders), "
                          f"not {', '.join(unknown)}")
     if "phone" in datasets and "derm" not in datasets:
         raise ValueError("--datasets phone goes with derm: the skin views of both set the reasons and the rule")
-    builds = {"derm": f"`diqa-edge make-skin-set {data_root() / 'skin-cc0' / 'images'} --short-side {size}`",
-              "phone": f"`diqa-edge make-skin-set {data_root() / 'pad-ufes-phone'} --phone`"}
-    for name in ("derm", "phone"):
-        if name in datasets and not (Path(overrides[name]) / "manifest.csv").exists():
-            raise DiqaError(f"{overrides[name]}: no skin set there; build it with {builds[name]}")
+    overrides = skin_set_dirs(datasets, args.dataset_dir, size)
     config = FeatureModelConfig(dataset_dirs=resolve_dirs(datasets, args.data_root, overrides),
                                 backbone=args.backbone, input_size=size, stages=args.stages,
                                 ridge_skin_weight=args.ridge_skin_weight, reasons="derm" in datasets,
@@ -246,11 +236,27 @@ def _train(config, out: Path) -> int:
     return 0
 
 
+def skin_set_dirs(datasets: list[str], dataset_dir: list[str], size: int) -> dict[str, str]:
+    """``--dataset-dir NAME=PATH`` overrides, with each skin set of ``datasets`` at its default folder when
+    not given, and one sentence naming the command that builds a skin set that is not there."""
+    from ..cachedir import phone_set_dir, skin_set_dir
+
+    overrides = dict(item.split("=", 1) for item in dataset_dir if "=" in item)
+    defaults = {"derm": str(skin_set_dir(size)), "phone": str(phone_set_dir())}
+    builds = {"derm": f"`diqa-edge make-skin-set {data_root() / 'skin-cc0' / 'images'} --short-side {size}`",
+              "phone": f"`diqa-edge make-skin-set {data_root() / 'pad-ufes-phone'} --phone`"}
+    for name in ("derm", "phone"):
+        if name in datasets:
+            overrides.setdefault(name, defaults[name])
+            if not (Path(overrides[name]) / "manifest.csv").exists():
+                raise DiqaError(f"{overrides[name]}: no skin set there; build it with {builds[name]}")
+    return overrides
+
+
 def settings_from_card(args: argparse.Namespace):
     """(the FeatureModelConfig of ``--settings-from``'s card with this machine's data folders, ``--out``)."""
     from dataclasses import replace
 
-    from ..cachedir import phone_set_dir, skin_set_dir
     from ..models.load import read_run_card
     from .experiments import resolve_dirs
     from .feature_model import FeatureModelConfig
@@ -262,14 +268,7 @@ def settings_from_card(args: argparse.Namespace):
                          f"drop {', '.join(given)}")
     card = read_run_card(Path(args.settings_from), ("config", "trained_on"))
     datasets = list(card["trained_on"])
-    overrides = dict(item.split("=", 1) for item in args.dataset_dir if "=" in item)
-    defaults = {"derm": str(skin_set_dir(card["config"].get("input_size", DEFAULT_CONTRACT.input_size))),
-                "phone": str(phone_set_dir())}
-    overrides = {**{n: defaults[n] for n in datasets if n in defaults}, **overrides}
-    for name in ("derm", "phone"):
-        if name in overrides and not (Path(overrides[name]) / "manifest.csv").exists():
-            raise DiqaError(f"{overrides[name]}: no skin set there; build it with `diqa-edge make-skin-set` "
-                            f"(README, 'The full chain')")
+    overrides = skin_set_dirs(datasets, args.dataset_dir, card["config"].get("input_size", DEFAULT_CONTRACT.input_size))
     config = FeatureModelConfig.from_card(Path(args.settings_from) / "card.json",
                                           resolve_dirs(datasets, args.data_root, overrides))
     return replace(config, device=args.device), args.out      # where it runs is this machine's choice

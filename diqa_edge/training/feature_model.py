@@ -455,8 +455,6 @@ def reduce_score_head(run_dir: Path, out_dir: Path, rank: int, progress: bool = 
     stays the one the rule was chosen for (retraining would re-run the greedy rule search on slightly
     different scores and move every reason's threshold). The card's test figures and skin acceptance
     table are measured again with the reduced head, on the run's own test parts."""
-    import torch
-
     from ..errors import DiqaError
     from ..eval.metrics import all_metrics
     from ..models.load import load_trained
@@ -471,12 +469,7 @@ def reduce_score_head(run_dir: Path, out_dir: Path, rank: int, progress: bool = 
     parts, _, _ = cached_parts(config, load_parts(config), progress, parts_wanted=("test",))
     model = trained.model
     model.kernel = model.kernel.reduced(rank)
-
-    def predict(features: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return model.from_features(torch.from_numpy(np.ascontiguousarray(features, np.float32))).double().numpy()
-
-    outputs = {name: predict(part.features) for name, part in parts["test"].items()}
+    outputs = {name: model.outputs_of_features(part.features) for name, part in parts["test"].items()}
     metrics = {name: all_metrics(out[:, 0], parts["test"][name].mos, ci=True) for name, out in outputs.items()}
     if "biq2021" in parts["test"]:
         metrics["biq2021_first4000_holdout"] = earlier_holdout_metrics(config, parts["test"]["biq2021"],
