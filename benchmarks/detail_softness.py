@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     card = json.loads(args.card.read_text())
     manifest = read_sidecar(args.model)
-    side, shipped = manifest.contract.detail_tile, manifest.decision["detail"]["sharpness_min"]
+    side, shipped = manifest.contract.detail_tile, manifest.rule.detail.sharpness_min
     photos = calibration_photos(card)
     views = all_tile_views(photos, side, progress=False)
     soft = {s: softened_sharpness(photos, s, side) for s in SIGMAS}

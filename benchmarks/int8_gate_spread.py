@@ -86,7 +86,6 @@ def main(argv=None) -> int:
     from diqa_edge.eval.report import markdown_table
     from diqa_edge.export.parity import bundled_parity_set
     from diqa_edge.models.load import SHIPPED_RUN, load_trained
-    from diqa_edge.sdk.decision import RetakeRule
     from diqa_edge.sdk.manifest import read_sidecar
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -100,7 +99,7 @@ def main(argv=None) -> int:
 
     trained = load_trained(args.run)
     manifest = read_sidecar(args.model)
-    rule = RetakeRule.from_decision(manifest.decision, manifest.threshold)
+    rule = manifest.rule
     bundled = bundled_parity_set(cache_root() / "parity-images")
     test = run_split_part(trained.card, "test")
     files = {"correct": args.model, **{k: Path(v) for k, v in (w.split("=", 1) for w in args.wrong)}}

@@ -119,7 +119,6 @@ def main(argv=None) -> int:
     from diqa_edge.bench import measure
     from diqa_edge.eval.report import markdown_table
     from diqa_edge.models.load import SHIPPED_RUN, load_trained
-    from diqa_edge.sdk.decision import RetakeRule
     from diqa_edge.sdk.runtimes import load_runtime
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -131,7 +130,7 @@ def main(argv=None) -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     trained = load_trained(args.checkpoint)
     contract, names = trained.contract, tuple(trained.model.output_names[1:])
-    rule = RetakeRule.from_decision(trained.card["decision"], trained.card["decision"]["threshold"])
+    rule = trained.rule
     crops, test, calib = held_out_and_calibration(trained, args.images)
     mos, skin = np.array([r.mos for r in test]), np.array([r.pseudo for r in test])
     tf_dir = float_saved_model(trained, WORK, calib["train"])

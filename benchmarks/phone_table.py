@@ -92,7 +92,6 @@ def main(argv=None) -> int:
     from diqa_edge.data.splits import run_split_part
     from diqa_edge.eval.report import markdown_table
     from diqa_edge.models.load import SHIPPED_RUN, load_trained
-    from diqa_edge.sdk.decision import RetakeRule
     from diqa_edge.sdk.manifest import read_sidecar
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -103,7 +102,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     trained = load_trained(SHIPPED_RUN)
-    rule = RetakeRule.from_decision(trained.card["decision"], trained.card["decision"]["threshold"])
+    rule = trained.rule
     names = tuple(trained.model.output_names[1:])
     test = run_split_part(trained.card, "test")
     records = (seeded_subsample([r for r in test if not r.pseudo], args.images // 2, 2)

@@ -1,7 +1,7 @@
 """Do more fault views of phone photos sharpen the gate on phone photos (issue 31)? Run folders side by side.
 
 Each run (``--run NAME=DIR``, a feature-model run folder) is scored with its own heads and its own retake
-rule (its card's decision) on the same test views: the test parts of the dermoscopy set and of the phone
+rule (its card's) on the same test views: the test parts of the dermoscopy set and of the phone
 set given (``--phone-set``; its split is by patient, so every run sees the same held-out patients), and
 the good held-out BIQ2021 photos. Features come from the trainer's cache (computed there once). Rows:
 pristine acceptance, darker skin tones accepted, each family's level-4 / level-5 cells below 0.90, the
@@ -45,11 +45,10 @@ def measure(run: Path, parts: dict) -> dict:
     from diqa_edge.data.distort import REASONS
     from diqa_edge.eval.metrics import srocc
     from diqa_edge.models.load import load_trained
-    from diqa_edge.sdk.decision import RetakeRule
     from diqa_edge.training.feature_model import good_natural
 
     trained = load_trained(run)
-    rule = RetakeRule.from_decision(trained.card["decision"], trained.card["decision"]["threshold"])
+    rule = trained.rule
     outputs = trained.model.outputs_of_features
     test = parts["test"]
     natural = good_natural(test["biq2021"])

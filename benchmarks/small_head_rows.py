@@ -114,7 +114,6 @@ def main(argv=None) -> int:
     from diqa_edge.data.splits import run_split_part
     from diqa_edge.cachedir import cache_root
     from diqa_edge.models.load import load_trained
-    from diqa_edge.sdk.decision import RetakeRule
     from diqa_edge.training.feature_model import run_features
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -127,8 +126,7 @@ def main(argv=None) -> int:
     trained = load_trained(args.run)
     model, kernel = trained.model, trained.model.kernel
     names = tuple(trained.card["outputs"][1:])
-    decision = trained.card["decision"]
-    rule = RetakeRule.from_decision(decision, decision["threshold"])
+    rule = trained.rule
     test, val = run_split_part(trained.card, "test"), run_split_part(trained.card, "val")
     parts = {d: [r for r in test if r.dataset == d] for d in ("biq2021", "derm")}
     if not parts["derm"]:

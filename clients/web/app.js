@@ -158,7 +158,8 @@ window.diqa = {
   ready: null,
   live: null,
   info: () => ({ name: scorer.manifest.name, input_size: scorer.contract.input_size, threads: scorer.threads,
-                 isolated: globalThis.crossOriginIsolated, threshold: scorer.rule.scoreThreshold }),
+                 isolated: globalThis.crossOriginIsolated, threshold: scorer.rule.scoreThreshold,
+                 rule: scorer.rule.describe() }),
   scoreUrl: async (url) => scorer.scoreBlob(await fetchBlob(url), url),
   showUrl: async (url) => checkPhoto(await fetchBlob(url), url.split('/').pop()),
   cropOfUrl: async (url) => {
@@ -198,7 +199,7 @@ async function main() {
   const info = window.diqa.info();
   setStatus(`Model ready (${info.input_size} px, ${info.threads} thread${info.threads > 1 ? 's' : ''}). ` +
             'Start the camera, or choose a photo.');
-  $('model').textContent = `${scorer.manifest.name}, ${scorer.manifest.threshold_rule}`;
+  $('model').textContent = `${scorer.manifest.name}, ${scorer.rule.describe()}`;
   for (const id of ['camera', 'file', 'samples']) $(id).disabled = false;
   $('camera').onclick = () => (stream ? stopCamera() : startCamera());
   $('capture').onclick = captureFrame;

@@ -4,13 +4,34 @@
 
 import { detailTrigger } from './detail.js';
 
+// the rule's JSON form this page reads (RULE_VERSION in diqa_edge/sdk/decision.py): the site writes the
+// manifest through the SDK, which reads older manifests and writes this form
+const RULE_VERSION = 1;
+
 export class RetakeRule {
   constructor(manifest) {
-    this.scoreThreshold = manifest.threshold;
-    this.reasonThresholds = (manifest.decision && manifest.decision.reason_thresholds) || {};
+    const rule = manifest.rule;
+    if (!rule || rule.version !== RULE_VERSION) {
+      throw new Error(`the manifest's rule is version ${rule && rule.version}; this page reads version ${RULE_VERSION}`);
+    }
+    this.scoreThreshold = rule.score_threshold;
+    this.reasonThresholds = rule.reason_thresholds || {};
     // the 1:1 rule, when it has a threshold (as DetailRule.from_dict in the SDK)
-    const d = manifest.decision && manifest.decision.detail;
+    const d = rule.detail;
     this.detail = d && (d.noise_max != null || d.sharpness_min != null) ? d : null;
+  }
+
+  // The rule in one sentence, as RetakeRule.describe in the SDK writes it.
+  describe() {
+    let text = `retake when the score is below ${this.scoreThreshold.toFixed(3)}`;
+    if (Object.keys(this.reasonThresholds).length) text += " or a reason's probability is above its threshold";
+    if (this.detail) {
+      const parts = [];
+      if (this.detail.noise_max != null) parts.push(`noise > ${this.detail.noise_max.toFixed(2)}`);
+      if (this.detail.sharpness_min != null) parts.push(`sharpness < ${this.detail.sharpness_min.toFixed(2)}`);
+      text += ` or, at 1:1, ${parts.join(' or ')}`;
+    }
+    return text;
   }
 
   // [acceptable, the reason that sent it back or null]: the reason furthest past its threshold

@@ -64,13 +64,11 @@ class ChosenRule:
     quantile: float              # each threshold's tail share of the views that must pass (nan: greedy; null in JSON)
     calibration: dict            # the rates it reached on the calibration views
 
-    def to_dict(self) -> dict:
-        return {"rule": f"retake when the score is below {self.rule.score_threshold:.3f}"
-                        + (" or a reason's probability is above its threshold" if self.rule.reason_thresholds
-                           else ""),
-                "threshold": self.rule.score_threshold, **self.rule.to_dict(), "kind": self.kind,
-                "quantile": None if self.quantile != self.quantile else self.quantile, "chosen_on": "skin calibration views (never the test part)",
-                "calibration": self.calibration}
+    def evidence(self) -> dict:
+        """How the rule was chosen and what it reached on the calibration views (the card's and the
+        manifest's ``rule_evidence``; the thresholds themselves live in the rule only)."""
+        return {"kind": self.kind, "quantile": None if self.quantile != self.quantile else self.quantile,
+                "chosen_on": "skin calibration views (never the test part)", "calibration": self.calibration}
 
 
 def rates(retake: np.ndarray, views: Views, mild: np.ndarray) -> dict:

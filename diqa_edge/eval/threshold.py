@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..sdk.decision import RetakeRule
+
 DEFAULT_MOS_CUTOFF = 5.5
 
 
@@ -36,6 +38,15 @@ class Decision:
         d = asdict(self)
         d["table"] = list(self.table)
         return d
+
+    def retake_rule(self) -> RetakeRule:
+        """The rule a manifest carries: this score cut alone (no reasons head chose anything here)."""
+        return RetakeRule(self.threshold)
+
+    def evidence(self) -> dict:
+        """How the cut was chosen and what it reached (the manifest's ``rule_evidence``): everything but
+        the cut itself and its sentence, which the rule writes from the cut."""
+        return {k: v for k, v in self.to_dict().items() if k not in ("threshold", "rule")}
 
 
 def roc_auc(pred, mos, mos_cutoff: float = DEFAULT_MOS_CUTOFF) -> float:

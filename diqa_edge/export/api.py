@@ -20,8 +20,9 @@ from ..data.splits import run_split_part
 from ..errors import DiqaError
 from ..eval.report import markdown_table
 from ..models.load import SHIPPED_MODEL, SHIPPED_RUN
+from ..sdk.decision import RetakeRule
 from ..sdk.manifest import read_sidecar
-from .formats import CALIBRATED, FORMATS, SAMPLES, ExportError, ExportJob, converters_to_log, log_tail, validate
+from .formats import CALIBRATED, DEFAULT_EVIDENCE, DEFAULT_RULE, FORMATS, SAMPLES, ExportError, ExportJob, converters_to_log, log_tail, validate
 from .parity import DEFAULT_THRESHOLDS
 
 
@@ -35,7 +36,7 @@ class ExportOptions:
     num_images: int = 60
     calibration: Path | str | None = None  # int8 calibration: folder, manifest CSV or "bundled"
     num_calibration: int = 400
-    accept_threshold: float | None = None  # none: the model's own decision
+    accept_threshold: float | None = None  # none: the model's own rule's score cut (its reasons' stay)
     min_sensitivity: float = 0.9
     mos_cutoff: float = 5.5
     gates: dict = field(default_factory=lambda: copy.deepcopy(DEFAULT_THRESHOLDS))
@@ -55,11 +56,12 @@ class ExportOptions:
 
 @dataclass
 class ExportReport:
-    """Every file's row (its gate figures and status), the decision the manifests carry, the report as
-    Markdown (also written to OUT/export_report.md and .json)."""
+    """Every file's row (its gate figures and status), the rule the manifests carry and how it was chosen,
+    the report as Markdown (also written to OUT/export_report.md and .json)."""
     model: str
     rows: list[dict]
-    decision: dict
+    rule: RetakeRule
+    rule_evidence: dict
     markdown: str
 
     @property
@@ -85,20 +87,20 @@ def export(checkpoint: Path | None = None, options: ExportOptions = ExportOption
               flush=True)
     trained = load_trained(checkpoint or SHIPPED_RUN)
     options.out.mkdir(parents=True, exist_ok=True)
-    decision, threshold, rule = _decision_for(trained, options)
+    rule, evidence = _rule_for(trained, options)
     images, calib = _parity_inputs(trained, options, rebuild, plan)
     labelled = f"labelled: {images.labels}" if images.labels and images.labels != "none" else "unlabelled"
     print(f"model {trained.name} ({trained.contract.input_size} px), {len(images.paths)} parity images "
           f"({labelled}), {len(calib.paths)} calibration images", flush=True)
     reference = torch_outputs(trained.model, images, trained.contract)
-    artefacts = _convert(trained, plan, options, calib, decision, threshold, rule)
+    artefacts = _convert(trained, plan, options, calib, rule, evidence)
     rows = _gate_all(artefacts, trained, images, reference, options, rebuild)
     md = (f"# Export report: {trained.name}\n\nParity on {len(images.paths)} images ({labelled}), "
           f"thresholds {json.dumps(options.gates)}; total {time.perf_counter() - t_all:.0f} s.\n\n"
-          + _report_markdown(rows) + _decision_markdown(decision))
+          + _report_markdown(rows) + _rule_markdown(rule, evidence))
     atomic_write_text(options.out / "export_report.md", md)
     atomic_write_text(options.out / "export_report.json", json.dumps(rows, indent=1, default=str) + "\n")
-    return ExportReport(trained.name, rows, decision, md)
+    return ExportReport(trained.name, rows, rule, evidence, md)
 
 
 def _precisions(target: str, options: "ExportOptions", shipped) -> list[str]:
@@ -142,35 +144,36 @@ def _records_or_folder(path: Path, limit: int, seed: int):
     raise DiqaError(f"{path}: neither a folder of images nor a manifest CSV")
 
 
-def _decide_on_validation(trained, min_sensitivity: float | None, mos_cutoff: float, out_dir: Path) -> dict:
-    """Choose the accept / retake threshold on the model's validation images for the stated target;
-    keep it and its ROC beside the export (never in the training run, which export does not edit). A
-    decision an earlier export into the same folder chose for the same target and weights is reused."""
+def _rule_on_validation(trained, min_sensitivity: float | None, mos_cutoff: float,
+                        out_dir: Path) -> tuple[RetakeRule, dict] | None:
+    """A score cut chosen on the model's validation images for the stated target (a run that chose no
+    rule at training: BIQ2021 only, or a fine-tuned network); kept with its ROC beside the export (never in
+    the training run, which export does not edit). A rule an earlier export into the same folder chose for
+    the same target and weights is reused. None when the run has too few validation images."""
     from ..fileio import atomic_write_text
     from ..eval.threshold import choose_threshold, roc_plot
     from .parity import ParityImages, torch_scores
 
-    held = trained.card.get("decision") or {}
-    if held.get("chosen_on", "").startswith("skin"):
-        return held     # a skin gate chosen at training time on skin views: never replaced by a BIQ cutoff
-    kept = out_dir / "decision.json"
+    kept = out_dir / "rule.json"
     if kept.exists():   # chosen by an earlier export into this folder, for the same target and weights
         held = json.loads(kept.read_text())
-        if held.get("min_sensitivity") == min_sensitivity and held.get("mos_cutoff") == mos_cutoff \
+        evidence = held.get("rule_evidence", {})
+        if evidence.get("min_sensitivity") == min_sensitivity and evidence.get("mos_cutoff") == mos_cutoff \
                 and held.get("weights") == _weights_key(trained) and (out_dir / "decision_roc.png").exists():
-            return {k: v for k, v in held.items() if k != "weights"}
+            return RetakeRule.from_dict(held["rule"]), evidence
     val = run_split_part(trained.card, "val")
     if len(val) < 20:
-        return {}
+        return None
     images = ParityImages.from_records(val, limit=len(val))
     print(f"choosing the accept/retake threshold on {len(val)} validation images ({images.labels})", flush=True)
     pred = torch_scores(trained.model, images, trained.contract)
     chosen = choose_threshold(pred, images.mos, mos_cutoff=mos_cutoff, min_sensitivity=min_sensitivity,
                               labels=images.labels)
     roc_plot(pred, images.mos, chosen, out_dir / "decision_roc.png", title=f"{trained.name}: accept / retake")
-    decision = chosen.to_dict()
-    atomic_write_text(kept, json.dumps({**decision, "weights": _weights_key(trained)}, indent=1, default=str) + "\n")
-    return decision
+    rule, evidence = chosen.retake_rule(), chosen.evidence()
+    atomic_write_text(kept, json.dumps({"rule": rule.to_dict(), "rule_evidence": evidence,
+                                        "weights": _weights_key(trained)}, indent=1, default=str) + "\n")
+    return rule, evidence
 
 
 def _weights_key(trained) -> str:
@@ -182,13 +185,13 @@ def _weights_key(trained) -> str:
     return f"{weights}:{stat.st_size}:{stat.st_mtime_ns}" if stat else str(weights)
 
 
-def _decision_markdown(decision: dict) -> str:
-    if not decision.get("table"):
+def _rule_markdown(rule: RetakeRule, evidence: dict) -> str:
+    if not evidence.get("table"):
         return ""
     table = markdown_table(["target sensitivity", "threshold", "sensitivity", "specificity", "retake rate"],
                            [[f"{r['target_sensitivity']:.2f}", f"{r['threshold']:.3f}", f"{r['sensitivity']:.3f}",
-                             f"{r['specificity']:.3f}", f"{r['retake_rate']:.3f}"] for r in decision["table"]])
-    return (f"\n## Accept / retake decision\n\n{decision['rule']}; ROC AUC {decision['auc']:.3f} "
+                             f"{r['specificity']:.3f}", f"{r['retake_rate']:.3f}"] for r in evidence["table"]])
+    return (f"\n## Accept / retake rule\n\n{rule.describe()}; ROC AUC {evidence['auc']:.3f} "
             f"(`decision_roc.png`). Operating table on the same validation images (stored in every manifest):\n\n"
             + "\n".join(table) + "\n")
 
@@ -231,13 +234,17 @@ def _report_markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _decision_for(trained, options: "ExportOptions") -> tuple[dict, float, str]:
-    """(decision, threshold, rule) for the manifests: the threshold given, else the model's own."""
-    if options.accept_threshold is not None:
-        return {}, options.accept_threshold, "given at export (--accept-threshold)"
-    decision = _decide_on_validation(trained, options.min_sensitivity or None, options.mos_cutoff, options.out)
-    return (decision, float(decision.get("threshold", 5.0)),
-            decision.get("rule", "default 5.0: the model has no validation images to choose on"))
+def _rule_for(trained, options: "ExportOptions") -> tuple[RetakeRule, dict]:
+    """(rule, evidence) for the manifests: the rule the run chose at training (on skin views: never
+    replaced by a score cut chosen on BIQ2021), else a score cut chosen on its validation images, else the
+    default; ``accept_threshold`` replaces the score cut only (the reasons' thresholds stay)."""
+    chosen = (trained.rule, trained.rule_evidence) if trained.rule is not None else \
+        _rule_on_validation(trained, options.min_sensitivity or None, options.mos_cutoff, options.out)
+    rule, evidence = chosen or (DEFAULT_RULE, DEFAULT_EVIDENCE)
+    if options.accept_threshold is None:
+        return rule, evidence
+    return (rule.with_score_threshold(options.accept_threshold),
+            {"chosen_on": "score cut given at export (accept_threshold); the rest as chosen", "as_chosen": evidence})
 
 
 BUNDLED = "bundled"   # --calibration bundled: the images of ``parity.bundled_parity_set``
@@ -273,13 +280,12 @@ def _parity_inputs(trained, options: "ExportOptions", rebuild: bool, plan: dict)
     return images, calib
 
 
-def _convert(trained, plan: dict, options: "ExportOptions", calib, decision: dict, threshold: float,
-             rule: str) -> list:
+def _convert(trained, plan: dict, options: "ExportOptions", calib, rule: RetakeRule, evidence: dict) -> list:
     """Every planned file, target by target through the export table (``formats.FORMATS``); the ONNX
     graph is built once, and only when a target needs it (ONNX itself, TFLite's onnx2tf)."""
     from .onnx_target import export_onnx
 
-    meta = {"threshold": threshold, "threshold_rule": rule, "decision": decision}
+    meta = {"rule": rule, "rule_evidence": evidence}
     job = ExportJob(options.out, lambda: export_onnx(trained, options.out, dynamic_batch=options.dynamic_batch, **meta),
                     calibration=list(calib.paths), dynamic_batch=options.dynamic_batch, verbose=options.verbose, **meta)
     log = options.out / "converters.log"

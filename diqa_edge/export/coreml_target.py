@@ -25,7 +25,8 @@ import tempfile
 from pathlib import Path
 
 from ..sdk.manifest import MANIFEST_KEY, ModelManifest, write_sidecar
-from .formats import Artefact, ExportError, ExportJob, stage
+from ..sdk.decision import RetakeRule
+from .formats import DEFAULT_RULE, Artefact, ExportError, ExportJob, stage
 
 MIN_TARGET = "iOS16"
 
@@ -98,12 +99,12 @@ def validate_spec(path: Path, contract) -> dict:
             "model_type": spec.WhichOneof("Type")}
 
 
-def save_package(ml, trained, precision: str, out: Path, *, threshold: float = 5.0,
-                 threshold_rule: str = "", decision: dict | None = None) -> dict:
+def save_package(ml, trained, precision: str, out: Path, *, rule: RetakeRule = DEFAULT_RULE,
+                 rule_evidence: dict | None = None) -> dict:
     """Write the package with its manifest (in the model's metadata and beside it), atomically."""
     contract = trained.contract
-    manifest = ModelManifest(contract, threshold, name=trained.name, format="coreml",
-                             precision=precision, threshold_rule=threshold_rule, decision=decision or {},
+    manifest = ModelManifest(contract, rule, name=trained.name, format="coreml",
+                             precision=precision, rule_evidence=rule_evidence or {},
                              outputs=tuple(trained.model.output_names),
                              extra={"image_input": {"scale": 1 / 255, "bias": [-m for m in contract.mean],
                                                     "std_folded_into_first_conv": list(contract.std)},
@@ -123,14 +124,13 @@ def save_package(ml, trained, precision: str, out: Path, *, threshold: float = 5
     return notes
 
 
-def export_coreml(trained, precisions: list[str], out_dir: Path, *, threshold: float = 5.0,
-                  threshold_rule: str = "", decision: dict | None = None) -> list[Artefact]:
+def export_coreml(trained, precisions: list[str], out_dir: Path, *, rule: RetakeRule = DEFAULT_RULE,
+                  rule_evidence: dict | None = None) -> list[Artefact]:
     artefacts = []
     for precision in precisions:
         ml, seconds = _convert(trained.model, trained.contract, precision)
         out = out_dir / f"{trained.name}_coreml_{precision}.mlpackage"
-        notes = save_package(ml, trained, precision, out, threshold=threshold, threshold_rule=threshold_rule,
-                             decision=decision)
+        notes = save_package(ml, trained, precision, out, rule=rule, rule_evidence=rule_evidence)
         artefacts.append(Artefact("coreml", precision, out, seconds, notes))
     return artefacts
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import DiqaError
+from ..sdk.decision import RetakeRule
 
 PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8", "int8-trunk")
 # the precisions whose activation ranges are calibrated on real images
@@ -53,24 +54,29 @@ FORMATS: dict[str, Format] = {f.target: f for f in (
     Format("coreml", "Core ML", ".mlpackage", ("fp32", "fp16", "int8"), "image", "coremltools", "coreml_target"),
 )}
 
+# the rule of a model that chose none (no skin rule at training, no validation images at export): the
+# middle of the score range, said so in the manifest's evidence
+DEFAULT_RULE = RetakeRule(5.0)
+DEFAULT_EVIDENCE = {"chosen_on": "not chosen on data: the middle of the score range (the model had no "
+                                 "rule from training and no validation images to choose one on)"}
+
 
 @dataclass
 class ExportJob:
     """What every target's ``export(trained, precisions, job)`` needs besides the model: where files go,
-    the decision each manifest carries, int8 calibration images, and the ONNX graph, made once by
+    the rule each manifest carries, int8 calibration images, and the ONNX graph, made once by
     ``make_onnx`` (given by the caller, so this table never imports a target) for all targets that need it."""
     out_dir: Path
     make_onnx: Callable[[], "Artefact"]
-    threshold: float = 5.0
-    threshold_rule: str = ""
-    decision: dict = field(default_factory=dict)
+    rule: RetakeRule = DEFAULT_RULE
+    rule_evidence: dict = field(default_factory=dict)
     calibration: list[Path] = field(default_factory=list)
     dynamic_batch: bool = False
     verbose: bool = False
     _onnx: "Artefact | None" = None
 
     def meta(self) -> dict:
-        return {"threshold": self.threshold, "threshold_rule": self.threshold_rule, "decision": self.decision}
+        return {"rule": self.rule, "rule_evidence": self.rule_evidence}
 
     def onnx_graph(self) -> "Artefact":
         if self._onnx is None:

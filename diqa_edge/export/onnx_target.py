@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..fileio import written_in_place
 from ..sdk.manifest import MANIFEST_KEY, ModelManifest, write_sidecar
-from .formats import Artefact, ExportJob, stage
+from ..sdk.decision import RetakeRule
+from .formats import DEFAULT_RULE, Artefact, ExportJob, stage
 
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "image", "score"   # with a reasons head the one output is [score, p...]
@@ -35,14 +36,14 @@ def _convert(model, size: int, path: Path, dynamic_batch: bool) -> dict:
 
 
 def export_onnx(trained, out_dir: Path, *, dynamic_batch: bool = False, name: str | None = None,
-                threshold: float = 5.0, threshold_rule: str = "", decision: dict | None = None) -> Artefact:
+                rule: RetakeRule = DEFAULT_RULE, rule_evidence: dict | None = None) -> Artefact:
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = name or f"{trained.name}_onnx_fp32"
     path = out_dir / f"{stem}.onnx"
     info, seconds = _convert(trained.model, trained.contract.input_size, path, dynamic_batch)
     model = info.pop("model")
-    manifest = ModelManifest(trained.contract.with_layout("NCHW"), threshold, name=trained.name,
-                             format="onnx", precision="fp32", threshold_rule=threshold_rule, decision=decision or {},
+    manifest = ModelManifest(trained.contract.with_layout("NCHW"), rule, name=trained.name,
+                             format="onnx", precision="fp32", rule_evidence=rule_evidence or {},
                              outputs=tuple(trained.model.output_names),
                              extra={"opset": OPSET, "dynamic_batch": dynamic_batch,
                                     "card": _card_summary(trained.card)})

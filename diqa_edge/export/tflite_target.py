@@ -28,7 +28,8 @@ from ..sdk.manifest import ModelManifest, write_sidecar
 from ..sdk.preprocess import resize_and_crop
 from ..sdk.decode import decode_image
 from ..sdk.tflite_metadata import embed_tflite_metadata
-from .formats import Artefact, ExportError, ExportJob, stage
+from ..sdk.decision import RetakeRule
+from .formats import DEFAULT_RULE, Artefact, ExportError, ExportJob, stage
 
 ONNX2TF_SAMPLE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 ONNX2TF_OUTPUTS = {"fp32": "float32", "fp16": "float16", "int8-dynamic": "dynamic_range_quant",
@@ -110,7 +111,7 @@ def _io_layout(path: Path) -> dict:
 
 
 def export_tflite(trained, onnx_path: Path, precisions: list[str], out_dir: Path, calibration: list[Path], *,
-                  threshold: float = 5.0, threshold_rule: str = "", decision: dict | None = None,
+                  rule: RetakeRule = DEFAULT_RULE, rule_evidence: dict | None = None,
                   verbose: bool = False) -> list[Artefact]:
     contract = trained.contract
     crops = calibration_crops(calibration, contract)
@@ -131,9 +132,9 @@ def export_tflite(trained, onnx_path: Path, precisions: list[str], out_dir: Path
             if layout["input_shape"] != [1, s, s, 3]:
                 raise ExportError(f"tflite {precision}: input is {layout['input_shape']}, expected NHWC "
                                   f"[1, {s}, {s}, 3]")
-            manifest = ModelManifest(contract.with_layout("NHWC"), threshold, name=trained.name,
-                                     format="tflite", precision=precision, threshold_rule=threshold_rule,
-                                     decision=decision or {}, outputs=tuple(trained.model.output_names),
+            manifest = ModelManifest(contract.with_layout("NHWC"), rule, name=trained.name,
+                                     format="tflite", precision=precision, rule_evidence=rule_evidence or {},
+                                     outputs=tuple(trained.model.output_names),
                                      extra={"converter": "onnx2tf", "calibration_images": len(crops),
                                             "io": layout})
             out = out_dir / f"{trained.name}_tflite_{precision}.tflite"

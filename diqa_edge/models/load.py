@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..contract import Contract
 from ..errors import DiqaError
+from ..sdk.decision import RetakeRule, split_legacy_decision
 
 MODELS_DIR = Path(__file__).resolve().parent
 SHIPPED_RUN = MODELS_DIR / "run"                 # the bundled model's run folder (card + head.safetensors)
@@ -29,6 +30,29 @@ class TrainedModel:
     card: dict
     run_dir: Path | None
     name: str
+
+    @property
+    def rule(self) -> RetakeRule | None:
+        """The retake rule the run chose at training (on skin views), or None (export then chooses a score
+        cut on the run's validation images)."""
+        return card_rule(self.card)[0]
+
+    @property
+    def rule_evidence(self) -> dict:
+        return card_rule(self.card)[1]
+
+
+def card_rule(card: dict) -> tuple[RetakeRule | None, dict]:
+    """(rule, evidence) from a run card: ``card["rule"]`` in the rule's JSON form and ``card["rule_evidence"]``;
+    a card written before the rule had its form (``card["decision"]``) is read through
+    ``split_legacy_decision``, so older runs still export the rule they chose."""
+    if card.get("rule"):
+        return RetakeRule.from_dict(card["rule"]), dict(card.get("rule_evidence") or {})
+    legacy = card.get("decision")
+    if legacy:
+        rule, evidence = split_legacy_decision(legacy, legacy["threshold"])
+        return RetakeRule.from_dict(rule), evidence
+    return None, {}
 
 
 def read_run_card(run_dir: Path, required: tuple[str, ...]) -> dict:

@@ -7,35 +7,66 @@ lesion and a well-lit one differ less in score than two natural photos). The
 reasons head sees each fault on its own, so the rule also sends a photo back
 when one reason's probability passes that reason's own threshold, and that
 reason is then the hint. Thresholds are chosen on skin validation photos
-(``diqa_edge.eval.gate``) and stored in the manifest's ``decision``.
+(``diqa_edge.eval.gate``) and stored in the manifest's ``rule``.
 
-The model sees the photo shrunk; ``decision.detail`` (``diqa_edge.sdk.detail``) adds the look at 1:1:
+The model sees the photo shrunk; ``rule.detail`` (``diqa_edge.sdk.detail``) adds the look at 1:1:
 a photo the model accepts is still sent back when its native-resolution centre tile is noisier or
 softer than the thresholds chosen there (``diqa_edge.training.detail_gate``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .detail import DetailRule, DetailStats
 
 
+# the version of the rule's JSON form (``RetakeRule.to_dict``): a reader refuses a version it does not know
+RULE_VERSION = 1
+
+# the keys of the rule's JSON form; everything else a legacy ``decision`` held is evidence
+_RULE_KEYS = ("score_threshold", "reason_thresholds", "detail")
+_DETAIL_RULE_KEYS = ("noise_max", "sharpness_min", "tile")
+
+
 @dataclass(frozen=True)
 class RetakeRule:
+    """The whole accept / retake rule, one object from the rule search (``eval.gate.choose_rule``) through
+    the run's card and the export to the manifest, ``QualityScorer`` and the page (``clients/web/rule.js``).
+    Its JSON form (``to_dict``) is the only place each threshold is written; how it was chosen travels
+    beside it as evidence (the card's and the manifest's ``rule_evidence``), never applied."""
     score_threshold: float
     reason_thresholds: dict[str, float] = field(default_factory=dict)
     detail: DetailRule | None = None
 
     @classmethod
-    def from_decision(cls, decision: dict, threshold: float) -> "RetakeRule":
-        """A manifest's rule: its ``threshold`` plus ``decision['reason_thresholds']`` and
-        ``decision['detail']`` when present."""
-        raw = decision.get("reason_thresholds") or {}
-        return cls(float(threshold), {str(k): float(v) for k, v in raw.items()},
-                   DetailRule.from_dict(decision.get("detail")))
+    def from_dict(cls, d: dict) -> "RetakeRule":
+        """The JSON form (validated by the reader that owns the file: ``sdk.manifest`` for a manifest)."""
+        return cls(float(d["score_threshold"]), {str(k): float(v) for k, v in (d.get("reason_thresholds") or {}).items()},
+                   DetailRule.from_dict(d.get("detail")))
+
+    def to_dict(self) -> dict:
+        d = {"version": RULE_VERSION, "score_threshold": float(self.score_threshold),
+             "reason_thresholds": {k: float(v) for k, v in self.reason_thresholds.items()}}
+        if self.detail is not None:
+            d["detail"] = self.detail.to_dict()
+        return d
+
+    def with_score_threshold(self, threshold: float) -> "RetakeRule":
+        """The same rule with another score cut (``QualityScorer(threshold=...)``, ``score --threshold``)."""
+        return replace(self, score_threshold=float(threshold))
+
+    def describe(self) -> str:
+        """The rule in one sentence, for a card, a command's header or the page: written from the numbers,
+        so it cannot disagree with them."""
+        text = f"retake when the score is below {self.score_threshold:.3f}"
+        if self.reason_thresholds:
+            text += " or a reason's probability is above its threshold"
+        if self.detail is not None:
+            text += f" or, at 1:1, {self.detail.describe()}"
+        return text
 
     def decide(self, score: float, reasons: dict[str, float],
                detail: DetailStats | None = None) -> tuple[bool, str | None]:
@@ -60,8 +91,22 @@ class RetakeRule:
                 retake |= outputs[:, 1 + names.index(r)] > t
         return retake
 
-    def to_dict(self) -> dict:
-        d = {"score_threshold": self.score_threshold, "reason_thresholds": dict(self.reason_thresholds)}
-        if self.detail is not None:
-            d["detail"] = self.detail.to_dict()
-        return d
+
+
+def split_legacy_decision(decision: dict, threshold) -> tuple[dict, dict]:
+    """(the rule's JSON form, evidence) from the form before rule version 1: a manifest's ``threshold``
+    (manifest_version 1) or a run card's ``decision["threshold"]`` beside a ``decision`` dict that mixed the
+    rule's numbers with how they were chosen (and repeated the score threshold). Values are moved, not
+    converted, so the reader validates them as it would a new file's. Kept so files exported and runs
+    trained before then still load; nothing writes that form any more."""
+    decision = dict(decision or {})
+    legacy_detail = dict(decision.get("detail") or {})
+    rule = {"version": RULE_VERSION, "score_threshold": threshold,
+            "reason_thresholds": decision.get("reason_thresholds") or {}}
+    if decision.get("detail") is not None:
+        rule["detail"] = {k: v for k, v in legacy_detail.items() if k in _DETAIL_RULE_KEYS}
+    evidence = {k: v for k, v in decision.items() if k not in (*_RULE_KEYS, "threshold", "rule")}   # "rule": a sentence, rewritten by describe()
+    detail_evidence = {k: v for k, v in legacy_detail.items() if k not in _DETAIL_RULE_KEYS}
+    if detail_evidence:
+        evidence["detail"] = detail_evidence
+    return rule, evidence

@@ -103,15 +103,18 @@ def measure_detail(tile: np.ndarray) -> DetailStats:
 @dataclass(frozen=True)
 class DetailRule:
     """Send a photo back when its 1:1 tile is noisier than ``noise_max`` ("noise") or less sharp than
-    ``sharpness_min`` ("blur"); None disables that half."""
+    ``sharpness_min`` ("blur"); None disables that half. ``tile``: the side the thresholds were chosen on
+    (the contract's ``detail_tile``; a manifest whose contract asks for another tile is refused)."""
     noise_max: float | None = None
     sharpness_min: float | None = None
+    tile: int | None = None
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "DetailRule | None":
-        """None when the manifest has no 1:1 rule (or one with no threshold: it would send nothing back)."""
+        """None when the rule has no 1:1 part (or one with no threshold: it would send nothing back)."""
         get = lambda k: None if not d or d.get(k) is None else float(d[k])  # noqa: E731
-        rule = cls(get("noise_max"), get("sharpness_min"))
+        tile = None if not d or d.get("tile") is None else int(d["tile"])
+        rule = cls(get("noise_max"), get("sharpness_min"), tile)
         return None if rule.noise_max is None and rule.sharpness_min is None else rule
 
     def describe(self) -> str:
@@ -131,4 +134,5 @@ class DetailRule:
         return None
 
     def to_dict(self) -> dict:
-        return {"noise_max": self.noise_max, "sharpness_min": self.sharpness_min}
+        return {"noise_max": self.noise_max, "sharpness_min": self.sharpness_min,
+                **({"tile": self.tile} if self.tile is not None else {})}

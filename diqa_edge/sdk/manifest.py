@@ -1,8 +1,7 @@
-"""What travels with a model file: its contract, its accept/retake threshold, where it came from.
+"""What travels with a model file: its contract, its accept / retake rule, where it came from.
 
-Why a manifest and not just the contract: the decision threshold is chosen on
-validation data for one trained model, so it belongs to the model, not to the
-preprocessing. The manifest lives inside the file where the format allows
+Why a manifest and not just the contract: the rule is chosen on validation data
+for one trained model, so it belongs to the model, not to the preprocessing. The manifest lives inside the file where the format allows
 (ONNX ``metadata_props``, Core ML user metadata) and always beside it as
 ``<model stem>.manifest.json`` so a mobile build step can read it without a
 model parser.
@@ -20,10 +19,11 @@ from typing import Any
 from ..contract import Contract, ContractError
 from ..errors import ModelLoadError
 from ..fileio import atomic_write_bytes, atomic_write_text  # noqa: F401 - kept importable from here too
+from .decision import RULE_VERSION, RetakeRule, split_legacy_decision
 from .frames import FRAME_RULE
 
 MANIFEST_KEY = "diqa_edge_manifest"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2     # 2: the rule in its own typed form (``rule``); 1 is still read (``upgrade_v1``)
 
 
 def _finite_or_null(value: Any) -> Any:
@@ -39,15 +39,15 @@ def _finite_or_null(value: Any) -> Any:
 @dataclass(frozen=True)
 class ModelManifest:
     contract: Contract
-    threshold: float
+    # the accept / retake rule, applied by QualityScorer and the page: the only home of its thresholds
+    rule: RetakeRule
     name: str = "unnamed"
     format: str = ""
     precision: str = ""
-    threshold_rule: str = "not chosen on data: a default"
+    # how the rule was chosen and what it reached there (target, calibration rates, ROC AUC, the operating
+    # table an app can use to pick a stricter or looser score cut): for people and apps, never applied
+    rule_evidence: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
-    # how the threshold was chosen, measured on validation data: target, sensitivity / specificity,
-    # ROC AUC and the operating table an app can use to pick a stricter or looser threshold
-    decision: dict[str, Any] = field(default_factory=dict)
     # the columns of the model's one output tensor: the score, then one probability per reason
     outputs: tuple[str, ...] = ("score",)
     # how a camera preview frame (RGB or YUV 4:2:0) maps onto the contract (``diqa_edge.sdk.frames``)
@@ -60,6 +60,11 @@ class ModelManifest:
     def reasons(self) -> tuple[str, ...]:
         return tuple(self.outputs[1:])
 
+    @property
+    def threshold(self) -> float:
+        """The rule's score cut (a view of ``rule``, not a second copy)."""
+        return self.rule.score_threshold
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "manifest_version": MANIFEST_VERSION,
@@ -67,9 +72,8 @@ class ModelManifest:
             "format": self.format,
             "precision": self.precision,
             "contract": self.contract.to_dict(),
-            "threshold": float(self.threshold),
-            "threshold_rule": self.threshold_rule,
-            "decision": self.decision,
+            "rule": self.rule.to_dict(),
+            "rule_evidence": self.rule_evidence,
             "outputs": list(self.outputs),
             "frames": self.frames,
             "extra": self.extra,
@@ -83,33 +87,32 @@ class ModelManifest:
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "manifest") -> "ModelManifest":
-        """Validated field by field: a damaged or hand-edited manifest gives one error naming the field."""
+        """Validated field by field: a damaged or hand-edited manifest gives one error naming the field.
+        A manifest_version 1 file (written before the rule had its own form) is read through
+        ``upgrade_v1``."""
         if not isinstance(data, dict):
             raise ModelLoadError(f"{source}: a manifest is a JSON object, got {type(data).__name__}")
+        if data.get("manifest_version") == 1:
+            data = upgrade_v1(data, source)
         if data.get("manifest_version") != MANIFEST_VERSION:
             raise ModelLoadError(f"{source}: manifest_version {data.get('manifest_version')!r} "
-                                 f"is not supported (expected {MANIFEST_VERSION})")
-        for name in ("contract", "threshold"):
+                                 f"is not supported (expected {MANIFEST_VERSION}, or 1)")
+        for name in ("contract", "rule"):
             if name not in data:
                 raise ModelLoadError(f"{source}: manifest lacks the field {name!r}")
         try:
             contract = Contract.from_dict(data["contract"])
         except ContractError as exc:
             raise ModelLoadError(f"{source}: field 'contract': {exc}") from None
-        threshold = _finite(data["threshold"], "threshold", source)
-        if not contract.score_min <= threshold <= contract.score_max:
-            raise ModelLoadError(f"{source}: field 'threshold' must lie in the score range {contract.score_min:g}-"
-                                 f"{contract.score_max:g}, got {threshold!r}: it would accept or send back every photo")
         outputs = _outputs(data.get("outputs", ["score"]), source)
         return cls(
             contract=contract,
-            threshold=threshold,
+            rule=_rule(data["rule"], source, outputs[1:], contract),
             name=_text(data.get("name", "unnamed"), "name", source),
             format=_text(data.get("format", ""), "format", source),
             precision=_text(data.get("precision", ""), "precision", source),
-            threshold_rule=_text(data.get("threshold_rule", ""), "threshold_rule", source),
+            rule_evidence=_object(data.get("rule_evidence", {}), "rule_evidence", source),
             extra=_object(data.get("extra", {}), "extra", source),
-            decision=_decision(data.get("decision", {}), source, outputs[1:], contract),
             outputs=outputs,
             frames=_text(data.get("frames", FRAME_RULE), "frames", source),
             check=_check(data.get("check", {}), source, len(outputs)),
@@ -125,6 +128,20 @@ class ModelManifest:
             raise ModelLoadError(f"{source}: manifest is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         except json.JSONDecodeError as exc:
             raise ModelLoadError(f"{source}: manifest is not valid JSON ({exc})") from None
+
+
+def upgrade_v1(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """A manifest_version 1 document in today's form: its ``threshold`` and the rule's numbers out of its
+    ``decision`` become ``rule``; the rest of ``decision`` (its ``rule`` sentence included) is evidence and
+    ``threshold_rule`` (the same sentence) goes. The numbers then meet a version 2 file's validation."""
+    if "threshold" not in data:
+        raise ModelLoadError(f"{source}: manifest lacks the field 'threshold'")
+    decision = _object(data.get("decision", {}), "decision", source)
+    if decision.get("detail") is not None:
+        _object(decision["detail"], "decision.detail", source)
+    rule, evidence = split_legacy_decision(decision, data["threshold"])
+    kept = {k: v for k, v in data.items() if k not in ("threshold", "threshold_rule", "decision")}
+    return {**kept, "manifest_version": MANIFEST_VERSION, "rule": rule, "rule_evidence": evidence}
 
 
 def _finite(value: Any, name: str, source: str) -> float:
@@ -145,21 +162,35 @@ def _object(value: Any, name: str, source: str) -> dict[str, Any]:
     return dict(value)
 
 
-def _decision(value: Any, source: str, reasons: tuple[str, ...], contract: Contract) -> dict[str, Any]:
-    """``decision.reason_thresholds`` is what the SDK applies: each a probability in [0, 1], each named by
-    one of the model's reasons (a misspelt name would silently switch that reason off)."""
-    decision = _object(value, "decision", source)
-    thresholds = _object(decision.get("reason_thresholds") or {}, "decision.reason_thresholds", source)
+def _rule(value: Any, source: str, reasons: tuple[str, ...], contract: Contract) -> RetakeRule:
+    """``rule`` is what the SDK applies: a score cut inside the score range; each reason threshold a
+    probability in [0, 1] named by one of the model's reasons (a misspelt name would silently switch that
+    reason off); the 1:1 part within what its measures can be."""
+    rule = _object(value, "rule", source)
+    if rule.get("version") != RULE_VERSION:
+        raise ModelLoadError(f"{source}: field 'rule.version' is {rule.get('version')!r}; this SDK reads rule "
+                             f"version {RULE_VERSION}: the manifest is from another diqa-edge")
+    unknown = sorted(set(rule) - {"version", "score_threshold", "reason_thresholds", "detail"})
+    if unknown:
+        raise ModelLoadError(f"{source}: field 'rule' has unknown key(s) {', '.join(map(repr, unknown))}")
+    if "score_threshold" not in rule:
+        raise ModelLoadError(f"{source}: manifest lacks the field 'rule.score_threshold'")
+    threshold = _finite(rule["score_threshold"], "rule.score_threshold", source)
+    if not contract.score_min <= threshold <= contract.score_max:
+        raise ModelLoadError(f"{source}: field 'rule.score_threshold' must lie in the score range "
+                             f"{contract.score_min:g}-{contract.score_max:g}, got {threshold!r}: it would accept "
+                             "or send back every photo")
+    thresholds = _object(rule.get("reason_thresholds") or {}, "rule.reason_thresholds", source)
     unknown = sorted(set(thresholds) - set(reasons))
     if unknown:
-        raise ModelLoadError(f"{source}: field 'decision.reason_thresholds' names {', '.join(map(repr, unknown))}, "
+        raise ModelLoadError(f"{source}: field 'rule.reason_thresholds' names {', '.join(map(repr, unknown))}, "
                              f"which the model does not output (its reasons: {', '.join(reasons) or 'none'})")
     for reason, t in thresholds.items():
-        if not 0.0 <= _finite(t, f"decision.reason_thresholds.{reason}", source) <= 1.0:
-            raise ModelLoadError(f"{source}: field 'decision.reason_thresholds.{reason}' must be a "
+        if not 0.0 <= _finite(t, f"rule.reason_thresholds.{reason}", source) <= 1.0:
+            raise ModelLoadError(f"{source}: field 'rule.reason_thresholds.{reason}' must be a "
                                  f"probability in [0, 1], got {t!r}")
-    _detail_thresholds(decision.get("detail"), source, contract)
-    return decision
+    _detail_thresholds(rule.get("detail"), source, contract)
+    return RetakeRule.from_dict(rule)
 
 
 # what the 1:1 measures can be (``diqa_edge.sdk.detail``): a noise threshold outside it would send back
@@ -168,26 +199,26 @@ DETAIL_BOUNDS = {"noise_max": (0.5, 128.0), "sharpness_min": (0.05, 2.0)}
 
 
 def _detail_thresholds(value: Any, source: str, contract: Contract) -> None:
-    """``decision.detail``: at least one threshold, each within what its measure can be; chosen on the tile
+    """``rule.detail``: at least one threshold, each within what its measure can be; chosen on the tile
     size the contract asks for; and a decode that keeps the photo's own pixels."""
     if value is None:
         return
-    detail = _object(value, "decision.detail", source)
+    detail = _object(value, "rule.detail", source)
     if all(detail.get(k) is None for k in DETAIL_BOUNDS):
-        raise ModelLoadError(f"{source}: field 'decision.detail' names no threshold ({', '.join(DETAIL_BOUNDS)})")
+        raise ModelLoadError(f"{source}: field 'rule.detail' names no threshold ({', '.join(DETAIL_BOUNDS)})")
     if detail.get("tile") is not None and detail["tile"] != contract.detail_tile:
-        raise ModelLoadError(f"{source}: field 'decision.detail.tile' is {detail['tile']!r} but the contract's "
+        raise ModelLoadError(f"{source}: field 'rule.detail.tile' is {detail['tile']!r} but the contract's "
                              f"detail_tile is {contract.detail_tile}: the thresholds were chosen on another tile")
     if contract.decode != "full" or not contract.detail_tile:
-        raise ModelLoadError(f"{source}: field 'decision.detail' needs the photo's own pixels: a contract with "
+        raise ModelLoadError(f"{source}: field 'rule.detail' needs the photo's own pixels: a contract with "
                              f"decode {contract.decode!r} and detail_tile {contract.detail_tile} has none")
-    unknown = sorted(set(detail) - set(DETAIL_BOUNDS) - {"chosen_on", "table", "tile"})
+    unknown = sorted(set(detail) - set(DETAIL_BOUNDS) - {"tile"})
     if unknown:
-        raise ModelLoadError(f"{source}: field 'decision.detail' has unknown key(s) {', '.join(map(repr, unknown))} "
-                             f"(known: {', '.join(DETAIL_BOUNDS)})")
+        raise ModelLoadError(f"{source}: field 'rule.detail' has unknown key(s) {', '.join(map(repr, unknown))} "
+                             f"(known: {', '.join(DETAIL_BOUNDS)}, tile)")
     for key, (low, high) in DETAIL_BOUNDS.items():
-        if detail.get(key) is not None and not low <= _finite(detail[key], f"decision.detail.{key}", source) <= high:
-            raise ModelLoadError(f"{source}: field 'decision.detail.{key}' must lie in {low:g}-{high:g}, "
+        if detail.get(key) is not None and not low <= _finite(detail[key], f"rule.detail.{key}", source) <= high:
+            raise ModelLoadError(f"{source}: field 'rule.detail.{key}' must lie in {low:g}-{high:g}, "
                                  f"got {detail[key]!r}")
 
 

@@ -14,7 +14,6 @@ from PIL import Image
 from ..errors import DiqaError, ImageDecodeError, ModelLoadError, UsageError
 from .decode import ImageSource, decode_image
 from .check import check_differences, check_image
-from .decision import RetakeRule
 from .detail import DetailStats, centre_tile, measure_detail
 from .frames import yuv420_planes_to_rgb, yuv420_to_rgb
 from .hints import INPUT_HINTS, answer, top_reason
@@ -70,11 +69,11 @@ def bundled_model() -> Path | None:
 
 def answer_fields_that_differ(a: ModelManifest, b: ModelManifest) -> list[str]:
     """The fields that change an answer (the contract but its layout, which follows each file's input; the
-    threshold, the decision, the outputs, the frame rule) on which two manifests disagree."""
+    rule, the outputs, the frame rule) on which two manifests disagree."""
     def fields(m: ModelManifest) -> dict:
         d = json.loads(m.to_json())
         d["contract"].pop("layout", None)
-        return {k: d.get(k) for k in ("contract", "threshold", "decision", "outputs", "frames")}
+        return {k: d.get(k) for k in ("contract", "rule", "outputs", "frames")}
     fa, fb = fields(a), fields(b)
     return sorted(k for k in fa if fa[k] != fb[k])
 
@@ -130,8 +129,8 @@ class QualityScorer:
             if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and low <= threshold <= high):
                 raise UsageError(f"threshold {threshold!r} is outside the score range {low:g}-{high:g}; "
                                  "a threshold there accepts or sends back every photo")
-        self.threshold = float(self.manifest.threshold if threshold is None else threshold)
-        self.rule = RetakeRule.from_decision(self.manifest.decision, self.threshold)
+        self.rule = self.manifest.rule if threshold is None else self.manifest.rule.with_score_threshold(threshold)
+        self.threshold = self.rule.score_threshold
         width = self.runtime.output_width()
         if width is not None and width != len(self.manifest.outputs):
             raise ModelLoadError(f"{model_path}: the model has {width} output(s) but its manifest names "

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..cachedir import data_root
 from ..contract import DEFAULT_CONTRACT
 from ..errors import DiqaError, UsageError
+from ..models.load import card_rule
 
 BACKBONE_CHOICES = ("efficientnet_b0", "efficientnet_b3", "efficientnet_b5",
                     "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
@@ -102,7 +103,7 @@ def _model_arguments(parser) -> None:
                              "`--settings-from diqa_edge/models/run` retrains the shipped model's recipe")
     parser.add_argument("--from-run", type=Path, default=None, metavar="RUN",
                         help="pooled-stats with --score-rank: reduce the score head of the trained run folder RUN "
-                             "instead of training (its decision rule kept; test figures measured again from the "
+                             "instead of training (its retake rule kept; test figures measured again from the "
                              "cached features); how the bundled model's head was made")
     parser.add_argument("--tune", choices=("frozen", "block3", "block4", "block5", "pixels"), default="frozen",
                         help="pooled-stats: fine-tune the trunk on BIQ2021's human MOS before the heads are fitted: "
@@ -198,8 +199,9 @@ def run_pooled_stats(args: argparse.Namespace) -> int:
         if not args.score_rank:
             raise ValueError("--from-run reduces a run's score head: give --score-rank too")
         card = reduce_score_head(args.from_run, args.out, args.score_rank)
-        print(f"score head of {args.from_run} kept in {args.score_rank} directions; decision kept: "
-              f"{card['decision'].get('rule', 'none')}")
+        rule = card_rule(card)[0]
+        print(f"score head of {args.from_run} kept in {args.score_rank} directions; rule kept: "
+              f"{rule.describe() if rule is not None else 'none'}")
         for name, m in card["test_metrics"].items():
             print(f"{name:28s} n={m['n']:5d}  SROCC {m['srocc']:.3f} {m['srocc_ci']}  PLCC {m['plcc']:.3f}")
         print(f"run folder: {args.out}")
@@ -230,8 +232,9 @@ def _train(config, out: Path) -> int:
     card = train_feature_model(config, out)
     for name, m in card["test_metrics"].items():
         print(f"{name:28s} n={m['n']:5d}  SROCC {m['srocc']:.3f} {m['srocc_ci']}  PLCC {m['plcc']:.3f}")
-    if card["decision"]:
-        print(card["decision"]["rule"])
+    rule = card_rule(card)[0]
+    if rule is not None:
+        print(rule.describe())
     print(f"run folder: {out} (export: python -m diqa_edge.export --checkpoint {out})")
     return 0
 

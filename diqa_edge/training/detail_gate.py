@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -124,9 +124,10 @@ def _within(cut: float, key: str) -> float:
     return float(min(max(cut, low), high))
 
 
-def choose_detail_rule(views: list[TileView], score_threshold: float, tile: int = DEFAULT_CONTRACT.detail_tile) -> dict:
-    """``decision.detail`` for a manifest: the two thresholds, how they were chosen, and the share of tiles
-    each (family, level) sends back on the calibration photos."""
+def choose_detail_rule(views: list[TileView], score_threshold: float,
+                       tile: int = DEFAULT_CONTRACT.detail_tile) -> tuple[DetailRule, dict]:
+    """(the rule's 1:1 part, its evidence): the two thresholds on ``tile``; how they were chosen and the
+    share of tiles each (family, level) sends back on the calibration photos."""
     def pick(families, measure, above):
         chosen = [v for v in views if v.family is None or v.family in families]
         chosen = [v for v in chosen if getattr(v.stats, measure) is not None]
@@ -136,8 +137,8 @@ def choose_detail_rule(views: list[TileView], score_threshold: float, tile: int 
         return _threshold(values, want, pristine, above)
 
     rule = DetailRule(noise_max=_within(pick(NOISE_FAMILIES, "noise", True), "noise_max"),
-                      sharpness_min=_within(pick(BLUR_FAMILIES, "sharpness", False), "sharpness_min"))
-    return {**rule.to_dict(), "tile": tile,
+                      sharpness_min=_within(pick(BLUR_FAMILIES, "sharpness", False), "sharpness_min"), tile=tile)
+    return rule, {
             "chosen_on": (f"native-resolution centre tiles of {len({v.photo for v in views})} calibration skin "
                           "photos (training and validation parts of both skin sets, never the test parts), as taken and with KADID's blur and "
                           "noise at 1:1 (training/detail_gate.py)"),
@@ -176,9 +177,10 @@ def calibration_photos(card: dict, parts: tuple[str, ...] = ("train", "val")) ->
             for part in parts for p in part_photos(card, name, part, data_root() / folder / sub)]
 
 
-def detail_decision(card: dict, score_threshold: float, workers: int = 2, progress: bool = True) -> dict | None:
-    """``decision.detail`` for a run (its split and skin data folders), or None when none of its skin sets'
-    original photos are on this machine."""
+def detail_rule(card: dict, score_threshold: float, workers: int = 2,
+                progress: bool = True) -> tuple[DetailRule, dict] | None:
+    """(the 1:1 part of a run's rule, its evidence), chosen on the run's split and skin data folders, or
+    None when none of its skin sets' original photos are on this machine."""
     photos = calibration_photos(card)
     if not photos:
         return None
@@ -191,20 +193,26 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m diqa_edge.training.detail_gate",
         description="Choose the 1:1 thresholds (noise, sharpness of the native-resolution centre tile) on the "
-                    "calibration photos of a run's skin sets and write them into its card's decision.")
-    parser.add_argument("--card", type=Path, required=True, help="the run's card.json (its decision gains 'detail')")
+                    "calibration photos of a run's skin sets and write them into its card's rule.")
+    parser.add_argument("--card", type=Path, required=True, help="the run's card.json (its rule gains 'detail')")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
-    card = json.loads(args.card.read_text())
-    detail = detail_decision(card, float(card["decision"]["threshold"]), args.workers)
-    if detail is None:
-        parser.error(f"none of the run's skin photos are under {data_root()} (skin-cc0/images, pad-ufes-phone/images)")
-    card["decision"]["detail"] = detail
     from ..fileio import atomic_write_text
+    from ..models.load import card_rule
 
+    card = json.loads(args.card.read_text())
+    rule, evidence = card_rule(card)
+    if rule is None:
+        parser.error(f"{args.card}: the run chose no retake rule (it trained no skin gate)")
+    found = detail_rule(card, rule.score_threshold, args.workers)
+    if found is None:
+        parser.error(f"none of the run's skin photos are under {data_root()} (skin-cc0/images, pad-ufes-phone/images)")
+    card.pop("decision", None)      # an older card's form: written again as rule + evidence
+    card["rule"] = replace(rule, detail=found[0]).to_dict()
+    card["rule_evidence"] = {**evidence, "detail": found[1]}
     atomic_write_text(args.card, json.dumps(card, indent=1) + "\n")
-    print(json.dumps({k: v for k, v in detail.items() if k != "table"}, indent=1))
-    for row in detail["table"]:
+    print(json.dumps(found[0].to_dict(), indent=1))
+    for row in found[1]["table"]:
         print(f"{row['family']:14} {row['level'] or '':2} n={row['n']:4}  sent back {row['retake']:.3f}")
     return 0
 

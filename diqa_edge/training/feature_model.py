@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +23,10 @@ from ..data.kadid import DARKER_TONE, reason_of
 from ..data.registry import SKIN_SETS, load_dataset
 from ..data.splits import first_block, leaks, split_with_holdout
 from ..eval.report import cell, markdown_table
+from ..models.load import card_rule
 from ..models.pooled_stats import build_pooled_stats, features_key, stage_columns, stage_names
 from ..fileio import atomic_write_text
-from .detail_gate import detail_decision
+from .detail_gate import detail_rule
 from .feature_cache import pooled_features
 SEVERE_LEVELS = (4, 5)      # the faults a clinician sends back (the gate's targets)
 GOOD_NATURAL_MOS = 7.5      # BIQ2021 photos people rated at least this (the better half): no fault to name
@@ -419,20 +420,20 @@ def calibration_outputs(config: FeatureModelConfig, parts: dict, heads, kernel, 
     return calib, views, acceptable, skin_records
 
 
-def _skin_gate(config: FeatureModelConfig, parts: dict, heads, kernel, predictions: dict) -> tuple[dict, dict, dict]:
-    """(decision, acceptance table of the dermoscopy test views, that of the phone-photo test views): the
+def _skin_gate(config: FeatureModelConfig, parts: dict, heads, kernel, predictions: dict) -> tuple:
+    """(the chosen rule (``eval.gate.ChosenRule``) or None, acceptance table of the dermoscopy test views, that of the phone-photo test views): the
     retake rule chosen on calibration outputs (out-of-fold training views and validation views of every skin
     set, good natural validation photos), judged on each skin set's test views."""
     from ..eval.gate import choose_rule
 
     if "derm" not in parts["train"] or not config.reasons:
-        return {}, {}, {}
+        return None, {}, {}
     calib, views, acceptable, _ = calibration_outputs(config, parts, heads, kernel, predictions)
     chosen = choose_rule(calib, views, REASONS, acceptable)
     derm_gate = held_out_gate(chosen.rule, parts["test"], predictions[("derm", "test")], heads.predict)
     phone_gate = (held_out_gate(chosen.rule, {"derm": parts["test"]["phone"]}, predictions[("phone", "test")],
                                 heads.predict) if "phone" in parts["test"] else {})
-    return chosen.to_dict(), derm_gate, phone_gate
+    return chosen, derm_gate, phone_gate
 
 
 def held_out_gate(rule, test: dict, skin_out: np.ndarray, predict) -> dict:
@@ -458,7 +459,6 @@ def reduce_score_head(run_dir: Path, out_dir: Path, rank: int, progress: bool = 
     from ..errors import DiqaError
     from ..eval.metrics import all_metrics
     from ..models.load import load_trained
-    from ..sdk.decision import RetakeRule
     from .card import git_commit
 
     trained = load_trained(run_dir)
@@ -474,17 +474,19 @@ def reduce_score_head(run_dir: Path, out_dir: Path, rank: int, progress: bool = 
     if "biq2021" in parts["test"]:
         metrics["biq2021_first4000_holdout"] = earlier_holdout_metrics(config, parts["test"]["biq2021"],
                                                                        outputs["biq2021"][:, 0])
-    rule = RetakeRule.from_decision(card["decision"], card["decision"]["threshold"])
+    rule = trained.rule
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _save_head(trained, out_dir)
-    card.update(score_head={**card["score_head"], "rank": rank},
+    card.pop("decision", None)          # an older card's form of the rule: written again as rule + evidence
+    card.update(rule=rule.to_dict() if rule is not None else None, rule_evidence=trained.rule_evidence,
+                score_head={**card["score_head"], "rank": rank},
                 config={**card["config"], "score_rank": rank},
                 test_metrics=metrics,
                 skin_gate=held_out_gate(rule, parts["test"], outputs["derm"], predict) if "derm" in outputs else {},
                 reduced_from={"run": str(run_dir), "git_commit": card.get("git_commit"),
                               "test_metrics_before": trained.card.get("test_metrics"),
-                              "note": "score head reduced after training (reduce_score_head); decision kept"},
+                              "note": "score head reduced after training (reduce_score_head); rule kept"},
                 git_commit=git_commit())
     atomic_write_text(out_dir / "card.json", json.dumps(card, indent=1, default=float) + "\n")
     atomic_write_text(out_dir / "card.md", card_markdown(card))
@@ -542,14 +544,15 @@ def train_feature_model(config: FeatureModelConfig, out_dir: Path, progress: boo
     tuning = _tune(config, parts, built, out_dir, progress) if config.tune != "frozen" else None
     heads, kernel = _fit(config, parts, built)
     metrics, predictions = _test_metrics(config, parts, heads)
-    decision, gate, phone_gate = _skin_gate(config, parts, heads, kernel, predictions)
-    if decision:
-        detail = detail_decision({"split": {"index": config.split_index, "seed": config.split_seed,
-                                            "trainval_holdout": config.trainval_holdout},
-                                  "dataset_dirs": dict(config.dataset_dirs), "contract": built.contract.to_dict()},
-                                 float(decision["threshold"]), progress=progress)
+    chosen, gate, phone_gate = _skin_gate(config, parts, heads, kernel, predictions)
+    rule, evidence = (chosen.rule, chosen.evidence()) if chosen else (None, {})
+    if rule is not None:
+        detail = detail_rule({"split": {"index": config.split_index, "seed": config.split_seed,
+                                        "trainval_holdout": config.trainval_holdout},
+                              "dataset_dirs": dict(config.dataset_dirs), "contract": built.contract.to_dict()},
+                             rule.score_threshold, progress=progress)
         if detail:
-            decision["detail"] = detail
+            rule, evidence = replace(rule, detail=detail[0]), {**evidence, "detail": detail[1]}
     _save_head(built, out_dir, tuning["tuned_modules"] if tuning else ())
     card = {
         "model": f"{config.backbone} frozen (ImageNet) + pooled stage statistics + "
@@ -573,7 +576,8 @@ def train_feature_model(config: FeatureModelConfig, out_dir: Path, progress: boo
         "features_computed_this_run": computed,
         "tuning": tuning,
         "test_metrics": metrics,
-        "decision": decision,
+        "rule": rule.to_dict() if rule is not None else None,
+        "rule_evidence": evidence,
         "skin_gate": gate,
         "phone_gate": phone_gate,
         "weights_file": "head.safetensors",
@@ -630,30 +634,31 @@ def card_markdown(card: dict) -> str:
     lines += markdown_table(("test set", "n", "SROCC [95 % CI]", "PLCC [95 % CI]", "RMSE"),
                             ((name, m["n"], _ci(m, "srocc"), _ci(m, "plcc"), cell(m["rmse"]))
                              for name, m in card["test_metrics"].items()))
-    if card.get("decision"):
-        d = card["decision"]
+    rule, evidence = card_rule(card)
+    if rule is not None:
         lines += ["", "## Accept / retake rule (skin)", "",
-                  f"{d['rule']} (kind {d['kind']}: "
+                  f"{rule.describe()} (kind {evidence['kind']}: "
                   + ("each threshold moved in turn where it sends back the most level-4-5 views per good view"
-                     if d["quantile"] is None or d["quantile"] != d["quantile"] else
-                     f"each threshold at the {d['quantile']:.2%} tail of the views that must pass")
-                  + f"; chosen on {d['chosen_on']}: out-of-fold outputs of the skin training views, the "
+                     if evidence["quantile"] is None or evidence["quantile"] != evidence["quantile"] else
+                     f"each threshold at the {evidence['quantile']:.2%} tail of the views that must pass")
+                  + f"; chosen on {evidence['chosen_on']}: out-of-fold outputs of the skin training views, the "
                   "validation views and good BIQ2021 validation photos). Reason thresholds: "
-                  + ", ".join(f"{k} {v:.3f}" for k, v in d["reason_thresholds"].items()), "",
-                  f"On the calibration views: pristine accepted {d['calibration']['pristine_accept']:.3f}, "
-                  f"levels 4-5 sent back {d['calibration']['severe_retake']:.3f} (worst family "
-                  f"{d['calibration']['severe_retake_worst_family']:.3f}), mild level-1 views accepted "
-                  f"{d['calibration']['mild_accept']:.3f}.", "",
+                  + ", ".join(f"{k} {v:.3f}" for k, v in rule.reason_thresholds.items()), "",
+                  f"On the calibration views: pristine accepted {evidence['calibration']['pristine_accept']:.3f}, "
+                  f"levels 4-5 sent back {evidence['calibration']['severe_retake']:.3f} (worst family "
+                  f"{evidence['calibration']['severe_retake_worst_family']:.3f}), mild level-1 views accepted "
+                  f"{evidence['calibration']['mild_accept']:.3f}.", "",
                   "On the skin test part (photos never seen; PyTorch fp32 outputs; AUC: the score alone, "
                   "every level against pristine). The exported files, the previous model and the classical "
                   "baseline on the same photos, with intervals: `benchmarks/RESULTS.md`.", ""]
-        if d.get("detail"):
-            dd = d["detail"]
-            lines += [f"At 1:1 (the photo's own pixels, centre {dd['tile']} px; `diqa_edge.sdk.detail`): a photo the "
-                      f"rule accepts is sent back for noise above {dd['noise_max']:.2f} grey levels or sharpness "
-                      f"below {dd['sharpness_min']:.3f}; chosen on {dd['chosen_on']}. Sent back there:", ""]
+        if rule.detail is not None:
+            dd, de = rule.detail, evidence.get("detail", {})
+            lines += [f"At 1:1 (the photo's own pixels, centre {dd.tile} px; `diqa_edge.sdk.detail`): a photo the "
+                      f"rule accepts is sent back for noise above {dd.noise_max:.2f} grey levels or sharpness "
+                      f"below {dd.sharpness_min:.3f}; chosen on {de.get('chosen_on', 'not recorded')}. Sent back there:", ""]
             lines += markdown_table(("view at 1:1", "level", "n", "sent back"),
-                                    ((r["family"], r["level"] or "", r["n"], f"{r['retake']:.3f}") for r in dd["table"]))
+                                    ((r["family"], r["level"] or "", r["n"], f"{r['retake']:.3f}")
+                                     for r in de.get("table", [])))
             lines += [""]
         lines += ["Dermoscopy photos (never seen):", ""] + gate_markdown(card["skin_gate"])
         if card.get("phone_gate"):

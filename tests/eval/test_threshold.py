@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from diqa_edge.contract import Contract
+from diqa_edge.sdk.decision import RetakeRule
 from diqa_edge.sdk.manifest import ModelManifest
 from diqa_edge.eval.threshold import choose_threshold, roc_auc, roc_plot, roc_points, sens_spec
 
@@ -48,10 +49,12 @@ def test_roc_plot_and_the_decision_travel_in_the_manifest(tmp_path):
     d = choose_threshold(pred, mos, min_sensitivity=0.9)
     png = roc_plot(pred, mos, d, tmp_path / "roc.png")
     assert png.stat().st_size > 5000
-    m = ModelManifest(Contract(), d.threshold, decision=d.to_dict())
+    m = ModelManifest(Contract(), d.retake_rule(), rule_evidence=d.evidence())
     back = ModelManifest.from_json(m.to_json())
-    assert back.decision["min_sensitivity"] == 0.9 and len(back.decision["table"]) == 4
-    assert back.decision["table"][2]["threshold"] == d.threshold   # the 0.9 row is the chosen threshold
+    assert back.rule == RetakeRule(d.threshold) and back.threshold == d.threshold
+    assert back.rule_evidence["min_sensitivity"] == 0.9 and len(back.rule_evidence["table"]) == 4
+    assert back.rule_evidence["table"][2]["threshold"] == d.threshold   # the 0.9 row is the chosen threshold
+    assert "threshold" not in back.rule_evidence and "rule" not in back.rule_evidence   # the cut lives in the rule only
 
 
 def test_caught_alone_is_the_share_of_a_fault_above_the_threshold_that_passes_the_good_views():

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from diqa_edge.export.formats import ExportError, converters_to_log, log_tail
+from diqa_edge.sdk.decision import RetakeRule
 
 
 def _noisy():
@@ -49,7 +50,7 @@ def test_a_failing_converter_names_its_log_and_last_lines(tmp_path, monkeypatch,
     monkeypatch.setattr(api, "FORMATS", {"tflite": fmt})
     options = api.ExportOptions(out=tmp_path, targets=("tflite",))
     with pytest.raises(ExportError) as info:
-        api._convert(None, {"tflite": ["fp32"]}, options, SimpleNamespace(paths=[]), {}, 5.0, "")
+        api._convert(None, {"tflite": ["fp32"]}, options, SimpleNamespace(paths=[]), RetakeRule(5.0), {})
     message = str(info.value)
     assert "bad node" in message and str(tmp_path / "converters.log") in message
     assert "converter line 29" in message and "converter line 5\n" not in message    # the tail only

@@ -45,8 +45,8 @@ def test_export_without_a_checkpoint_rebuilds_the_bundled_model(tmp_path):
     assert row["shipped_srocc"] >= 0.985 and row["shipped_mean_abs"] <= 0.20
     manifest = json.loads(next(out.glob("*_onnx_fp32.manifest.json")).read_text())   # named by the run's data
     shipped = json.loads((ROOT / "diqa_edge" / "models" / "default.manifest.json").read_text())
-    assert manifest["decision"]["reason_thresholds"] == shipped["decision"]["reason_thresholds"]
-    assert manifest["threshold"] == shipped["threshold"]
-    # the whole decision, the look at 1:1 included (it comes from the shipped run's card, not the bundle's)
-    assert manifest["decision"] == shipped["decision"] and manifest["decision"]["detail"]["noise_max"] > 0
+    # the whole rule, the look at 1:1 included (it comes from the shipped run's card, not the bundle's),
+    # and how it was chosen
+    assert manifest["rule"] == shipped["rule"] and manifest["rule"]["detail"]["noise_max"] > 0
+    assert manifest["rule_evidence"] == shipped["rule_evidence"]
     assert manifest["check"]["input"] == "bands-v1"          # bound to the rebuilt file

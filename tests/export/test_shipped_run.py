@@ -28,5 +28,5 @@ def test_shipped_run_reproduces_the_recorded_pytorch_scores():
         # the same weights and the same code: only float32 summation order differs
         assert score == pytest.approx(refs[photo.name], abs=1e-3), photo.name
     manifest = json.loads((ROOT / "diqa_edge" / "models" / "default.manifest.json").read_text())
-    assert trained.card["decision"]["reason_thresholds"] == manifest["decision"]["reason_thresholds"]
+    assert trained.rule.to_dict() == manifest["rule"]          # the whole rule, the look at 1:1 included
     assert tuple(trained.model.output_names) == tuple(manifest["outputs"])

@@ -13,6 +13,7 @@ import pytest
 
 from diqa_edge.errors import ModelLoadError
 from diqa_edge.sdk.check import check_image
+from diqa_edge.sdk.decision import RetakeRule
 from diqa_edge.sdk.manifest import ModelManifest, read_sidecar, sidecar_path
 from diqa_edge.sdk.scorer import QualityScorer, bundled_model
 
@@ -84,7 +85,7 @@ def test_a_foreign_model_with_our_shapes_is_refused(tmp_path):
 def test_a_damaged_check_is_refused_by_name(check, expected):
     from diqa_edge.contract import Contract
 
-    doc = json.loads(ModelManifest(Contract(), 5.0, outputs=("score", "blur")).to_json())
+    doc = json.loads(ModelManifest(Contract(), RetakeRule(5.0), outputs=("score", "blur")).to_json())
     doc["check"] = check
     with pytest.raises(ModelLoadError, match=expected):
         ModelManifest.from_json(json.dumps(doc).encode())

@@ -53,8 +53,8 @@ def test_sharpness_falls_with_blur_and_is_not_judged_on_a_uniform_patch():
 
 
 def test_the_rule_sends_back_what_the_model_accepts_only_when_the_tile_fails():
-    rule = RetakeRule.from_decision({"reason_thresholds": {"dark": 0.7},
-                                     "detail": {"noise_max": 14.0, "sharpness_min": 0.47}}, 5.0)
+    rule = RetakeRule.from_dict({"version": 1, "score_threshold": 5.0, "reason_thresholds": {"dark": 0.7},
+                                 "detail": {"noise_max": 14.0, "sharpness_min": 0.47}})
     fine, noisy, soft = DetailStats(3.0, 0.8), DetailStats(20.0, 1.6), DetailStats(1.0, 0.4)
     assert rule.decide(6.0, {"dark": 0.1}, fine) == (True, None)
     assert rule.decide(6.0, {"dark": 0.1}, noisy) == (False, "noise")
@@ -64,7 +64,7 @@ def test_the_rule_sends_back_what_the_model_accepts_only_when_the_tile_fails():
     assert rule.decide(4.0, {"dark": 0.1}, soft) == (False, None)       # sent back by its score
     assert rule.decide(6.0, {"dark": 0.1}) == (True, None)              # not measured: the model's answer
     assert rule.to_dict()["detail"] == {"noise_max": 14.0, "sharpness_min": 0.47}
-    assert RetakeRule.from_decision({}, 5.0).detail is None
+    assert RetakeRule.from_dict({"score_threshold": 5.0}).detail is None
 
 
 @pytest.mark.parametrize("detail, expected", [
@@ -75,8 +75,8 @@ def test_the_rule_sends_back_what_the_model_accepts_only_when_the_tile_fails():
     ([0.4], "JSON object"),
 ])
 def test_a_manifest_with_a_bad_detail_rule_is_refused(detail, expected):
-    doc = json.loads(ModelManifest(Contract(), 5.0).to_json())
-    doc["decision"] = {"detail": detail}
+    doc = json.loads(ModelManifest(Contract(), RetakeRule(5.0)).to_json())
+    doc["rule"]["detail"] = detail
     with pytest.raises(ModelLoadError, match=expected):
         ModelManifest.from_json(json.dumps(doc).encode())
 
@@ -133,8 +133,8 @@ def test_faults_that_only_show_at_full_size_are_sent_back_with_their_hint(bundle
     ({"noise_max": 14.0}, {"detail_tile": 0}, "own pixels"),
 ])
 def test_a_detail_rule_the_sdk_cannot_apply_as_chosen_is_refused(detail, contract, expected):
-    doc = json.loads(ModelManifest(Contract(**contract), 5.0).to_json())
-    doc["decision"] = {"detail": detail}
+    doc = json.loads(ModelManifest(Contract(**contract), RetakeRule(5.0)).to_json())
+    doc["rule"]["detail"] = detail
     with pytest.raises(ModelLoadError, match=expected):
         ModelManifest.from_json(json.dumps(doc).encode())
 

@@ -21,14 +21,14 @@ DARK_T = 0.7
 
 
 def test_rule_sends_back_on_the_score_or_on_a_reason_past_its_own_threshold():
-    rule = RetakeRule.from_decision({"reason_thresholds": {"dark": 0.7, "blur": 0.4}}, 5.0)
+    rule = RetakeRule(5.0, {"dark": 0.7, "blur": 0.4})
     assert rule.decide(6.0, {"dark": 0.2, "blur": 0.1}) == (True, None)
     assert rule.decide(4.0, {"dark": 0.2, "blur": 0.1}) == (False, None)
     assert rule.decide(9.0, {"dark": 0.75, "blur": 0.1}) == (False, "dark")
     assert rule.decide(9.0, {"dark": 0.75, "blur": 0.6}) == (False, "blur")    # furthest past its threshold
     outputs = np.array([[6.0, 0.1, 0.2], [4.0, 0.1, 0.2], [9.0, 0.1, 0.75], [9.0, 0.6, 0.75]])
     assert rule.retake_mask(outputs, ("blur", "dark")).tolist() == [False, True, True, True]
-    assert RetakeRule.from_decision({}, 5.0).reason_thresholds == {}          # a score-only manifest
+    assert RetakeRule(5.0).reason_thresholds == {}          # a score-only manifest
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +47,9 @@ def model(tmp_path_factory):
     size = FIXTURE_CONTRACT.input_size
     torch.onnx.export(Brightness(), torch.zeros(1, 3, size, size), str(path), opset_version=17, dynamo=False,
                       input_names=["image"], output_names=["outputs"])
-    write_sidecar(path, ModelManifest(contract=FIXTURE_CONTRACT, threshold=THRESHOLD, name="rule-fixture",
-                                      format="onnx", precision="fp32", outputs=("score", "blur", "dark"),
-                                      decision={"reason_thresholds": {"dark": DARK_T}}))
+    write_sidecar(path, ModelManifest(contract=FIXTURE_CONTRACT, rule=RetakeRule(THRESHOLD, {"dark": DARK_T}),
+                                      name="rule-fixture", format="onnx", precision="fp32",
+                                      outputs=("score", "blur", "dark")))
     return path
 
 
@@ -76,3 +76,57 @@ def test_scorer_and_cli_apply_the_manifests_rule(model, tmp_path, value, accepta
                           "--json"], capture_output=True, text=True, cwd=ROOT, timeout=120)
     record = json.loads(out.stdout.strip().splitlines()[-1])    # --json: one object per photo, per line
     assert record["decision"] == ("accept" if acceptable else "retake"), out.stdout
+
+
+def _numbers(doc) -> list[float]:
+    """Every number in a JSON document, wherever it sits."""
+    if isinstance(doc, dict):
+        return [n for v in doc.values() for n in _numbers(v)]
+    if isinstance(doc, list):
+        return [n for v in doc for n in _numbers(v)]
+    return [doc] if isinstance(doc, (int, float)) and not isinstance(doc, bool) else []
+
+
+def test_the_bundled_manifest_stores_each_threshold_of_its_rule_once():
+    """Issue 33: the score threshold was stored three times (threshold, decision.threshold,
+    decision.score_threshold) and again in two sentences; now the rule's JSON form is its only home."""
+    from diqa_edge.sdk.scorer import BUNDLED_MODEL_DIR
+
+    doc = json.loads((BUNDLED_MODEL_DIR / "default.manifest.json").read_text())
+    rule = RetakeRule.from_dict(doc["rule"])
+    numbers = _numbers(doc)
+    thresholds = [rule.score_threshold, *rule.reason_thresholds.values(), rule.detail.noise_max, rule.detail.sharpness_min]
+    assert len(thresholds) == 12 and all(numbers.count(t) == 1 for t in thresholds), \
+        [t for t in thresholds if numbers.count(t) != 1]
+    assert doc["rule"]["version"] == 1 and not {"threshold", "threshold_rule", "decision"} & set(doc)
+    assert f"{rule.score_threshold:.3f}" not in json.dumps(doc["rule_evidence"])   # no sentence repeats it
+
+
+def test_a_version_1_manifest_reads_as_the_same_rule_and_evidence():
+    """The bundled manifest as it was written before the rule had its own form (committed copy) gives the
+    rule the bundled manifest carries now, and keeps how it was chosen as evidence."""
+    from diqa_edge.sdk.scorer import BUNDLED_MODEL_DIR
+
+    v1 = ModelManifest.from_json((ROOT / "tests/fixtures/legacy/default.manifest.v1.json").read_bytes())
+    now = ModelManifest.from_json((BUNDLED_MODEL_DIR / "default.manifest.json").read_bytes())
+    assert v1.rule == now.rule and v1.rule_evidence == now.rule_evidence
+    assert v1.rule.score_threshold == pytest.approx(4.6909077, abs=1e-7) and v1.rule.detail.tile == 256
+    assert set(v1.rule_evidence) == {"kind", "quantile", "chosen_on", "calibration", "detail"}
+    assert set(v1.rule_evidence["detail"]) == {"chosen_on", "table"}
+    assert json.loads(v1.to_json())["manifest_version"] == 2          # written again, it is version 2
+
+
+def test_the_rule_round_trips_through_its_json_form_and_says_itself():
+    from diqa_edge.sdk.detail import DetailRule
+
+    rule = RetakeRule(4.5, {"dark": 0.7, "blur": 0.25}, DetailRule(noise_max=14.0, sharpness_min=0.47, tile=256))
+    doc = rule.to_dict()
+    assert doc == {"version": 1, "score_threshold": 4.5, "reason_thresholds": {"dark": 0.7, "blur": 0.25},
+                   "detail": {"noise_max": 14.0, "sharpness_min": 0.47, "tile": 256}}
+    assert RetakeRule.from_dict(json.loads(json.dumps(doc))) == rule
+    assert rule.describe() == ("retake when the score is below 4.500 or a reason's probability is above its "
+                               "threshold or, at 1:1, noise > 14.00 or sharpness < 0.47")
+    assert RetakeRule(5.0).describe() == "retake when the score is below 5.000"
+    stricter = rule.with_score_threshold(6.0)       # score --threshold: the reasons' thresholds stay
+    assert stricter.score_threshold == 6.0 and stricter.reason_thresholds == rule.reason_thresholds
+    assert stricter.detail == rule.detail

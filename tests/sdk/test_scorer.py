@@ -11,6 +11,7 @@ from PIL import Image
 from conftest import FIXTURE_MODELS
 from diqa_edge.errors import ModelLoadError, RuntimeUnavailableError
 from diqa_edge.sdk import QualityScorer, decode_image, resize_and_crop
+from diqa_edge.sdk.decision import RetakeRule
 from diqa_edge.sdk.manifest import ModelManifest, read_sidecar, sidecar_path, write_sidecar
 from fixtures.make_models import FIXTURE_CONTRACT as C
 from fixtures.make_models import THRESHOLD, brightness_score
@@ -77,12 +78,12 @@ def test_clamp_to_score_range(tmp_path):
         shutil.copy(FIXTURE_MODELS / name, tmp_path / name)
     manifest = read_sidecar(tmp_path / "brightness.tflite")
     tight = manifest.contract.replace(score_min=2.0, score_max=8.0)
-    write_sidecar(tmp_path / "brightness.tflite", ModelManifest(tight, 3.0, format="tflite"))
+    write_sidecar(tmp_path / "brightness.tflite", ModelManifest(tight, RetakeRule(3.0), format="tflite"))
     scorer = QualityScorer(tmp_path / "brightness.tflite")
     white = scorer.score(_grey_png(255))          # raw 10: 2 past the top of 2-8, within half the range
     assert white.raw == pytest.approx(10.0, abs=FP32_TOL) and white.score == 8.0
     assert scorer.score(_grey_png(0)).score == 2.0
-    write_sidecar(tmp_path / "brightness.tflite", ModelManifest(tight.replace(score_max=4.0), 3.0, format="tflite"))
+    write_sidecar(tmp_path / "brightness.tflite", ModelManifest(tight.replace(score_max=4.0), RetakeRule(3.0), format="tflite"))
     with pytest.raises(ModelLoadError, match=r"outside their range \(score 10 \(range 2-4\)"):
         QualityScorer(tmp_path / "brightness.tflite").score(_grey_png(255))
 
@@ -97,7 +98,7 @@ def test_missing_or_wrong_manifest_is_refused(tmp_path):
     shutil.copy(FIXTURE_MODELS / "brightness.tflite", tmp_path / "m.tflite")
     with pytest.raises(ModelLoadError, match="no manifest"):
         QualityScorer(tmp_path / "m.tflite")
-    write_sidecar(tmp_path / "m.tflite", ModelManifest(C.replace(input_size=320), 5.0))
+    write_sidecar(tmp_path / "m.tflite", ModelManifest(C.replace(input_size=320), RetakeRule(5.0)))
     with pytest.raises(ModelLoadError, match="320"):
         QualityScorer(tmp_path / "m.tflite")
     sidecar_path(tmp_path / "m.tflite").write_text("{broken")
@@ -141,7 +142,7 @@ def test_torchscript_runtime_matches(tmp_path, sample_photos):
             return (1 + 9 * (x * self.std + self.mean).mean()).reshape(1, 1)
 
     path = tmp_path / "b.pt"
-    manifest = ModelManifest(C, 5.0, format="torchscript")
+    manifest = ModelManifest(C, RetakeRule(5.0), format="torchscript")
     torch.jit.save(torch.jit.script(Brightness()), str(path), _extra_files={MANIFEST_KEY: manifest.to_json()})
     scorer = QualityScorer(path)
     expected = brightness_score(resize_and_crop(decode_image(sample_photos[2], C), C))
@@ -176,25 +177,43 @@ def test_a_damaged_tflite_file_is_one_typed_error_not_a_crash(tmp_path, damage):
         QualityScorer(bad)
 
 
+R5 = '"rule": {"version": 1, "score_threshold": 5}'
+
+
 @pytest.mark.parametrize("text, words", [
     ("[]", "JSON object, got list"), ("null", "JSON object, got NoneType"),
-    (b"\xff\xfe{", "not UTF-8"), ('{"manifest_version": 1, "threshold": 5}', "lacks the field 'contract'"),
-    ('{"manifest_version": 1, "contract": {}, "threshold": NaN}', "'threshold' must be a finite number"),
-    ('{"manifest_version": 1, "contract": {}, "threshold": 5, "outputs": "score"}', "'outputs'"),
-    ('{"manifest_version": 1, "contract": {}, "threshold": 5, "outputs": ["score", "dark"], '
-     '"decision": {"reason_thresholds": {"dark": 2}}}', "decision.reason_thresholds.dark"),
+    (b"\xff\xfe{", "not UTF-8"), ('{"manifest_version": 2, ' + R5 + '}', "lacks the field 'contract'"),
+    ('{"manifest_version": 2, "contract": {}}', "lacks the field 'rule'"),
+    ('{"manifest_version": 2, "contract": {}, "rule": {"version": 1, "score_threshold": NaN}}',
+     "'rule.score_threshold' must be a finite number"),
+    ('{"manifest_version": 2, "contract": {}, "rule": {"version": 2, "score_threshold": 5}}',
+     "this SDK reads rule version 1"),
+    ('{"manifest_version": 2, "contract": {}, "rule": {"version": 1, "score_threshold": 5, "threshold": 5}}',
+     "unknown key(s) 'threshold'"),
+    ('{"manifest_version": 2, "contract": {}, ' + R5 + ', "outputs": "score"}', "'outputs'"),
+    ('{"manifest_version": 2, "contract": {}, "outputs": ["score", "dark"], "rule": {"version": 1, '
+     '"score_threshold": 5, "reason_thresholds": {"dark": 2}}}', "rule.reason_thresholds.dark"),
     # issue 32: each of these used to load, and then answer every photo the same wrong way
-    ('{"manifest_version": 1, "contract": {}, "threshold": 5, "outputs": ["score", "blur"], '
-     '"decision": {"reason_thresholds": {"blurr": 0.5}}}', "names 'blurr', which the model does not output"),
-    ('{"manifest_version": 1, "contract": {"std": [NaN, 0.2, 0.2]}, "threshold": 5}', "std must be 3 finite"),
-    ('{"manifest_version": 1, "contract": {"std": [Infinity, 0.2, 0.2]}, "threshold": 5}', "std must be 3 finite"),
-    ('{"manifest_version": 1, "contract": {"mean": [1e30, 0.4, 0.4]}, "threshold": 5}', "mean must be 3 finite"),
-    ('{"manifest_version": 1, "contract": {}, "threshold": 50}', "'threshold' must lie in the score range 1-10"),
-    ('{"manifest_version": 1, "contract": {}, "threshold": 5, "outputs": ["score", "dark", "dark"]}',
+    ('{"manifest_version": 2, "contract": {}, "outputs": ["score", "blur"], "rule": {"version": 1, '
+     '"score_threshold": 5, "reason_thresholds": {"blurr": 0.5}}}', "names 'blurr', which the model does not output"),
+    ('{"manifest_version": 2, "contract": {"std": [NaN, 0.2, 0.2]}, ' + R5 + '}', "std must be 3 finite"),
+    ('{"manifest_version": 2, "contract": {"std": [Infinity, 0.2, 0.2]}, ' + R5 + '}', "std must be 3 finite"),
+    ('{"manifest_version": 2, "contract": {"mean": [1e30, 0.4, 0.4]}, ' + R5 + '}', "mean must be 3 finite"),
+    ('{"manifest_version": 2, "contract": {}, "rule": {"version": 1, "score_threshold": 50}}',
+     "'rule.score_threshold' must lie in the score range 1-10"),
+    ('{"manifest_version": 2, "contract": {}, ' + R5 + ', "outputs": ["score", "dark", "dark"]}',
      "list of distinct names"),
-    ('{"manifest_version": 1, "contract": {"alpha_background": [300, -5, 0]}, "threshold": 5}',
+    ('{"manifest_version": 2, "contract": {"alpha_background": [300, -5, 0]}, ' + R5 + '}',
      "alpha_background must be 3 integers in 0-255"),
-    ('{"manifest_version": 1, "contract": {"clamp": "no"}, "threshold": 5}', "clamp must be true or false"),
+    ('{"manifest_version": 2, "contract": {"clamp": "no"}, ' + R5 + '}', "clamp must be true or false"),
+    # a version 1 manifest (threshold beside a decision) meets the same checks
+    ('{"manifest_version": 1, "contract": {}}', "lacks the field 'threshold'"),
+    ('{"manifest_version": 1, "contract": {}, "threshold": 50}', "'rule.score_threshold' must lie in the score range"),
+    ('{"manifest_version": 1, "contract": {}, "threshold": 5, "outputs": ["score", "dark"], '
+     '"decision": {"reason_thresholds": {"dark": 2}}}', "rule.reason_thresholds.dark"),
+    ('{"manifest_version": 1, "contract": {}, "threshold": 5, "decision": {"detail": [1]}}',
+     "'decision.detail' must be a JSON object"),
+    ('{"manifest_version": 3, "contract": {}, ' + R5 + '}', "manifest_version 3 is not supported"),
 ])
 def test_a_damaged_manifest_names_its_problem(tmp_path, text, words):
     shutil.copy(FIXTURE_MODELS / "brightness.onnx", tmp_path / "m.onnx")
@@ -229,15 +248,16 @@ def test_a_thumbnail_or_a_single_pixel_is_sent_back_as_too_small(scorers):
     assert scorer.score(_grey_png(230)).acceptable   # 320 x 272: above min_side
 
 
-def test_a_manifest_is_strict_json_even_when_its_decision_holds_nan():
+def test_a_manifest_is_strict_json_even_when_its_evidence_holds_nan():
     """An older run card's decision carried ``"quantile": NaN``: the manifest written from it must still parse
     in a browser (JSON has no NaN), with null in its place, and numbers that are finite kept exactly."""
     import json
 
-    manifest = ModelManifest(C, 4.0435, decision={"quantile": float("nan"), "threshold": 4.0435,
-                                                           "table": [{"t": float("inf"), "s": 0.5}]})
+    manifest = ModelManifest(C, RetakeRule(4.0435), rule_evidence={"quantile": float("nan"),
+                                                                   "table": [{"t": float("inf"), "s": 0.5}]})
     doc = json.loads(manifest.to_json(), parse_constant=lambda c: pytest.fail(f"{c} in the manifest"))
-    assert doc["decision"] == {"quantile": None, "threshold": 4.0435, "table": [{"t": None, "s": 0.5}]}
+    assert doc["rule_evidence"] == {"quantile": None, "table": [{"t": None, "s": 0.5}]}
+    assert doc["rule"] == {"version": 1, "score_threshold": 4.0435, "reason_thresholds": {}}
 
 
 def test_a_sidecar_that_disagrees_with_the_files_own_manifest_is_refused(tmp_path):
@@ -247,8 +267,8 @@ def test_a_sidecar_that_disagrees_with_the_files_own_manifest_is_refused(tmp_pat
     embedded = QualityScorer(tmp_path / "m.onnx").manifest
     write_sidecar(tmp_path / "m.onnx", embedded)                           # the same: fine
     assert QualityScorer(tmp_path / "m.onnx").manifest == embedded
-    write_sidecar(tmp_path / "m.onnx", ModelManifest(embedded.contract, embedded.threshold + 1.0, format="onnx"))
-    with pytest.raises(ModelLoadError, match=r"disagrees with the manifest inside m.onnx \(field\(s\) threshold\)"):
+    write_sidecar(tmp_path / "m.onnx", ModelManifest(embedded.contract, RetakeRule(embedded.threshold + 1.0), format="onnx"))
+    with pytest.raises(ModelLoadError, match=r"disagrees with the manifest inside m.onnx \(field\(s\) rule\)"):
         QualityScorer(tmp_path / "m.onnx")
 
 

@@ -43,8 +43,8 @@ def test_the_rule_sends_back_what_kadid_labels_below_the_threshold():
         views.append(TileView(f"p{i}", "noise", 5, 3.93, DetailStats(rng.uniform(15, 18), 1.7)))
         views.append(TileView(f"p{i}", "gaussian_blur", 3, 5.30, DetailStats(0.3, rng.uniform(0.48, 0.6))))
         views.append(TileView(f"p{i}", "gaussian_blur", 4, 2.96, DetailStats(0.2, rng.uniform(0.33, 0.44))))
-    d = choose_detail_rule(views, 4.69)
-    assert 13 < d["noise_max"] < 15 and 0.44 < d["sharpness_min"] < 0.48
-    rows = {(r["family"], r["level"]): r["retake"] for r in d["table"]}
+    d, evidence = choose_detail_rule(views, 4.69)
+    assert 13 < d.noise_max < 15 and 0.44 < d.sharpness_min < 0.48 and d.tile == 256
+    rows = {(r["family"], r["level"]): r["retake"] for r in evidence["table"]}
     assert rows[("as taken", None)] == 0 and rows[("noise", 5)] == 1 and rows[("gaussian_blur", 4)] == 1
     assert rows[("noise", 4)] == 0 and rows[("gaussian_blur", 3)] == 0

@@ -70,7 +70,8 @@ def test_pooled_stats_run_loads_for_export_and_reuses_its_features(data, tmp_pat
     phone_test = {r.group for r in run_split_part(card, "test") if r.dataset == "phone"}
     phone_train = {r.group for r in run_split_part(card, "train") if r.dataset == "phone"}
     assert phone_test and not phone_test & phone_train                # grouped by patient
-    assert card["decision"]["chosen_on"].startswith("skin") and card["decision"]["reason_thresholds"] is not None
+    assert card["rule_evidence"]["chosen_on"].startswith("skin") and card["rule"]["reason_thresholds"]
+    assert "decision" not in card and card["rule"]["version"] == 1
     assert set(card["skin_gate"]["families"]) >= {"gaussian_blur", "darken", "darker_tone"}
     assert (tmp_path / "run" / "card.md").read_text().startswith("# Model card")
 

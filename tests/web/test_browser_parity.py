@@ -96,6 +96,7 @@ def test_the_page_runs_two_threads_on_the_shipped_model(web):
     assert info["threads"] == 2
     assert info["input_size"] == web.scorer.contract.input_size
     assert info["threshold"] == pytest.approx(web.scorer.threshold, abs=1e-12)
+    assert info["rule"] == web.scorer.rule.describe()      # the sentence the page shows, from the same numbers
 
 
 def test_the_crop_equals_the_sdks_on_every_photo(web):
