@@ -15,6 +15,18 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
+def _digest_memo_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("identity-memo")
+
+
+@pytest.fixture(autouse=True)
+def _own_digest_memo(_digest_memo_root, monkeypatch):
+    """Image ids computed by tests are memoised in the session's temporary folder, not in the user's cache
+    (whose memo would keep a line for every temporary photo of every run)."""
+    monkeypatch.setattr("diqa_edge.identity.cache_root", lambda: _digest_memo_root)
+
+
+@pytest.fixture(scope="session")
 def sample_photos() -> list[Path]:
     photos = sorted(SAMPLES.glob("*.jpg"))
     assert len(photos) >= 8, "samples/ must hold the bundled sample photos"

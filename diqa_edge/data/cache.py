@@ -1,30 +1,29 @@
 """A disk cache of decoded, resized images: decoding + resizing is the CPU bottleneck of training.
 
 Entries are keyed by the contract's pixel fingerprint, the target shorter side
-and the SHA-1 of the source file's bytes, so a changed photo or a changed
-contract never serves stale pixels. Each entry is the exact uint8 array the
-SDK's decode + resize produce (``.npy``), written atomically.
+and the image's id, the project's one rule (``identity.image_id``): the SHA-1
+of the source file's bytes, so a changed contract never serves stale pixels and
+the same photo at another path or with another mtime is a hit. The digest comes
+from the identity memo (path, size, mtime), so a hit no longer reads the whole
+file to hash it; the memo's one blind spot (a same-size rewrite that keeps its
+mtime serves the old pixels until the mtime changes) is stated in
+``diqa_edge/identity.py``. Entries written when the cache hashed every file
+itself are named by the same SHA-1 hex, so they stay valid. Each entry is the
+exact uint8 array the SDK's decode + resize produce (``.npy``), written
+atomically.
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from ..contract import Contract
 from ..fileio import written_in_place
+from ..identity import image_id
 from ..sdk.decode import decode_image
 from ..sdk.preprocess import resize_shorter_side
-
-
-def file_digest(path: str | Path) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class ResizedImageCache:
@@ -39,7 +38,7 @@ class ResizedImageCache:
         self.misses = 0
 
     def entry(self, path: str | Path) -> Path:
-        return self.folder / f"{file_digest(path)}.npy"
+        return self.folder / f"{image_id(path)}.npy"
 
     def get(self, path: str | Path) -> np.ndarray:
         entry = self.entry(path)

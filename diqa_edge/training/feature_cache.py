@@ -11,9 +11,20 @@ the features), ``chunk-*.npy`` (fp16, memory-mapped on read) and ``index.jsonl``
 (one line per finished chunk: its file and the image ids it holds). ``key``
 hashes backbone, stages, weights and the contract's pixel fields
 (``pooled_stats.features_key``), so a changed contract or backbone never reads
-stale features. An image's id hashes its resolved path, size and mtime, so an
-edited file is recomputed. A chunk is written whole before its index line, so an
-interrupted run resumes at the last finished chunk.
+stale features. An image's id is the project's one rule, ``identity.image_id``:
+the SHA-1 of its bytes (memoised by path, size and mtime), so an edited file is
+recomputed and the same photos laid out anew are not. A chunk is written whole
+before its index line, so an interrupted run resumes at the last finished chunk.
+
+Transition from the old ids: before issue 33 an id hashed the resolved path,
+size and mtime (``legacy_image_id``), and the caches on this machine hold hours
+of rows under those. When a content id misses, ``ids_for`` looks up the old id
+of the same path (its stat unchanged, so the row is what the old code would
+serve), serves that row and appends an alias line ``{"file": chunk, "ids": [],
+"aliases": {content id: row}}``, which the next run reads as a direct hit. An
+older reader sees an alias line as a chunk of no images and ignores it, so the
+same folder serves old and new code. The legacy look-up can go once the caches
+in use have been read through once (or rebuilt).
 """
 
 from __future__ import annotations
@@ -28,20 +39,37 @@ import numpy as np
 
 from ..cachedir import cache_root
 from ..fileio import written_in_place
+from ..identity import image_ids
 
 CHUNK = 128
 
 
-def image_id(path: str | Path) -> str:
+def legacy_image_id(path: str | Path) -> str:
+    """The id rows were stored under before content ids (the module docstring's transition): read, never written."""
     p = Path(path).resolve()
     st = p.stat()
     return hashlib.sha1(f"{p}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:20]
+
+
+def _index_entry(line: str) -> dict | None:
+    """One index line, or None when it is cut by an interruption (its chunk is recomputed) or damaged."""
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(entry, dict):
+        return None
+    ids, aliases = entry.get("ids", []), entry.get("aliases", {})
+    ok = (isinstance(entry.get("file"), str) and isinstance(ids, list) and all(isinstance(i, str) for i in ids)
+          and isinstance(aliases, dict) and all(type(row) is int for row in aliases.values()))
+    return entry if ok else None
 
 
 @dataclass
 class FeatureCache:
     folder: Path
     computed: int = 0                     # images whose features this object computed (not read back)
+    aliased: int = 0                      # images this object found under their legacy id (the transition)
     build_seconds: float = 0.0            # compute time of every chunk in the folder, over all runs
     _index: dict[str, tuple[str, int]] = field(default_factory=dict)
     _maps: dict[str, np.ndarray] = field(default_factory=dict)   # open memory maps, one per chunk
@@ -51,28 +79,44 @@ class FeatureCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         index = self.folder / "index.jsonl"
         if index.exists():
-            for line in index.read_text().splitlines():
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue   # a line cut by an interruption: its chunk is recomputed
+            for entry in filter(None, map(_index_entry, index.read_text().splitlines())):
                 if (self.folder / entry["file"]).exists():
-                    for row, item in enumerate(entry["ids"]):
+                    for row, item in enumerate(entry.get("ids", [])):
+                        self._index[item] = (entry["file"], row)
+                    for item, row in entry.get("aliases", {}).items():
                         self._index[item] = (entry["file"], row)
                     self.build_seconds += entry.get("seconds") or 0.0
 
     def __len__(self) -> int:
-        return len(self._index)
+        """Rows held: an aliased row is one image under two ids."""
+        return len(set(self._index.values()))
 
     def missing(self, ids: list[str]) -> list[int]:
         return [i for i, item in enumerate(ids) if item not in self._index]
+
+    def ids_for(self, paths: list[Path]) -> list[str]:
+        """The content ids of ``paths``; one this cache lacks but holds under the path's legacy id is aliased
+        to that row, in memory and in one appended index line per chunk."""
+        ids = image_ids(paths)
+        aliases: dict[str, dict[str, int]] = {}
+        for path, item in zip(paths, ids):
+            if item not in self._index and (old := self._index.get(legacy_image_id(path))):
+                self._index[item] = old
+                aliases.setdefault(old[0], {})[item] = old[1]
+        if aliases:
+            self._append_index([{"file": name, "ids": [], "aliases": rows} for name, rows in aliases.items()])
+            self.aliased += sum(map(len, aliases.values()))
+        return ids
+
+    def _append_index(self, entries: list[dict]) -> None:
+        with open(self.folder / "index.jsonl", "a") as fh:
+            fh.write("".join(json.dumps(entry) + "\n" for entry in entries))
 
     def add_chunk(self, ids: list[str], features: np.ndarray, seconds: float | None = None) -> None:
         name = f"chunk-{hashlib.sha1(''.join(ids).encode()).hexdigest()[:16]}.npy"
         with written_in_place(self.folder / name) as tmp, open(tmp, "wb") as fh:
             np.save(fh, features.astype(np.float16))
-        with open(self.folder / "index.jsonl", "a") as fh:
-            fh.write(json.dumps({"file": name, "ids": ids, "seconds": seconds}) + "\n")
+        self._append_index([{"file": name, "ids": ids, "seconds": seconds}])
         for row, item in enumerate(ids):
             self._index[item] = (name, row)
         self.computed += len(ids)
@@ -110,7 +154,7 @@ def pooled_features(paths: list[Path], trunk, contract, key: str, *, root: Path 
     """Features of ``paths`` (N x F, float32), computing only what the cache lacks; the cache object says
     how many were computed. Images that fail to decode raise: the loaders already skipped bad rows."""
     cache = cached_outputs(paths, trunk, contract, key, kind="features", root=root, progress=progress, desc=desc)
-    return cache.read([image_id(p) for p in paths]), cache
+    return cache.read(cache.ids_for(paths)), cache
 
 
 def cached_outputs(paths: list[Path], trunk, contract, key: str, *, kind: str, root: Path | None = None,
@@ -122,7 +166,7 @@ def cached_outputs(paths: list[Path], trunk, contract, key: str, *, kind: str, r
     from ..sdk.preprocess import preprocess
 
     cache = FeatureCache((root or cache_root()) / kind / key)
-    ids = [image_id(p) for p in paths]
+    ids = cache.ids_for(paths)
     todo = cache.missing(ids)
     if todo:
         session = trunk_session(trunk, contract, cache.folder)

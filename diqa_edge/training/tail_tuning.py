@@ -29,7 +29,8 @@ import torch
 from torch import nn
 
 from ..models.pooled_stats import STAGES, STATS_VERSION, mean_and_std, stage_columns, stage_names
-from .feature_cache import FeatureCache, cached_outputs, image_id
+from ..identity import image_ids
+from .feature_cache import FeatureCache, cached_outputs
 
 
 class EarlyStages(nn.Module):
@@ -172,7 +173,7 @@ class Inputs:
 
 def rows_for(records, early: np.ndarray | None) -> Rows:
     paths = [Path(r.image) for r in records]
-    return Rows([image_id(p) for p in paths], paths, early, np.array([r.mos for r in records], np.float32))
+    return Rows(image_ids(paths), paths, early, np.array([r.mos for r in records], np.float32))
 
 
 @torch.no_grad()

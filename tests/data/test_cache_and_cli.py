@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import subprocess
 import sys
 
@@ -41,6 +42,28 @@ def test_cache_is_keyed_by_contract_and_file_content(tmp_path):
     key1.write_bytes(b"damaged")  # a corrupt entry is rebuilt, not served
     photo.write_bytes((SAMPLES / "photo_coffee.jpg").read_bytes())
     assert min(a.get(photo).shape[:2]) == 252
+
+
+def test_entries_are_named_by_the_files_sha1_so_a_moved_photo_hits_without_being_read(tmp_path, monkeypatch):
+    from diqa_edge import identity
+
+    photo = tmp_path / "a" / "p.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes((SAMPLES / "photo_coffee.jpg").read_bytes())
+    cache = ResizedImageCache(tmp_path / "c", C, 252)
+    cache.get(photo)
+    # the name entries had when the cache hashed every file itself: they stay valid
+    assert cache.entry(photo).name == hashlib.sha1(photo.read_bytes()).hexdigest() + ".npy"
+    read, digest = [], identity.content_digest
+    monkeypatch.setattr(identity, "content_digest", lambda p: read.append(p) or digest(p))
+    again = ResizedImageCache(tmp_path / "c", C, 252)
+    again.get(photo)
+    assert (again.hits, again.misses, read) == (1, 0, [])            # the memo answered: the file was not hashed
+    moved = tmp_path / "b" / "q.jpg"
+    moved.parent.mkdir()
+    moved.write_bytes(photo.read_bytes())
+    assert np.array_equal(again.get(moved), again.get(photo)) and (again.hits, again.misses) == (3, 0)
+    assert read == [str(moved.resolve())]                           # a new place is hashed once, then a hit
 
 
 def _diqa(*args):

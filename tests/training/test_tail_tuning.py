@@ -38,7 +38,7 @@ def _activations(photos, built, root, backbone="efficientnet_lite0", cut="block4
 
 def test_second_run_reads_the_cache_and_a_changed_contract_or_backbone_recomputes(lite0, photos, tmp_path):
     from diqa_edge.models.network import build_model
-    from diqa_edge.training.feature_cache import image_id
+    from diqa_edge.identity import image_id
 
     first = _activations(photos, lite0, tmp_path)
     assert first.computed == len(photos)
@@ -61,7 +61,7 @@ def test_second_run_reads_the_cache_and_a_changed_contract_or_backbone_recompute
 def test_the_tail_on_cached_activations_computes_the_frozen_models_statistics(lite0, photos, tmp_path):
     from diqa_edge.models.pooled_stats import PooledStats, stage_columns
     from diqa_edge.sdk.preprocess import preprocess
-    from diqa_edge.training.feature_cache import image_id
+    from diqa_edge.identity import image_id
     from diqa_edge.training.tail_tuning import Tail
 
     stages = ("block0", "block1", "block2", "block3", "block4", "block5", "block6")
