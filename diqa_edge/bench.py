@@ -370,6 +370,6 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--worker":
         print(json.dumps(worker(json.loads(sys.argv[2]))))
         sys.exit(0)
-    p = argparse.ArgumentParser(prog="diqa-edge bench", description=__doc__)
-    add_arguments(p)
-    sys.exit(run(p.parse_args()))
+    from .commands import run_module
+
+    sys.exit(run_module("python -m diqa_edge.bench (diqa-edge bench)", add_arguments, run, __doc__))

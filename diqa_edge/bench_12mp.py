@@ -169,6 +169,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(prog="diqa-edge bench-12mp", description=__doc__)
-    add_arguments(p)
-    sys.exit(run(p.parse_args()))
+    from .commands import run_module
+
+    sys.exit(run_module("python -m diqa_edge.bench_12mp (diqa-edge bench-12mp)", add_arguments, run, __doc__))

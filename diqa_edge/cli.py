@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
-from .errors import DiqaError, UsageError
-from .logs import add_verbosity_flags, configure
+from .commands import EXIT_CODES, configure_from, guarded
+from .errors import UsageError
+from .logs import add_verbosity_flags
 
 # name -> (module with add_arguments(parser) and run(args) -> int, one-line help)
 COMMANDS = {
@@ -38,6 +38,15 @@ COMMANDS = {
             "serve the browser client: camera or photo, scored in the page by the exported model"),
     "ablate": ("diqa_edge.ablation.cli",
                "train variants of one recipe (resolution, loss, backbone, data) on the same splits; one table"),
+    "detail-rule": ("diqa_edge.training.detail_gate",
+                    "choose a run's 1:1 thresholds (noise, sharpness of the photo's own centre) and write them "
+                    "into its card's rule"),
+    "coreml-layers": ("diqa_edge.export.coreml_layers",
+                      "compare a Core ML package with its PyTorch model layer by layer (no macOS needed)"),
+    "bundle": ("diqa_edge.export.bundle",
+               "maintainers: make an exported file the package's bundled model (manifest, card, test vectors)"),
+    "figures": ("diqa_edge.eval.figures",
+                "maintainers: write (or --check) the README's figures table from the committed results"),
 }
 
 
@@ -51,8 +60,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         description="Decide whether a skin photo is good enough for a teledermatology consult: "
                     "train no-reference image-quality models, export them to the phone, score photos.",
         epilog="Run `diqa-edge COMMAND --help` for a command's options. Progress goes to stderr (-q: only "
-               "warnings and errors; -v: everything). Exit codes: 0 done, "
-               "1 failed (the reason is on stderr), 2 usage error; `score` adds 3 when a photo could not be scored.")
+               "warnings and errors; -v: everything). Exit codes: "
+               f"{EXIT_CODES}; `score` adds 3 when a photo could not be scored.")
     add_verbosity_flags(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
@@ -103,23 +112,8 @@ def _main(argv: list[str] | None) -> int:
     if not getattr(args, "command", None):   # `diqa-edge` alone: the help, which is what was asked for
         parser.print_help()
         return 0
-    configure(args.verbosity)
-    try:
-        return _import_command(args.command, args._module).run(args)
-    except UsageError as exc:  # a bad option value that argparse could not see
-        print(f"diqa-edge {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except DiqaError as exc:   # a command that let a typed error through: still one line, never a traceback
-        print(f"diqa-edge {args.command}: {exc}", file=sys.stderr)
-        return 1
-    except BrokenPipeError:
-        # the reader went away (`diqa-edge score ... | head`): stop quietly, as other Unix tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
-    except OSError as exc:     # an output folder that is a file, a full disk, a path that cannot be read
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"diqa-edge {args.command}: {where}{exc.strerror or exc}", file=sys.stderr)
-        return 1
+    configure_from(args)
+    return guarded(f"diqa-edge {args.command}", lambda: _import_command(args.command, args._module).run(args))
 
 
 if __name__ == "__main__":

@@ -88,3 +88,14 @@ def exported(tmp_path_factory):
     report = json.loads(report_path.read_text()) if report_path.exists() else None
     return {"run": run, "out": out, "proc": proc, "report": report, "images": images}
 
+
+
+@pytest.fixture
+def restore_logging():
+    """The package's logging as it was: a test that runs ``logs.configure`` leaves no handler behind."""
+    import logging
+
+    root = logging.getLogger("diqa_edge")
+    saved = (root.handlers[:], root.level, root.propagate)
+    yield
+    root.handlers[:], root.level, root.propagate = saved

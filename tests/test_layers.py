@@ -11,7 +11,7 @@ from conftest import ROOT
 
 # lowest first; a module's layer is named by the first part of its dotted name below diqa_edge
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "cachedir", "logs", "fileio", "contract", "identity"),
+    ("errors", "cachedir", "logs", "commands", "fileio", "contract", "identity"),
     ("sdk",),
     ("models",),
     ("eval",),

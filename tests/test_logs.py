@@ -10,12 +10,7 @@ from diqa_edge.cli import build_parser
 from diqa_edge.logs import configure
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    root = logging.getLogger("diqa_edge")
-    saved = (root.handlers[:], root.level, root.propagate)
-    yield
-    root.handlers[:], root.level, root.propagate = saved
+pytestmark = pytest.mark.usefixtures("restore_logging")     # each test configures the package's logging
 
 
 def _say_everything():

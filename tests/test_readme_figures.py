@@ -9,7 +9,7 @@ from diqa_edge.eval.figures import README, block, current_lines, readme_block
 def test_the_readme_figures_are_the_committed_results():
     found = readme_block(README.read_text())
     assert found is not None, "README.md lost its figures block"
-    assert found == block(current_lines()), "README.md's figures differ from the results: python -m diqa_edge.eval.figures"
+    assert found == block(current_lines()), "README.md's figures differ from the results: diqa-edge figures"
 
 
 def test_the_table_reads_the_shipped_files_figures():

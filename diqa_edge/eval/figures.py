@@ -5,7 +5,7 @@ the shipped model card (``diqa_edge/models/default.card.json``: the file's held-
 gate's results (``benchmarks/results/phone_gate.json``) and the gate at 1:1
 (``benchmarks/results/detail_gate.json``) into the lines between the README's
 ``<!-- figures -->`` markers; ``tests/test_readme_figures.py`` fails when the README and the results
-disagree, and ``python -m diqa_edge.eval.figures`` rewrites the block.
+disagree, and ``diqa-edge figures`` rewrites the block.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .report import markdown_table
 
-START, END = "<!-- figures: written by python -m diqa_edge.eval.figures -->", "<!-- /figures -->"
+START, END = "<!-- figures: written by diqa-edge figures -->", "<!-- /figures -->"
 ROOT = Path(__file__).resolve().parents[2]
 CARD = ROOT / "diqa_edge" / "models" / "default.card.json"
 PHONE_GATE = ROOT / "benchmarks" / "results" / "phone_gate.json"
@@ -83,15 +83,32 @@ def readme_block(text: str) -> str | None:
     return m.group(0) if m else None
 
 
-def main() -> int:
+def add_arguments(parser) -> None:
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 when the README's table and the results disagree")
+
+
+def run(args) -> int:
+    from ..errors import DiqaError
+
     text = README.read_text()
     old = readme_block(text)
     if old is None:
-        raise SystemExit(f"{README}: no figures block ({START} ... {END})")
-    README.write_text(text.replace(old, block(current_lines())))
+        raise DiqaError(f"{README}: no figures block ({START} ... {END})")
+    new = block(current_lines())
+    if args.check:
+        if old != new:
+            print(f"{README}: the figures table differs from the results; run `diqa-edge figures`")
+            return 1
+        print(f"{README}: the figures table agrees with the results")
+        return 0
+    README.write_text(text.replace(old, new))
     print(f"{README}: figures written from {CARD.name}, {PHONE_GATE.name} and {DETAIL_GATE.name}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from ..commands import run_module
+
+    raise SystemExit(run_module("diqa-edge figures (diqa-edge figures)", add_arguments, run,
+                                "Write the README's figures table from the committed results (maintainers)."))

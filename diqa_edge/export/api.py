@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from ..sdk.decision import RetakeRule
 from ..sdk.manifest import read_sidecar
 from .formats import CALIBRATED, DEFAULT_EVIDENCE, DEFAULT_RULE, FORMATS, SAMPLES, ExportError, ExportJob, converters_to_log, log_tail, validate
 from .parity import DEFAULT_THRESHOLDS
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,15 +86,14 @@ def export(checkpoint: Path | None = None, options: ExportOptions = ExportOption
     plan = {t: validate(t, _precisions(t, options, read_sidecar(SHIPPED_MODEL) if rebuild else None))
             for t in options.targets}
     if rebuild:
-        print(f"rebuilding the bundled model from {SHIPPED_RUN} (its head) and the packaged ImageNet backbone",
-              flush=True)
+        log.info(f"rebuilding the bundled model from {SHIPPED_RUN} (its head) and the packaged ImageNet backbone")
     trained = load_trained(checkpoint or SHIPPED_RUN)
     options.out.mkdir(parents=True, exist_ok=True)
     rule, evidence = _rule_for(trained, options)
     images, calib = _parity_inputs(trained, options, rebuild, plan)
     labelled = f"labelled: {images.labels}" if images.labels and images.labels != "none" else "unlabelled"
-    print(f"model {trained.name} ({trained.contract.input_size} px), {len(images.paths)} parity images "
-          f"({labelled}), {len(calib.paths)} calibration images", flush=True)
+    log.info(f"model {trained.name} ({trained.contract.input_size} px), {len(images.paths)} parity images "
+          f"({labelled}), {len(calib.paths)} calibration images")
     reference = torch_outputs(trained.model, images, trained.contract)
     artefacts = _convert(trained, plan, options, calib, rule, evidence)
     rows = _gate_all(artefacts, trained, images, reference, options, rebuild)
@@ -165,7 +167,7 @@ def _rule_on_validation(trained, min_sensitivity: float | None, mos_cutoff: floa
     if len(val) < 20:
         return None
     images = ParityImages.from_records(val, limit=len(val))
-    print(f"choosing the accept/retake threshold on {len(val)} validation images ({images.labels})", flush=True)
+    log.info(f"choosing the accept/retake threshold on {len(val)} validation images ({images.labels})")
     pred = torch_scores(trained.model, images, trained.contract)
     chosen = choose_threshold(pred, images.mos, mos_cutoff=mos_cutoff, min_sensitivity=min_sensitivity,
                               labels=images.labels)
@@ -261,7 +263,7 @@ def _parity_inputs(trained, options: "ExportOptions", rebuild: bool, plan: dict)
     elif rebuild:
         # never the test images this machine happens to hold: the same committed inputs on every machine,
         # so a rebuild is judged on the images the bundled file was judged on
-        print("parity on the bundled samples and their fault views (they ship with the repository)", flush=True)
+        log.info("parity on the bundled samples and their fault views (they ship with the repository)")
         images = bundled_parity_set(options.out / "parity-images")
     else:
         images = ParityImages.from_records(run_split_part(trained.card, "test"), options.num_images, seed)
@@ -288,21 +290,21 @@ def _convert(trained, plan: dict, options: "ExportOptions", calib, rule: RetakeR
     meta = {"rule": rule, "rule_evidence": evidence}
     job = ExportJob(options.out, lambda: export_onnx(trained, options.out, dynamic_batch=options.dynamic_batch, **meta),
                     calibration=list(calib.paths), dynamic_batch=options.dynamic_batch, verbose=options.verbose, **meta)
-    log = options.out / "converters.log"
+    log_path = options.out / "converters.log"
     if not job.verbose:
-        log.write_bytes(b"")      # this export's output only
+        log_path.write_bytes(b"")      # this export's output only
     artefacts = []
     for target, fmt in FORMATS.items():
         if target not in plan:
             continue
-        print(f"{target}: converting ({', '.join(plan[target])})"
-              + ("" if job.verbose else f"; the converters' own output goes to {log}"), flush=True)
+        log.info(f"{target}: converting ({', '.join(plan[target])})"
+                 + ("" if job.verbose else f"; the converters' own output goes to {log_path}"))
         try:
-            with converters_to_log(log, job.verbose):
+            with converters_to_log(log_path, job.verbose):
                 artefacts += fmt.exporter()(trained, plan[target], job)
         except ExportError as exc:
-            tail = "" if job.verbose else log_tail(log)
-            raise ExportError(f"{exc}" + (f"\n  the converters' last lines ({log}):\n    "
+            tail = "" if job.verbose else log_tail(log_path)
+            raise ExportError(f"{exc}" + (f"\n  the converters' last lines ({log_path}):\n    "
                                           + tail.replace("\n", "\n    ") if tail else "")) from exc
     return artefacts
 
@@ -341,10 +343,10 @@ def _gate_all(artefacts: list, trained, images, reference, options: "ExportOptio
             write_vectors(art.path, FORMATS[art.target].layout, photos, trained.contract, expected,
                           vec_reference, options.out)
         rows.append(row)
-        print(f"{art.target:7s} {art.precision:13s} {row['size_mb']:7.2f} MB  {row['status']}"
-              + (f"  ({row['rule']})" if "rule" in row else "")
-              + (f"  against the bundled file: max |score diff| {row['shipped_max_abs']:.4f}"
-                 if "shipped_max_abs" in row else "")
-              + (f"\n        kept as {row['path']} (never under the name an app loads)"
-                 if row["status"] == "FAILED" else ""), flush=True)
+        log.info(f"{art.target:7s} {art.precision:13s} {row['size_mb']:7.2f} MB  {row['status']}"
+                 + (f"  ({row['rule']})" if "rule" in row else "")
+                 + (f"  against the bundled file: max |score diff| {row['shipped_max_abs']:.4f}"
+                    if "shipped_max_abs" in row else "")
+                 + (f"\n        kept as {row['path']} (never under the name an app loads)"
+                    if row["status"] == "FAILED" else ""))
     return rows

@@ -144,25 +144,26 @@ def bundle(export_dir: Path, trained, samples: Path, skin: Path | None, n_skin: 
     return MODELS_DIR / f"{DEFAULT}.tflite"
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    from ..models.load import load_trained
-
-    parser = argparse.ArgumentParser(prog="python -m diqa_edge.export.bundle",
-                                     description="Make an exported model the package's default (maintainers).")
-    parser.add_argument("--export-dir", type=Path, required=True)
+def add_arguments(parser) -> None:
+    parser.add_argument("--export-dir", type=Path, required=True, help="the folder `diqa-edge export` wrote")
     parser.add_argument("--checkpoint", type=Path, required=True, help="the run the export came from")
-    parser.add_argument("--precision", default="int8")
+    parser.add_argument("--precision", default="int8", help="which of the exported TFLite files ships")
     parser.add_argument("--samples", type=Path, default=SAMPLES)
     parser.add_argument("--skin", type=Path, default=data_root() / "skin-cc0" / "images",
                         help="the CC0 skin photos whose reference scores are recorded (default: under "
                              "$DIQA_EDGE_DATA, else ../shared/data)")
-    args = parser.parse_args(argv)
+
+
+def run(args) -> int:
+    from ..models.load import load_trained
+
     out = bundle(args.export_dir, load_trained(args.checkpoint), args.samples, args.skin, precision=args.precision)
     print(f"bundled {out} ({out.stat().st_size / 1e6:.2f} MB)")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from ..commands import run_module
+
+    raise SystemExit(run_module("python -m diqa_edge.export.bundle (diqa-edge bundle)", add_arguments, run,
+                                "Make an exported model the package's default (maintainers)."))

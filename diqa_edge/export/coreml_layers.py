@@ -10,7 +10,7 @@ own preprocessing; comparing it with the contract's normalisation names the
 classic conversion faults: swapped colour order, a bias that ignores the
 per-channel mean, a wrong scale.
 
-Run ``python -m diqa_edge.export.coreml_layers PACKAGE --checkpoint RUN`` for
+Run ``diqa-edge coreml-layers PACKAGE --checkpoint RUN`` for
 the table on one image.
 """
 
@@ -156,31 +156,29 @@ def compare_layers(package: str | Path, model, contract, rgb: np.ndarray,
     return LayerReport(layers, problems, precision)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m diqa_edge.export.coreml_layers",
-                                     description="Compare a Core ML package with its PyTorch model layer by layer "
-                                                 "(NumPy reference executor, no macOS needed).")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("package", type=Path, help="the .mlpackage written by diqa-edge export")
     parser.add_argument("--checkpoint", type=Path, required=True, help="the training run it was exported from")
     parser.add_argument("--image", type=Path, default=None, help="photo to run (default: the first bundled sample)")
-    args = parser.parse_args(argv)
-    from ..errors import DiqaError
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 0 when every layer is within its tolerance, 1 when one is not (the report names it)."""
     from ..sdk.decode import decode_image
-    from .formats import SAMPLES, ExportError
+    from .formats import SAMPLES
     from ..models.load import load_trained
 
-    try:
-        trained = load_trained(args.checkpoint)
-        image = args.image or sorted(SAMPLES.glob("*.jpg"))[0]
-        report = compare_layers(args.package, trained.model, trained.contract,
-                                decode_image(image, trained.contract))
-    except (DiqaError, ExportError, FileNotFoundError) as exc:
-        print(f"coreml_layers: {exc}", file=sys.stderr)
-        return 1
+    trained = load_trained(args.checkpoint)
+    image = args.image or sorted(SAMPLES.glob("*.jpg"))[0]
+    report = compare_layers(args.package, trained.model, trained.contract, decode_image(image, trained.contract))
     print(f"{args.package.name} vs PyTorch on {image.name} ({report.precision}):\n")
     print(report.markdown())
-    return 0 if report.ok else 2
+    return 0 if report.ok else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ..commands import run_module
+
+    sys.exit(run_module("diqa-edge coreml-layers (diqa-edge coreml-layers)", add_arguments, run,
+                        "Compare a Core ML package with its PyTorch model layer by layer (NumPy reference "
+                        "executor, no macOS needed)."))

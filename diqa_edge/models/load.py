@@ -58,7 +58,11 @@ def card_rule(card: dict) -> tuple[RetakeRule | None, dict]:
 def read_run_card(run_dir: Path, required: tuple[str, ...]) -> dict:
     """A run's ``card.json``, with one clear error when it is unreadable, not JSON, or lacks a field
     the loader needs (a card edited by hand or cut short by a full disk)."""
-    path = run_dir / "card.json"
+    return read_card(run_dir / "card.json", required)
+
+
+def read_card(path: Path, required: tuple[str, ...] = ()) -> dict:
+    """A run card at ``path`` (``card.json``, or the bundled ``default.card.json``), validated as above."""
     try:
         card = json.loads(path.read_bytes().decode("utf-8"))
     except OSError as exc:

@@ -1,10 +1,8 @@
-"""``python -m diqa_edge.training`` (and ``torchrun -m diqa_edge.training``): the train command."""
+"""``python -m diqa_edge.training`` (and ``torchrun -m diqa_edge.training``): ``diqa-edge train``."""
 
-import argparse
 import sys
 
+from ..commands import run_module
 from .cli import add_arguments, run
 
-parser = argparse.ArgumentParser(prog="python -m diqa_edge.training", description=__doc__)
-add_arguments(parser)
-sys.exit(run(parser.parse_args()))
+sys.exit(run_module("python -m diqa_edge.training (diqa-edge train)", add_arguments, run, __doc__))

@@ -56,7 +56,7 @@ def _data_arguments(parser) -> None:
     parser.add_argument("--data-root", type=Path, default=data_root(),
                         help="folder holding the datasets in their published layouts (default: $DIQA_EDGE_DATA, "
                              "else ../shared/data)")
-    parser.add_argument("--dataset-dir", action="append", default=[], metavar="NAME=PATH",
+    parser.add_argument("--dataset-dir", action="append", default=[], metavar="NAME=PATH", type=dataset_dir_item,
                         help="where one dataset lives (repeatable), e.g. derm=cache/derm")
     parser.add_argument("--holdout", type=float, default=0.2,
                         help="share of a train/val-only set (biq2021) held out as its test part (default 0.2)")
@@ -163,12 +163,7 @@ def config_from_args(args: argparse.Namespace):
     from .trainer import TrainConfig
 
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
-    overrides = {}
-    for item in args.dataset_dir:
-        if "=" not in item:
-            raise ValueError(f"--dataset-dir wants NAME=PATH, got {item!r}")
-        name, path = item.split("=", 1)
-        overrides[name.strip()] = path.strip()
+    overrides = dict(args.dataset_dir)
     pretrained = {"auto": True, "none": False}.get(args.pretrained, args.pretrained)
     dirs = resolve_dirs(sorted(set(datasets) | set(overrides)), args.data_root, overrides)
     return ExperimentConfig(
@@ -239,12 +234,21 @@ def _train(config, out: Path) -> int:
     return 0
 
 
-def skin_set_dirs(datasets: list[str], dataset_dir: list[str], size: int) -> dict[str, str]:
+def dataset_dir_item(text: str) -> tuple[str, str]:
+    """One ``--dataset-dir NAME=PATH``, parsed once for every command that takes it (``train``, ``ablate``):
+    a value without a name or a path is a usage error at parse time, never skipped."""
+    name, sep, path = text.partition("=")
+    if not sep or not name.strip() or not path.strip():
+        raise argparse.ArgumentTypeError(f"wants NAME=PATH (e.g. derm=cache/derm), got {text!r}")
+    return name.strip(), path.strip()
+
+
+def skin_set_dirs(datasets: list[str], dataset_dir: list[tuple[str, str]], size: int) -> dict[str, str]:
     """``--dataset-dir NAME=PATH`` overrides, with each skin set of ``datasets`` at its default folder when
     not given, and one sentence naming the command that builds a skin set that is not there."""
     from ..cachedir import phone_set_dir, skin_set_dir
 
-    overrides = dict(item.split("=", 1) for item in dataset_dir if "=" in item)
+    overrides = dict(dataset_dir)
     defaults = {"derm": str(skin_set_dir(size)), "phone": str(phone_set_dir())}
     builds = {"derm": f"`diqa-edge make-skin-set {data_root() / 'skin-cc0' / 'images'} --short-side {size}`",
               "phone": f"`diqa-edge make-skin-set {data_root() / 'pad-ufes-phone'} --phone`"}

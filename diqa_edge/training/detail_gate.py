@@ -12,7 +12,7 @@ error (views that should go back kept + views that should stay sent back, each a
 kind), on the condition that at most ``MAX_PRISTINE_RETAKE`` of the as-taken tiles are sent back: the
 model's rule has already spent the false-retake budget, so the 1:1 look may add little to it.
 
-    python -m diqa_edge.training.detail_gate --card diqa_edge/models/default.card.json
+    diqa-edge detail-rule --card diqa_edge/models/run/card.json
 """
 
 from __future__ import annotations
@@ -189,24 +189,24 @@ def detail_rule(card: dict, score_threshold: float, workers: int = 2,
     return choose_detail_rule(views, score_threshold, side)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m diqa_edge.training.detail_gate",
-        description="Choose the 1:1 thresholds (noise, sharpness of the native-resolution centre tile) on the "
-                    "calibration photos of a run's skin sets and write them into its card's rule.")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--card", type=Path, required=True, help="the run's card.json (its rule gains 'detail')")
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args(argv)
-    from ..fileio import atomic_write_text
-    from ..models.load import card_rule
+    parser.add_argument("--workers", type=int, default=2, help="processes measuring the tiles")
 
-    card = json.loads(args.card.read_text())
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import DiqaError
+    from ..fileio import atomic_write_text
+    from ..models.load import card_rule, read_card
+
+    card = read_card(args.card)
     rule, evidence = card_rule(card)
     if rule is None:
-        parser.error(f"{args.card}: the run chose no retake rule (it trained no skin gate)")
+        raise DiqaError(f"{args.card}: the run chose no retake rule (it trained no skin gate)")
     found = detail_rule(card, rule.score_threshold, args.workers)
     if found is None:
-        parser.error(f"none of the run's skin photos are under {data_root()} (skin-cc0/images, pad-ufes-phone/images)")
+        raise DiqaError(f"none of the run's skin photos are under {data_root()} (skin-cc0/images, "
+                        "pad-ufes-phone/images)")
     card.pop("decision", None)      # an older card's form: written again as rule + evidence
     card["rule"] = replace(rule, detail=found[0]).to_dict()
     card["rule_evidence"] = {**evidence, "detail": found[1]}
@@ -218,4 +218,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from ..commands import run_module
+
+    raise SystemExit(run_module("python -m diqa_edge.training.detail_gate (diqa-edge detail-rule)", add_arguments,
+                                run, "Choose the 1:1 thresholds (noise, sharpness of the native-resolution centre "
+                                     "tile) on the calibration photos of a run's skin sets and write them into its "
+                                     "card's rule."))

@@ -1,0 +1,65 @@
+"""How every command of the package runs, whichever way it was started: ``diqa-edge NAME`` or the
+``python -m diqa_edge.<module>`` it also answers to. One place decides the flags every command shares
+(-v / -q), how they set the log level, and how an error becomes one line on stderr and an exit code, so
+the two ways of starting a command cannot drift apart.
+
+Exit codes: 0 done, 1 failed (the reason on stderr), 2 usage error (a bad option or a value argparse
+could not see), 130 interrupted, 141 the reader of stdout went away; ``score`` adds 3 when a photo
+could not be scored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable
+
+from .errors import DiqaError, UsageError
+from .logs import add_verbosity_flags, configure, verbose_wanted
+
+EXIT_CODES = "0 done, 1 failed (the reason is on stderr), 2 usage error"
+
+
+def configure_from(args: argparse.Namespace) -> None:
+    """-v, -q, or a command's own --verbose (the same wish: ``diqa-edge -v export`` and ``diqa-edge export
+    --verbose`` both show every message and the converters' own output)."""
+    configure(1 if verbose_wanted(args) else getattr(args, "verbosity", 0))
+
+
+def guarded(name: str, run: Callable[[], int]) -> int:
+    """``run()``'s exit code, with every way a command can fail turned into one line on stderr: never a
+    traceback for a bad file, a bad option value or a full disk."""
+    try:
+        return run()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except UsageError as exc:  # a bad option value that argparse could not see
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    except DiqaError as exc:   # a command that let a typed error through: still one line
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # the reader went away (`diqa-edge score ... | head`): stop quietly, as other Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as exc:     # an output folder that is a file, a full disk, a path that cannot be read
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{name}: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+
+def run_module(prog: str, add_arguments: Callable[[argparse.ArgumentParser], None],
+               run: Callable[[argparse.Namespace], int], description: str | None = None,
+               argv: list[str] | None = None) -> int:
+    """``python -m diqa_edge.<module>``: the same parser, flags, logging and exit codes as ``diqa-edge
+    NAME`` (whose name ``prog`` should say, so a reader knows the two are one command)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     epilog=f"Exit codes: {EXIT_CODES}.")
+    add_arguments(parser)
+    add_verbosity_flags(parser, after_command=True)
+    args = parser.parse_args(argv)
+    configure_from(args)
+    return guarded(prog, lambda: run(args))
