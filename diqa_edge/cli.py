@@ -112,8 +112,8 @@ def _main(argv: list[str] | None) -> int:
     if not getattr(args, "command", None):   # `diqa-edge` alone: the help, which is what was asked for
         parser.print_help()
         return 0
-    configure_from(args)
-    return guarded(f"diqa-edge {args.command}", lambda: _import_command(args.command, args._module).run(args))
+    return guarded(f"diqa-edge {args.command}",
+                   lambda: configure_from(args) or _import_command(args.command, args._module).run(args))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 the two ways of starting a command cannot drift apart.
 
 Exit codes: 0 done, 1 failed (the reason on stderr), 2 usage error (a bad option or a value argparse
-could not see), 130 interrupted, 141 the reader of stdout went away; ``score`` adds 3 when a photo
+could not see) or, for export and coreml-layers, a file that failed its check, 130 interrupted, 141 the reader of stdout went away; ``score`` adds 3 when a photo
 could not be scored.
 """
 
@@ -18,12 +18,16 @@ from typing import Callable
 from .errors import DiqaError, UsageError
 from .logs import add_verbosity_flags, configure, verbose_wanted
 
-EXIT_CODES = "0 done, 1 failed (the reason is on stderr), 2 usage error"
+EXIT_CODES = ("0 done, 1 failed (the reason is on stderr), 2 usage error (export, coreml-layers: also a file that "
+              "failed its check)")
 
 
 def configure_from(args: argparse.Namespace) -> None:
     """-v, -q, or a command's own --verbose (the same wish: ``diqa-edge -v export`` and ``diqa-edge export
-    --verbose`` both show every message and the converters' own output)."""
+    --verbose`` both show every message and the converters' own output); a command's --verbose with -q asks
+    for two opposite things and is a usage error."""
+    if getattr(args, "verbose", False) and getattr(args, "verbosity", 0) < 0:
+        raise UsageError("--verbose and -q ask for opposite things: give one")
     configure(1 if verbose_wanted(args) else getattr(args, "verbosity", 0))
 
 
@@ -61,5 +65,4 @@ def run_module(prog: str, add_arguments: Callable[[argparse.ArgumentParser], Non
     add_arguments(parser)
     add_verbosity_flags(parser, after_command=True)
     args = parser.parse_args(argv)
-    configure_from(args)
-    return guarded(prog, lambda: run(args))
+    return guarded(prog, lambda: configure_from(args) or run(args))

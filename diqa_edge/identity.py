@@ -33,6 +33,7 @@ import os
 import re
 import threading
 import time
+from multiprocessing import util as multiprocessing_util
 from pathlib import Path
 from typing import Iterable
 
@@ -42,7 +43,7 @@ from .fileio import atomic_write_text
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY = 256       # new digests per appended batch
-FLUSH_SECONDS = 30.0    # ... or this long since the last batch: data-loader workers exit without atexit
+FLUSH_SECONDS = 30.0    # ... or this long since the last batch (a worker killed before its exit loses less)
 _SHA1 = re.compile(r"[0-9a-f]{40}")
 
 StatKey = tuple[str, int, int]   # (resolved path, size, mtime_ns)
@@ -64,7 +65,10 @@ def stat_key(path: str | os.PathLike) -> StatKey:
 
 
 def memo_path() -> Path:
-    return cache_root() / "identity" / "digests.jsonl"
+    """``$DIQA_EDGE_DIGEST_MEMO`` when set (the tests point it, and every process they start, at a folder of
+    their own), else ``<cache root>/identity/digests.jsonl``."""
+    override = os.environ.get("DIQA_EDGE_DIGEST_MEMO")
+    return Path(override) if override else cache_root() / "identity" / "digests.jsonl"
 
 
 def _parse(line: str) -> tuple[StatKey, str] | None:
@@ -103,6 +107,9 @@ class DigestMemo:
             try:
                 text = self.path.read_text(encoding="utf-8", errors="replace")
             except FileNotFoundError:
+                text = ""
+            except OSError as err:      # a folder in its place, no permission: the memo only saves time
+                log.warning("could not read the image-digest memo %s (%s): every image is hashed", self.path, err)
                 text = ""
             for line in text.splitlines():
                 lines += 1
@@ -186,5 +193,25 @@ def flush_all() -> None:
         m.flush()
 
 
+def _fresh_locks() -> None:
+    """A forked child must not inherit a lock another thread of its parent held at the fork."""
+    for m in _memos.values():
+        m._lock = threading.Lock()
+
+
+class _WorkerExit:
+    """A multiprocessing child (a DataLoader worker) ends without running ``atexit``, and starts by clearing
+    the finalizers it inherited; the after-fork hook below registers, in the child, the flush
+    ``multiprocessing`` runs as the child's last act."""
+
+    @staticmethod
+    def register(_self) -> None:
+        from multiprocessing import util
+
+        util.Finalize(None, flush_all, exitpriority=100)
+
+
+_WORKER_EXIT = _WorkerExit()
 atexit.register(flush_all)
-os.register_at_fork(before=flush_all)
+os.register_at_fork(before=flush_all, after_in_child=_fresh_locks)
+multiprocessing_util.register_after_fork(_WORKER_EXIT, _WorkerExit.register)

@@ -22,8 +22,9 @@ def _digest_memo_root(tmp_path_factory) -> Path:
 @pytest.fixture(autouse=True)
 def _own_digest_memo(_digest_memo_root, monkeypatch):
     """Image ids computed by tests are memoised in the session's temporary folder, not in the user's cache
-    (whose memo would keep a line for every temporary photo of every run)."""
-    monkeypatch.setattr("diqa_edge.identity.cache_root", lambda: _digest_memo_root)
+    (whose memo would keep a line for every temporary photo of every run): by the variable, so the processes
+    a test starts (the DDP trainer, the CLI) inherit it."""
+    monkeypatch.setenv("DIQA_EDGE_DIGEST_MEMO", str(_digest_memo_root / "digests.jsonl"))
 
 
 @pytest.fixture(scope="session")

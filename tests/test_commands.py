@@ -88,3 +88,8 @@ def test_a_module_and_its_command_answer_alike(tmp_path):
 def test_the_readme_figures_check_agrees_with_the_committed_results():
     proc = _run("-m", "diqa_edge.cli", "figures", "--check")
     assert proc.returncode == 0 and "agrees with the results" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_verbose_with_quiet_is_a_usage_error():
+    proc = _run("-m", "diqa_edge.cli", "export", "--verbose", "-q", "--checkpoint", "nowhere")
+    assert proc.returncode == 2 and "--verbose and -q ask for opposite things" in proc.stderr

@@ -12,7 +12,7 @@ import shutil
 import pytest
 
 from conftest import SAMPLES
-from diqa_edge import cachedir, identity
+from diqa_edge import identity
 
 PHOTO = SAMPLES / "photo_coffee.jpg"
 OTHER = SAMPLES / "photo_rocket.jpg"
@@ -21,7 +21,7 @@ OTHER = SAMPLES / "photo_rocket.jpg"
 @pytest.fixture
 def memo_file(tmp_path, monkeypatch):
     """The memo where the user's ``$DIQA_EDGE_CACHE`` puts it, with no memo loaded in this process yet."""
-    monkeypatch.setattr(identity, "cache_root", cachedir.cache_root)   # undo the suite's isolation
+    monkeypatch.delenv("DIQA_EDGE_DIGEST_MEMO")                         # undo the suite's isolation
     monkeypatch.setenv("DIQA_EDGE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(identity, "_memos", {})
     return tmp_path / "cache" / "identity" / "digests.jsonl"
@@ -140,3 +140,24 @@ def test_a_memo_of_mostly_stale_lines_is_rewritten_with_each_paths_latest(memo_f
     memo = identity.DigestMemo(memo_file)
     assert memo.digest(photo) == sha1(PHOTO) and memo.hashed == 0
     assert lines(memo_file) == [now]
+
+
+def test_a_worker_process_writes_its_digests_when_it_ends(memo_file, tmp_path):
+    """A DataLoader or multiprocessing worker ends without running atexit (and clears the finalizers it
+    inherited): the digests it found were lost, and every run hashed those files again."""
+    import multiprocessing
+
+    copy = tmp_path / "w.jpg"
+    shutil.copyfile(OTHER, copy)
+    worker = multiprocessing.get_context("fork").Process(target=identity.image_id, args=(copy,))
+    worker.start()
+    worker.join(timeout=60)
+    assert worker.exitcode == 0
+    assert [(e["path"], e["sha1"]) for e in lines(memo_file)] == [(str(copy.resolve()), sha1(OTHER))]
+
+
+def test_a_memo_that_cannot_be_read_costs_only_time(memo_file, tmp_path, caplog):
+    memo_file.mkdir(parents=True)                     # a folder where the memo file should be
+    assert identity.image_id(PHOTO) == sha1(PHOTO)
+    identity.memo().flush()
+    assert "could not read the image-digest memo" in caplog.text and "could not write" in caplog.text

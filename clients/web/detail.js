@@ -70,7 +70,7 @@ export function measureDetail(y, n) {
   return { noise: noiseSigma(y, n), sharpness };
 }
 
-// The manifest's decision.detail: "noise" first (noise also raises sharpness), then "blur", else null.
+// The manifest's rule.detail: "noise" first (noise also raises sharpness), then "blur", else null.
 export function detailTrigger(rule, stats) {
   if (!rule || !stats) return null;
   if (rule.noise_max != null && stats.noise > rule.noise_max) return 'noise';

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 from .report import markdown_table
@@ -98,7 +99,7 @@ def run(args) -> int:
     new = block(current_lines())
     if args.check:
         if old != new:
-            print(f"{README}: the figures table differs from the results; run `diqa-edge figures`")
+            print(f"{README}: the figures table differs from the results; run `diqa-edge figures`", file=sys.stderr)
             return 1
         print(f"{README}: the figures table agrees with the results")
         return 0
@@ -110,5 +111,5 @@ def run(args) -> int:
 if __name__ == "__main__":
     from ..commands import run_module
 
-    raise SystemExit(run_module("diqa-edge figures (diqa-edge figures)", add_arguments, run,
+    raise SystemExit(run_module("python -m diqa_edge.eval.figures (diqa-edge figures)", add_arguments, run,
                                 "Write the README's figures table from the committed results (maintainers)."))

@@ -179,7 +179,7 @@ def _rule_on_validation(trained, min_sensitivity: float | None, mos_cutoff: floa
 
 
 def _weights_key(trained) -> str:
-    """Which weights a kept decision was chosen for: the run's weights file, its size and time."""
+    """Which weights a kept rule (rule.json) was chosen for: the run's weights file, its size and time."""
     if trained.run_dir is None:
         return ""
     weights = trained.run_dir / trained.card.get("weights_file", "best.safetensors")
@@ -239,14 +239,19 @@ def _report_markdown(rows: list[dict]) -> str:
 def _rule_for(trained, options: "ExportOptions") -> tuple[RetakeRule, dict]:
     """(rule, evidence) for the manifests: the rule the run chose at training (on skin views: never
     replaced by a score cut chosen on BIQ2021), else a score cut chosen on its validation images, else the
-    default; ``accept_threshold`` replaces the score cut only (the reasons' thresholds stay)."""
-    chosen = (trained.rule, trained.rule_evidence) if trained.rule is not None else \
-        _rule_on_validation(trained, options.min_sensitivity or None, options.mos_cutoff, options.out)
-    rule, evidence = chosen or (DEFAULT_RULE, DEFAULT_EVIDENCE)
-    if options.accept_threshold is None:
-        return rule, evidence
-    return (rule.with_score_threshold(options.accept_threshold),
-            {"chosen_on": "score cut given at export (accept_threshold); the rest as chosen", "as_chosen": evidence})
+    default; ``accept_threshold`` replaces the score cut only (a rule chosen at training keeps its reasons'
+    thresholds; a run without one gets that cut alone, and no validation pass is spent choosing another)."""
+    given = options.accept_threshold
+    if trained.rule is not None:
+        if given is None:
+            return trained.rule, trained.rule_evidence
+        return (trained.rule.with_score_threshold(given),
+                {"chosen_on": "score cut given at export (accept_threshold); the reasons' thresholds and the "
+                              "1:1 look as chosen at training", "as_chosen": trained.rule_evidence})
+    if given is not None:
+        return RetakeRule(given), {"chosen_on": "score cut given at export (accept_threshold)"}
+    chosen = _rule_on_validation(trained, options.min_sensitivity or None, options.mos_cutoff, options.out)
+    return chosen or (DEFAULT_RULE, DEFAULT_EVIDENCE)
 
 
 BUNDLED = "bundled"   # --calibration bundled: the images of ``parity.bundled_parity_set``

@@ -41,7 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="parity images: a folder or manifest CSV (default: the model's held-out test images)")
     parser.add_argument("--num-images", type=int, default=60, help="parity images, at least 50 (default 60)")
     parser.add_argument("--accept-threshold", type=float, default=None,
-                        help="accept/retake threshold stored in the manifests (default: the card's, else 5.0)")
+                        help="the score cut stored in the manifests' rule (default: the rule the run chose at "
+                             "training, else a cut chosen on its validation images for --min-sensitivity, else "
+                             "5.0); a rule chosen at training keeps its reasons' thresholds and its 1:1 look")
     parser.add_argument("--min-sensitivity", type=float, default=0.9,
                         help="decision target: retake at least this share of validation photos whose MOS is "
                              "below --mos-cutoff, with the highest specificity that allows (default 0.9; "

@@ -163,7 +163,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit 0 when every layer is within its tolerance, 1 when one is not (the report names it)."""
+    """Exit 0 when every layer is within its tolerance, 2 when one is not (the report names it), as export
+    exits 2 for a file that fails its gate."""
     from ..sdk.decode import decode_image
     from .formats import SAMPLES
     from ..models.load import load_trained
@@ -173,12 +174,12 @@ def run(args: argparse.Namespace) -> int:
     report = compare_layers(args.package, trained.model, trained.contract, decode_image(image, trained.contract))
     print(f"{args.package.name} vs PyTorch on {image.name} ({report.precision}):\n")
     print(report.markdown())
-    return 0 if report.ok else 1
+    return 0 if report.ok else 2
 
 
 if __name__ == "__main__":
     from ..commands import run_module
 
-    sys.exit(run_module("diqa-edge coreml-layers (diqa-edge coreml-layers)", add_arguments, run,
+    sys.exit(run_module("python -m diqa_edge.export.coreml_layers (diqa-edge coreml-layers)", add_arguments, run,
                         "Compare a Core ML package with its PyTorch model layer by layer (NumPy reference "
                         "executor, no macOS needed)."))

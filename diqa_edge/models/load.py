@@ -10,13 +10,14 @@ checks parity on its held-out test images without being told again).
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..contract import Contract
 from ..errors import DiqaError
-from ..sdk.decision import RetakeRule, split_legacy_decision
+from ..sdk.decision import RULE_VERSION, RetakeRule, split_legacy_decision
 
 MODELS_DIR = Path(__file__).resolve().parent
 SHIPPED_RUN = MODELS_DIR / "run"                 # the bundled model's run folder (card + head.safetensors)
@@ -42,17 +43,38 @@ class TrainedModel:
         return card_rule(self.card)[1]
 
 
-def card_rule(card: dict) -> tuple[RetakeRule | None, dict]:
+def card_rule(card: dict, source: str = "run card") -> tuple[RetakeRule | None, dict]:
     """(rule, evidence) from a run card: ``card["rule"]`` in the rule's JSON form and ``card["rule_evidence"]``;
-    a card written before the rule had its form (``card["decision"]``) is read through
-    ``split_legacy_decision``, so older runs still export the rule they chose."""
-    if card.get("rule"):
-        return RetakeRule.from_dict(card["rule"]), dict(card.get("rule_evidence") or {})
+    a card written before the rule had its form keeps a rule chosen at training on skin views in
+    ``card["decision"]`` (read through ``split_legacy_decision``, so older runs still export the rule they
+    chose). Some older exports also wrote a score cut chosen on validation there: that is not the run's rule
+    (the export chooses one for its own target), so it reads as none. A damaged rule is one ``DiqaError``."""
+    found = card.get("rule")
+    if found is not None:
+        return _rule_of(found, f"{source}: field 'rule'"), _evidence_of(card.get("rule_evidence"), source)
     legacy = card.get("decision")
-    if legacy:
-        rule, evidence = split_legacy_decision(legacy, legacy["threshold"])
-        return RetakeRule.from_dict(rule), evidence
+    if isinstance(legacy, dict) and str(legacy.get("chosen_on", "")).startswith("skin"):
+        rule, evidence = split_legacy_decision(legacy, legacy.get("threshold"))
+        return _rule_of(rule, f"{source}: field 'decision'"), evidence
     return None, {}
+
+
+def _rule_of(value, where: str) -> RetakeRule:
+    if not isinstance(value, dict) or value.get("version") != RULE_VERSION:
+        raise DiqaError(f"{where} is not a retake rule of version {RULE_VERSION}: {str(value)[:120]}")
+    try:
+        rule = RetakeRule.from_dict(value)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise DiqaError(f"{where} is damaged ({type(exc).__name__}: {exc})") from None
+    if not all(math.isfinite(t) for t in (rule.score_threshold, *rule.reason_thresholds.values())):
+        raise DiqaError(f"{where} holds a threshold that is not a finite number")
+    return rule
+
+
+def _evidence_of(value, source: str) -> dict:
+    if value is not None and not isinstance(value, dict):
+        raise DiqaError(f"{source}: field 'rule_evidence' must be a JSON object, got {type(value).__name__}")
+    return dict(value or {})
 
 
 def read_run_card(run_dir: Path, required: tuple[str, ...]) -> dict:

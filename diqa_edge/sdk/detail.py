@@ -19,7 +19,7 @@ measures two numbers no model is needed for:
 
 KADID-10k's ratings were given to 512 x 384 images seen at 1:1, so a KADID fault built on the tile with
 its pixel parameters unscaled carries KADID's human rating: that is how the thresholds in a manifest's
-``decision.detail`` are chosen (``diqa_edge.training.detail_gate``). The steps are spelled out for Kotlin /
+``rule.detail`` are chosen (``diqa_edge.training.detail_gate``). The steps are spelled out for Kotlin /
 Swift / JavaScript in ``docs/preprocessing.md`` (step 8); ``clients/web/detail.js`` is the page's copy.
 """
 

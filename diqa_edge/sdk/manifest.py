@@ -82,7 +82,7 @@ class ModelManifest:
 
     def to_json(self) -> str:
         """Strict JSON (no NaN or Infinity): a browser's, Kotlin's or Swift's parser refuses those. A number
-        that is not finite (a decision's unused quantile, read from an older run card) is written null."""
+        that is not finite (an unused quantile in the evidence, read from an older run card) is written null."""
         return json.dumps(_finite_or_null(self.to_dict()), indent=2, sort_keys=True, allow_nan=False)
 
     @classmethod
@@ -136,10 +136,17 @@ def upgrade_v1(data: dict[str, Any], source: str) -> dict[str, Any]:
     ``threshold_rule`` (the same sentence) goes. The numbers then meet a version 2 file's validation."""
     if "threshold" not in data:
         raise ModelLoadError(f"{source}: manifest lacks the field 'threshold'")
+    _finite(data["threshold"], "threshold", source)
     decision = _object(data.get("decision", {}), "decision", source)
     if decision.get("detail") is not None:
-        _object(decision["detail"], "decision.detail", source)
+        detail = _object(decision["detail"], "decision.detail", source)
+        unknown = sorted(set(detail) - set(DETAIL_BOUNDS) - {"tile", "chosen_on", "table"})
+        if unknown:      # a misspelt threshold would switch its half of the 1:1 look off
+            raise ModelLoadError(f"{source}: field 'decision.detail' has unknown key(s) "
+                                 f"{', '.join(map(repr, unknown))} (known: {', '.join(DETAIL_BOUNDS)})")
     rule, evidence = split_legacy_decision(decision, data["threshold"])
+    if not evidence and isinstance(data.get("threshold_rule"), str) and data["threshold_rule"]:
+        evidence = {"chosen_on": data["threshold_rule"]}     # a given or default cut: its only record
     kept = {k: v for k, v in data.items() if k not in ("threshold", "threshold_rule", "decision")}
     return {**kept, "manifest_version": MANIFEST_VERSION, "rule": rule, "rule_evidence": evidence}
 

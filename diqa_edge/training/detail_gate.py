@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     from ..models.load import card_rule, read_card
 
     card = read_card(args.card)
-    rule, evidence = card_rule(card)
+    rule, evidence = card_rule(card, str(args.card))
     if rule is None:
         raise DiqaError(f"{args.card}: the run chose no retake rule (it trained no skin gate)")
     found = detail_rule(card, rule.score_threshold, args.workers)

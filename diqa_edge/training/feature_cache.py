@@ -60,8 +60,10 @@ def _index_entry(line: str) -> dict | None:
     if not isinstance(entry, dict):
         return None
     ids, aliases = entry.get("ids", []), entry.get("aliases", {})
+    seconds = entry.get("seconds")
     ok = (isinstance(entry.get("file"), str) and isinstance(ids, list) and all(isinstance(i, str) for i in ids)
-          and isinstance(aliases, dict) and all(type(row) is int for row in aliases.values()))
+          and isinstance(aliases, dict) and all(type(row) is int and row >= 0 for row in aliases.values())
+          and (seconds is None or (isinstance(seconds, (int, float)) and not isinstance(seconds, bool))))
     return entry if ok else None
 
 

@@ -57,3 +57,21 @@ def test_a_failing_converter_names_its_log_and_last_lines(tmp_path, monkeypatch,
     out, err = capfd.readouterr()
     assert "converter line" not in err
     assert log_tail(tmp_path / "converters.log", 2) == "converter line 28\nconverter line 29"
+
+
+def test_a_given_cut_on_a_run_without_a_rule_spends_no_validation_pass(monkeypatch):
+    """--accept-threshold on a BIQ2021-only run: the cut is the rule; choosing another on the validation
+    images (minutes of PyTorch) and throwing it away was wasted."""
+    from diqa_edge.export import api
+
+    def no_pass(*a, **k):
+        raise AssertionError("a validation pass ran")
+
+    monkeypatch.setattr(api, "_rule_on_validation", no_pass)
+    run = SimpleNamespace(rule=None, rule_evidence={})
+    rule, evidence = api._rule_for(run, api.ExportOptions(accept_threshold=6.0))
+    assert rule == RetakeRule(6.0) and evidence == {"chosen_on": "score cut given at export (accept_threshold)"}
+    chosen = SimpleNamespace(rule=RetakeRule(4.7, {"dark": 0.8}), rule_evidence={"kind": "greedy"})
+    rule, evidence = api._rule_for(chosen, api.ExportOptions(accept_threshold=6.0))
+    assert rule == RetakeRule(6.0, {"dark": 0.8}) and evidence["as_chosen"] == {"kind": "greedy"}
+    assert api._rule_for(chosen, api.ExportOptions()) == (chosen.rule, chosen.rule_evidence)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from diqa_edge.errors import DiqaError
 from diqa_edge.models.load import SHIPPED_RUN, card_rule, load_trained
 
 
@@ -29,3 +32,26 @@ def test_an_older_card_with_a_decision_gives_the_same_rule():
                        "detail": {**rule.detail.to_dict(), **evidence["detail"]}}
     assert card_rule(old) == (rule, evidence)
     assert card_rule({"model": "a BIQ2021-only run"}) == (None, {})
+
+
+def test_a_validation_cut_an_older_export_wrote_into_a_card_is_not_the_runs_rule():
+    """Some older exports wrote the BIQ2021 validation cut into the run's card as its decision; taking it for
+    the run's rule would skip --min-sensitivity and --mos-cutoff on the next export."""
+    old = {"decision": {"threshold": 4.2, "mos_cutoff": 5.5, "min_sensitivity": 0.9, "rule": "retake below 4.20",
+                        "table": []}}
+    assert card_rule(old) == (None, {})
+
+
+@pytest.mark.parametrize("card, words", [
+    ({"rule": "x"}, "is not a retake rule of version 1"),
+    ({"rule": {"version": 2, "score_threshold": 5.0}}, "is not a retake rule of version 1"),
+    ({"rule": {"version": 1}}, "is damaged (KeyError"),
+    ({"rule": {"version": 1, "score_threshold": "high"}}, "is damaged (ValueError"),
+    ({"rule": {"version": 1, "score_threshold": 5.0, "reason_thresholds": {"dark": float("nan")}}}, "not a finite"),
+    ({"rule": {"version": 1, "score_threshold": 5.0}, "rule_evidence": [1]}, "'rule_evidence' must be a JSON object"),
+    ({"decision": {"chosen_on": "skin calibration views", "rule": "x"}}, "field 'decision' is damaged"),
+])
+def test_a_damaged_card_rule_is_one_error_naming_the_field(card, words):
+    with pytest.raises(DiqaError) as info:
+        card_rule(card, "card.json")
+    assert words in str(info.value) and str(info.value).startswith("card.json")

@@ -130,3 +130,9 @@ def test_the_rule_round_trips_through_its_json_form_and_says_itself():
     stricter = rule.with_score_threshold(6.0)       # score --threshold: the reasons' thresholds stay
     assert stricter.score_threshold == 6.0 and stricter.reason_thresholds == rule.reason_thresholds
     assert stricter.detail == rule.detail
+
+
+def test_a_version_1_manifest_with_a_given_cut_keeps_how_it_was_chosen():
+    doc = {"manifest_version": 1, "contract": {}, "threshold": 6.0, "threshold_rule": "given at export (--accept-threshold)"}
+    m = ModelManifest.from_json(json.dumps(doc))
+    assert m.rule == RetakeRule(6.0) and m.rule_evidence == {"chosen_on": "given at export (--accept-threshold)"}

@@ -208,6 +208,9 @@ R5 = '"rule": {"version": 1, "score_threshold": 5}'
     ('{"manifest_version": 2, "contract": {"clamp": "no"}, ' + R5 + '}', "clamp must be true or false"),
     # a version 1 manifest (threshold beside a decision) meets the same checks
     ('{"manifest_version": 1, "contract": {}}', "lacks the field 'threshold'"),
+    ('{"manifest_version": 1, "contract": {}, "threshold": NaN}', "field 'threshold' must be a finite number"),
+    ('{"manifest_version": 1, "contract": {}, "threshold": 5, "decision": {"detail": {"noise_mx": 14}}}',
+     "'decision.detail' has unknown key(s) 'noise_mx'"),   # a misspelt threshold would switch the 1:1 noise look off
     ('{"manifest_version": 1, "contract": {}, "threshold": 50}', "'rule.score_threshold' must lie in the score range"),
     ('{"manifest_version": 1, "contract": {}, "threshold": 5, "outputs": ["score", "dark"], '
      '"decision": {"reason_thresholds": {"dark": 2}}}', "rule.reason_thresholds.dark"),

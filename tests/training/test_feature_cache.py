@@ -89,7 +89,10 @@ def test_damaged_index_lines_are_skipped(tmp_path):
         fh.write(json.dumps({"file": chunk, "ids": [], "aliases": {"f" * 40: "zero"}}) + "\n")
         fh.write(json.dumps({"file": chunk, "ids": [None, 3]}) + "\n")
         fh.write(json.dumps(["not", "an", "entry"]) + "\n")
+        fh.write(json.dumps({"file": chunk, "ids": [], "aliases": {"d" * 40: -1}}) + "\n")   # would serve the last row
+        fh.write(json.dumps({"file": chunk, "ids": ["c" * 40], "seconds": "x"}) + "\n")
         fh.write('{"file": "' + chunk + '", "ids": ["' + "e" * 40)           # cut by an interruption
     again = FeatureCache(cache.folder)
-    assert again.missing(ids) == [] and again.missing(["f" * 40, "e" * 40]) == [0, 1] and len(again) == 3
+    assert again.missing(ids) == [] and again.missing(["f" * 40, "e" * 40, "d" * 40, "c" * 40]) == [0, 1, 2, 3]
+    assert len(again) == 3
     np.testing.assert_array_equal(again.read(ids), FEATURES)
