@@ -28,7 +28,6 @@ from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "diqa_edge" / "models" / "run"
-SEED_OFFSET = 7919     # phone_gate.py's: view seeds past any the phone set drew
 
 
 def run_parts(run: Path, phone_set: Path):
@@ -103,8 +102,7 @@ def view_features(trained, photos, faults) -> dict:
     """Pooled statistics of each phone test photo as taken and of each (family, level) view built on it."""
     import torch
 
-    from diqa_edge.data.kadid import distort_kadid
-    from diqa_edge.data.skinviews import view_seed
+    from diqa_edge.bench_phone import fault_view
     from diqa_edge.sdk.preprocess import preprocess_rgb
 
     def features(rgb):
@@ -115,13 +113,12 @@ def view_features(trained, photos, faults) -> dict:
     found = {("as taken", 0): np.stack([features(rgb) for _, rgb in photos])}
     for family, level in tqdm(faults, desc="views", unit="fault", mininterval=10):
         found[(family, level)] = np.stack([
-            features(distort_kadid(rgb, family, level, seed=view_seed(SEED_OFFSET, p.stem, level))) for p, rgb in photos])
+            features(fault_view(p, rgb, family, level)) for p, rgb in photos])
     return found
 
 
 def main(argv: list[str] | None = None) -> int:
-    from phone_gate import fault_list, test_photos
-
+    from diqa_edge.bench_phone import fault_list, test_photos
     from diqa_edge.cachedir import data_root, phone_set_dir
     from diqa_edge.data.distort import REASONS
     from diqa_edge.sdk.decision import RetakeRule

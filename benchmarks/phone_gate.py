@@ -25,35 +25,6 @@ import numpy as np
 from tqdm import tqdm
 
 LEVELS = (4, 5)
-SEED_OFFSET = 7919     # view seeds past any the phone set drew
-
-
-def test_photos(phone_set: Path, phone_dir: Path, index: int = 0, seed: int = 0) -> tuple[list[Path], list[Path]]:
-    """(photos that passed review, photos a reviewer sent back) of the test part's patients."""
-    import csv
-
-    from diqa_edge.data.registry import load_dataset
-    from diqa_edge.data.skinviews import reviewed_retakes
-    from diqa_edge.data.splits import split_with_holdout
-
-    data = load_dataset("phone", phone_set)
-    split = split_with_holdout(data, index, seed, 0.2)
-    patients = {r.group for r in split.select(data.records, "test")}
-    with open(phone_dir / "manifest.csv", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["patient"] in patients]
-    reviewed = reviewed_retakes()
-    folder = phone_dir / "images"
-    good = [folder / r["image"] for r in rows if r["image"] not in reviewed]
-    bad = [folder / r["image"] for r in rows if r["image"] in reviewed]
-    return good, bad
-
-
-def fault_list(levels) -> list[tuple[str, int]]:
-    from diqa_edge.data.camera import CAMERA_FAMILIES
-    from diqa_edge.data.kadid import FAMILIES, NO_DETAIL
-
-    return ([(f, lv) for f in FAMILIES for lv in levels] + [(f, lv) for f in CAMERA_FAMILIES for lv in levels]
-            + [(f, 5) for f in NO_DETAIL])
 
 
 def right_reasons(family: str) -> set[str]:
@@ -83,8 +54,7 @@ def answers(scorer, images) -> list[tuple[bool, str | None]]:
 def measure(model: Path, good: list[Path], bad: list[Path], faults, threads: int = 2) -> dict:
     from collections import Counter
 
-    from diqa_edge.data.kadid import distort_kadid
-    from diqa_edge.data.skinviews import view_seed
+    from diqa_edge.bench_phone import fault_view
     from diqa_edge.sdk import QualityScorer
     from diqa_edge.sdk.decode import decode_image
     from diqa_edge.sdk.hints import HINTS
@@ -96,7 +66,7 @@ def measure(model: Path, good: list[Path], bad: list[Path], faults, threads: int
     photos = [(p, decode_image(p, scorer.contract)) for p in good]
     families: dict = {}
     for family, level in tqdm(faults, desc=model.name, unit="fault", mininterval=10):
-        views = [distort_kadid(rgb, family, level, seed=view_seed(SEED_OFFSET, p.stem, level)) for p, rgb in photos]
+        views = [fault_view(p, rgb, family, level) for p, rgb in photos]
         got = answers(scorer, views)
         sent = [h for ok, h in got if not ok]
         right = {HINTS[r].label for r in right_reasons(family) if r in HINTS}
@@ -179,6 +149,7 @@ def _with_reviewed(r: dict) -> float:
 
 
 def main(argv=None) -> int:
+    from diqa_edge.bench_phone import fault_list, test_photos
     from diqa_edge.cachedir import data_root, phone_set_dir
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],

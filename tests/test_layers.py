@@ -16,7 +16,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("models",),
     ("eval",),
     ("data", "training", "export"),
-    ("bench", "bench_12mp", "bench_fuzz", "ablation", "web", "cli", "__main__"),
+    ("bench", "bench_12mp", "bench_fuzz", "bench_phone", "ablation", "web", "cli", "__main__"),
 ]
 
 
