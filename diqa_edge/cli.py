@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 
-from .commands import EXIT_CODES, configure_from, guarded
+from .commands import EXIT_CODES, configure_verbosity, guarded
 from .errors import UsageError
 from .logs import add_verbosity_flags
 
@@ -138,8 +138,9 @@ def _main(argv: list[str] | None) -> int:
     if not getattr(args, "command", None):   # `diqa-edge` alone: the help, which is what was asked for
         parser.print_help()
         return 0
+    verbose, verbosity = bool(getattr(args, "verbose", False)), getattr(args, "verbosity", 0)
     return guarded(f"diqa-edge {args.command}",
-                   lambda: configure_from(args) or _import_command(args.command, args._module).run(args))
+                   lambda: configure_verbosity(verbose, verbosity) or _import_command(args.command, args._module).run(args))
 
 
 def entry() -> None:

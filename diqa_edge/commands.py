@@ -22,13 +22,13 @@ EXIT_CODES = ("0 done, 1 failed (the reason is on stderr), 2 usage error (export
               "failed its check)")
 
 
-def configure_from(args: argparse.Namespace) -> None:
-    """-v, -q, or a command's own --verbose (the same wish: ``diqa-edge -v export`` and ``diqa-edge export
-    --verbose`` both show every message and the converters' own output); a command's --verbose with -q asks
-    for two opposite things and is a usage error."""
-    if getattr(args, "verbose", False) and getattr(args, "verbosity", 0) < 0:
+def configure_verbosity(verbose: bool, verbosity: int) -> None:
+    """-v / -q (``verbosity`` 1 / -1) or a command's own --verbose (the same wish: ``diqa-edge -v export`` and
+    ``diqa-edge export --verbose`` both show every message and the converters' own output); a command's
+    --verbose with -q asks for two opposite things and is a usage error."""
+    if verbose and verbosity < 0:
         raise UsageError("--verbose and -q ask for opposite things: give one")
-    configure(1 if verbose_wanted(args) else getattr(args, "verbosity", 0))
+    configure(1 if verbose_wanted(verbose, verbosity) else verbosity)
 
 
 def guarded(name: str, run: Callable[[], int]) -> int:
@@ -65,4 +65,5 @@ def run_module(prog: str, add_arguments: Callable[[argparse.ArgumentParser], Non
     add_arguments(parser)
     add_verbosity_flags(parser, after_command=True)
     args = parser.parse_args(argv)
-    return guarded(prog, lambda: configure_from(args) or run(args))
+    verbose, verbosity = bool(getattr(args, "verbose", False)), getattr(args, "verbosity", 0)
+    return guarded(prog, lambda: configure_verbosity(verbose, verbosity) or run(args))

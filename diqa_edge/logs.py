@@ -43,6 +43,6 @@ def add_verbosity_flags(parser, after_command: bool = False) -> None:
                        const=-1, default=default, help="show only warnings and errors (results still print)")
 
 
-def verbose_wanted(args) -> bool:
-    """A command's own --verbose, or -v given before or after it."""
-    return bool(getattr(args, "verbose", False)) or getattr(args, "verbosity", 0) > 0
+def verbose_wanted(verbose: bool, verbosity: int) -> bool:
+    """A command's own --verbose, or -v given before or after it (``verbosity`` 1)."""
+    return bool(verbose) or verbosity > 0

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ROOT
 from diqa_edge.cli import COMMANDS, build_parser
-from diqa_edge.commands import configure_from, guarded
+from diqa_edge.commands import configure_verbosity, guarded
 from diqa_edge.errors import DiqaError, UsageError
 
 # modules run with -m that are not commands: the CLI itself and the runtime probe's child process
@@ -62,7 +62,8 @@ def test_errors_become_one_line_and_the_shared_exit_codes(capsys):
 def test_verbose_means_one_thing_wherever_it_is_given(argv):
     """``diqa-edge -v export`` logged everything while ``diqa-edge export --verbose`` only showed the
     converters' output: both now do both."""
-    configure_from(build_parser(argv).parse_args(argv))
+    args = build_parser(argv).parse_args(argv)
+    configure_verbosity(args.verbose, args.verbosity)
     assert logging.getLogger("diqa_edge").level == logging.DEBUG
 
 

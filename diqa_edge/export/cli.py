@@ -81,7 +81,7 @@ def options_from_args(args: argparse.Namespace):
                          calibration=args.calibration, num_calibration=args.num_calibration,
                          accept_threshold=args.accept_threshold, min_sensitivity=args.min_sensitivity,
                          mos_cutoff=args.mos_cutoff, gates=gates, dynamic_batch=args.dynamic_batch,
-                         verbose=verbose_wanted(args))
+                         verbose=verbose_wanted(args.verbose, getattr(args, "verbosity", 0)))
 
 
 def run(args: argparse.Namespace) -> int:

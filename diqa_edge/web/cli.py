@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if args.build_only:
         print(site)
         return 0
-    server = make_server(site, args.host, args.port, quiet=not verbose_wanted(args))
+    server = make_server(site, args.host, args.port, quiet=not verbose_wanted(args.verbose, getattr(args, "verbosity", 0)))
     host, port = server.server_address[:2]
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
     print(f"diqa-edge web: serving {site} at http://{shown}:{port}/ (Ctrl-C stops)", flush=True)
