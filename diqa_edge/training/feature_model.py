@@ -483,7 +483,8 @@ def reduce_score_head(run_dir: Path, out_dir: Path, rank: int, progress: bool = 
                 score_head={**card["score_head"], "rank": rank},
                 config={**card["config"], "score_rank": rank},
                 test_metrics=metrics,
-                skin_gate=held_out_gate(rule, parts["test"], outputs["derm"], predict) if "derm" in outputs else {},
+                skin_gate=(held_out_gate(rule, parts["test"], outputs["derm"], model.outputs_of_features)
+                           if "derm" in outputs else {}),
                 reduced_from={"run": str(run_dir), "git_commit": card.get("git_commit"),
                               "test_metrics_before": trained.card.get("test_metrics"),
                               "note": "score head reduced after training (reduce_score_head); rule kept"},

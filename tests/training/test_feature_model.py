@@ -82,6 +82,16 @@ def test_pooled_stats_run_loads_for_export_and_reuses_its_features(data, tmp_pat
     out = torch_outputs(trained.model, images, trained.contract)
     assert out.shape == (len(images.paths), 10) and ((out[:, 1:] >= 0) & (out[:, 1:] <= 1)).all()
 
+    # the bundled model's head was made this way (`diqa-edge train --from-run RUN --score-rank N`): it named a
+    # predict function the 2026-12-05 fold had removed, so it failed on every run with skin test views
+    from diqa_edge.training.feature_model import reduce_score_head
+
+    reduced = reduce_score_head(tmp_path / "run", tmp_path / "reduced", rank=4, progress=False)
+    assert reduced["rule"] == card["rule"] and reduced["rule_evidence"] == card["rule_evidence"]
+    assert reduced["score_head"]["rank"] == 4 and reduced["config"]["score_rank"] == 4
+    assert reduced["skin_gate"]["pristine"]["n"] == card["skin_gate"]["pristine"]["n"]
+    assert load_trained(tmp_path / "reduced").rule == trained.rule
+
     again = train_feature_model(config, tmp_path / "run2", progress=False)
     assert again["features_computed_this_run"] == 0                # counted: every feature read from the cache
     assert again["test_metrics"]["biq2021"]["srocc"] == pytest.approx(card["test_metrics"]["biq2021"]["srocc"])
