@@ -111,6 +111,8 @@ def _on_ctrl_c(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _interrupted
+    _interrupted = False          # this run's Ctrl-C only (tests call main in one process)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, _on_ctrl_c) if in_main_thread else None
     try:

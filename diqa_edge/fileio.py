@@ -49,3 +49,11 @@ def written_in_place(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def stat_key(path: str | os.PathLike) -> tuple[str, int, int]:
+    """(resolved path, size, mtime_ns): the file as it is now, for memos that must notice an edit without
+    reading the file (the image-digest memo, the model probe's verified files)."""
+    p = Path(path).resolve()
+    st = p.stat()
+    return str(p), st.st_size, st.st_mtime_ns

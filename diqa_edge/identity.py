@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .cachedir import cache_root
-from .fileio import atomic_write_text
+from .fileio import atomic_write_text, stat_key
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +56,6 @@ def content_digest(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def stat_key(path: str | os.PathLike) -> StatKey:
-    p = Path(path).resolve()
-    st = p.stat()
-    return str(p), st.st_size, st.st_mtime_ns
 
 
 def memo_path() -> Path:

@@ -13,6 +13,7 @@ import json
 import math
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from ..contract import Contract
@@ -36,11 +37,16 @@ class TrainedModel:
     def rule(self) -> RetakeRule | None:
         """The retake rule the run chose at training (on skin views), or None (export then chooses a score
         cut on the run's validation images)."""
-        return card_rule(self.card)[0]
+        return self._card_rule[0]
 
     @property
     def rule_evidence(self) -> dict:
-        return card_rule(self.card)[1]
+        return self._card_rule[1]
+
+    @cached_property
+    def _card_rule(self) -> tuple[RetakeRule | None, dict]:
+        """The card's rule, read and validated once (the export asks for it several times)."""
+        return card_rule(self.card)
 
 
 def card_rule(card: dict, source: str = "run card") -> tuple[RetakeRule | None, dict]:

@@ -26,8 +26,8 @@ from .detail import DetailRule, DetailStats
 # the version of the rule's JSON form (``RetakeRule.to_dict``): a reader refuses a version it does not know
 RULE_VERSION = 1
 
-# the keys of the rule's JSON form; everything else a legacy ``decision`` held is evidence
-_RULE_KEYS = ("score_threshold", "reason_thresholds", "detail")
+# the keys of the rule's JSON form (with ``version``); everything else a legacy ``decision`` held is evidence
+RULE_KEYS = ("score_threshold", "reason_thresholds", "detail")
 _DETAIL_RULE_KEYS = ("noise_max", "sharpness_min", "tile")
 
 
@@ -92,7 +92,6 @@ class RetakeRule:
         return retake
 
 
-
 def split_legacy_decision(decision: dict, threshold) -> tuple[dict, dict]:
     """(the rule's JSON form, evidence) from the form before rule version 1: a manifest's ``threshold``
     (manifest_version 1) or a run card's ``decision["threshold"]`` beside a ``decision`` dict that mixed the
@@ -105,7 +104,7 @@ def split_legacy_decision(decision: dict, threshold) -> tuple[dict, dict]:
             "reason_thresholds": decision.get("reason_thresholds") or {}}
     if decision.get("detail") is not None:
         rule["detail"] = {k: v for k, v in legacy_detail.items() if k in _DETAIL_RULE_KEYS}
-    evidence = {k: v for k, v in decision.items() if k not in (*_RULE_KEYS, "threshold", "rule")}   # "rule": a sentence, rewritten by describe()
+    evidence = {k: v for k, v in decision.items() if k not in (*RULE_KEYS, "threshold", "rule")}   # "rule": a sentence, rewritten by describe()
     detail_evidence = {k: v for k, v in legacy_detail.items() if k not in _DETAIL_RULE_KEYS}
     if detail_evidence:
         evidence["detail"] = detail_evidence

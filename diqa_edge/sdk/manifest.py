@@ -19,7 +19,7 @@ from typing import Any
 from ..contract import Contract, ContractError
 from ..errors import ModelLoadError
 from ..fileio import atomic_write_bytes, atomic_write_text  # noqa: F401 - kept importable from here too
-from .decision import RULE_VERSION, RetakeRule, split_legacy_decision
+from .decision import RULE_KEYS, RULE_VERSION, RetakeRule, split_legacy_decision
 from .frames import FRAME_RULE
 
 MANIFEST_KEY = "diqa_edge_manifest"
@@ -177,7 +177,7 @@ def _rule(value: Any, source: str, reasons: tuple[str, ...], contract: Contract)
     if rule.get("version") != RULE_VERSION:
         raise ModelLoadError(f"{source}: field 'rule.version' is {rule.get('version')!r}; this SDK reads rule "
                              f"version {RULE_VERSION}: the manifest is from another diqa-edge")
-    unknown = sorted(set(rule) - {"version", "score_threshold", "reason_thresholds", "detail"})
+    unknown = sorted(set(rule) - {"version", *RULE_KEYS})
     if unknown:
         raise ModelLoadError(f"{source}: field 'rule' has unknown key(s) {', '.join(map(repr, unknown))}")
     if "score_threshold" not in rule:

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ModelLoadError
+from ..fileio import stat_key
 
 PROBED_FORMATS = ("tflite", "onnx")      # the runtimes whose native parsers can crash on bad bytes
 CHILD_MEMORY_BYTES = 8 * 1024 ** 3        # address-space cap for the child: a bogus tensor shape fails there
@@ -31,16 +32,11 @@ _LEFT_TO_THE_CALLER = ("RuntimeUnavailableError",)   # not the file's fault: the
 _verified: set[tuple[str, int, int]] = set()
 
 
-def _file_key(path: Path) -> tuple[str, int, int]:
-    st = path.stat()
-    return str(path.resolve()), st.st_size, st.st_mtime_ns
-
-
 def verify_in_child(path: Path, fmt: str) -> None:
     """Raise ``ModelLoadError`` when loading ``path`` and running it once kills the process that does it."""
     if fmt not in PROBED_FORMATS:
         return
-    key = _file_key(path)
+    key = stat_key(path)
     if key in _verified:
         return
     try:
