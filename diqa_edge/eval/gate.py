@@ -18,6 +18,8 @@ from .metrics import binary_auc
 PRISTINE_MARGIN = 0.97          # on calibration views, so that the 0.95 target holds on new photos
 MILD_TARGET = 0.85              # the views that must pass besides the pristine (mild, darker tone, natural)
 QUANTILES = tuple(np.round(np.linspace(0.001, 0.03, 30), 4))
+# where the pristine margin is held: over every skin photo, or for each set's photos (``Views.domains``)
+RULE_MARGINS = ("pooled", "per-domain")
 
 
 @dataclass(frozen=True)

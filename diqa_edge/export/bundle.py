@@ -80,8 +80,11 @@ def shipped_metrics(path: Path, trained) -> dict:
         # these very images); the per-image comparison runs PyTorch on the first COMPARED of them
         head = ParityImages(images.paths[:COMPARED], None)
         reference = torch_scores(trained.model, head, trained.contract)
+        # a run fitted on an int8 file's statistics (train --statistics-from) measured its card's figures on
+        # those statistics, not through PyTorch: the key says which
+        key = "run_card_int8_statistics" if fitted_on_file(trained) and name in trained_on_it else "pytorch_fp32"
         out[name] = {"labels": images.labels, "shipped": all_metrics(shipped, images.mos, ci=True),
-                     "pytorch_fp32": trained_on_it.get(name) or all_metrics(
+                     key: trained_on_it.get(name) or all_metrics(
                          torch_scores(trained.model, images, trained.contract), images.mos, ci=True),
                      "max_abs_vs_pytorch": float(np.max(np.abs(shipped[:len(reference)] - reference))),
                      "max_abs_compared_on": len(reference)}
@@ -91,15 +94,30 @@ def shipped_metrics(path: Path, trained) -> dict:
 COMPARED = 100   # test images per data set on which the shipped file is compared with PyTorch image by image
 
 
+def fitted_on_file(trained) -> bool:
+    """Whether the run's heads were fitted on an int8 file's statistics (its features key names that trunk)."""
+    return str(trained.card.get("features_key", "")).startswith("tflite-trunk-")
+
+
 def shipped_markdown(shipped: dict, precision: str) -> str:
+    def run_figures(m: dict) -> dict:
+        return m.get("pytorch_fp32") or m["run_card_int8_statistics"]
+
     rows = [[name, m["labels"], m["shipped"]["n"],
              f"{m['shipped']['srocc']:.3f} [{m['shipped']['srocc_ci'][0]:.3f}, {m['shipped']['srocc_ci'][1]:.3f}]",
              f"{m['shipped']['plcc']:.3f} [{m['shipped']['plcc_ci'][0]:.3f}, {m['shipped']['plcc_ci'][1]:.3f}]",
-             f"{m['pytorch_fp32']['srocc']:.3f}", f"{m['pytorch_fp32']['plcc']:.3f}", f"{m['max_abs_vs_pytorch']:.3f}"]
+             f"{run_figures(m)['srocc']:.3f}", f"{run_figures(m)['plcc']:.3f}", f"{m['max_abs_vs_pytorch']:.3f}"]
             for name, m in shipped.items()]
+    on_file = any("run_card_int8_statistics" in m for m in shipped.values())
+    basis = "run card (heads on the int8 statistics)" if on_file else "PyTorch fp32"
     lines = ["", f"## The shipped file ({DEFAULT}.tflite, {precision}) on the held-out test parts", ""]
     lines += markdown_table(["test set", "labels", "n", "shipped SROCC [95 % CI]", "shipped PLCC [95 % CI]",
-                             "PyTorch fp32 SROCC", "PyTorch fp32 PLCC", f"max abs diff (first {COMPARED})"], rows)
+                             f"{basis} SROCC", f"{basis} PLCC", f"max abs diff vs PyTorch fp32 (first {COMPARED})"],
+                            rows)
+    if on_file:
+        lines += ["", "The run's heads were fitted on the statistics of the int8 trunk this file carries, so the "
+                      "run card's figures are the heads on those statistics (computed by the trainer on these "
+                      "images); the last column compares the file with the PyTorch model (float trunk)."]
     return "\n".join(lines) + "\n"
 
 

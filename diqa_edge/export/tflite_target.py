@@ -101,6 +101,25 @@ def _int8_trunk(tf_dir: Path, stem: str, crops: np.ndarray, contract) -> Path:
     return out
 
 
+def check_fitted_trunk(trained, produced: Path) -> None:
+    """A run whose heads were fitted on an int8-trunk file's statistics (``train --statistics-from``; its
+    card's features key names that trunk) gets a file with that very trunk, or no file: other int8
+    statistics would feed heads fitted on different numbers, which no parity gate against PyTorch (a float
+    trunk) would see."""
+    from ..models.file_trunk import file_features_key
+
+    fitted = str(trained.card.get("features_key", ""))
+    if not fitted.startswith("tflite-trunk-"):
+        return
+    made = file_features_key(produced, int(trained.model.head.weight.shape[1]))
+    if made != fitted:
+        raise ExportError(f"tflite int8-trunk: this run's heads were fitted on the statistics of the int8 trunk "
+                          f"{fitted.removeprefix('tflite-trunk-')} ({trained.card['config'].get('statistics_from')}), "
+                          f"but this export quantised the trunk as {made.removeprefix('tflite-trunk-')}: export with "
+                          "the calibration images that file was made with (the bundled model's: --calibration "
+                          "bundled), or retrain on this file's statistics")
+
+
 def _io_layout(path: Path) -> dict:
     from ai_edge_litert.interpreter import Interpreter
 
@@ -128,6 +147,8 @@ def export_tflite(trained, onnx_path: Path, precisions: list[str], out_dir: Path
             if not produced.exists():
                 raise ExportError(f"tflite: onnx2tf did not produce {produced.name} for {precision}")
             layout = _io_layout(produced)
+            if precision == "int8-trunk":
+                check_fitted_trunk(trained, produced)
             s = contract.input_size
             if layout["input_shape"] != [1, s, s, 3]:
                 raise ExportError(f"tflite {precision}: input is {layout['input_shape']}, expected NHWC "

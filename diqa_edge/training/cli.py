@@ -13,6 +13,7 @@ from pathlib import Path
 from ..cachedir import data_root
 from ..contract import DEFAULT_CONTRACT
 from ..errors import DiqaError, UsageError
+from ..eval.gate import RULE_MARGINS
 from ..models.load import card_rule
 
 BACKBONE_CHOICES = ("efficientnet_b0", "efficientnet_b3", "efficientnet_b5",
@@ -101,6 +102,15 @@ def _model_arguments(parser) -> None:
                              "backbone, stages, heads, split), reading the data from this machine's folders (the "
                              "defaults, or --dataset-dir); no other recipe option may be given with it. "
                              "`--settings-from diqa_edge/models/run` retrains the shipped model's recipe")
+    parser.add_argument("--statistics-from", default=None, metavar="FILE.tflite",
+                        help="pooled-stats: fit the heads and choose the rule on the statistics an exported "
+                             "int8-trunk file computes (read from the file itself) instead of the float trunk's: "
+                             "the numbers the phone's heads will read. Default: the float trunk's, or with "
+                             "--settings-from the card's own choice")
+    parser.add_argument("--rule-margin", choices=RULE_MARGINS, default=None,
+                        help="pooled-stats: hold the rule's pristine margin (0.97 of calibration photos kept) "
+                             "over all skin photos ('pooled', the default) or for dermoscopy and phone photos "
+                             "each ('per-domain'); with --settings-from, the card's own unless given")
     parser.add_argument("--from-run", type=Path, default=None, metavar="RUN",
                         help="pooled-stats with --score-rank: reduce the score head of the trained run folder RUN "
                              "instead of training (its retake rule kept; test figures measured again from the "
@@ -217,7 +227,8 @@ def run_pooled_stats(args: argparse.Namespace) -> int:
                                 score_head=args.score_head, score_rank=args.score_rank, tune=args.tune, tune_epochs=args.tune_epochs,
                                 tune_lr=args.tune_lr, tune_minutes=args.tune_minutes, device=args.device,
                                 split_index=args.splits[0], split_seed=args.split_seed,
-                                trainval_holdout=args.holdout)
+                                trainval_holdout=args.holdout, statistics_from=args.statistics_from,
+                                rule_margin=args.rule_margin or "pooled")
     return _train(config, args.out)
 
 
@@ -278,7 +289,9 @@ def settings_from_card(args: argparse.Namespace):
     overrides = skin_set_dirs(datasets, args.dataset_dir, card["config"].get("input_size", DEFAULT_CONTRACT.input_size))
     config = FeatureModelConfig.from_card(Path(args.settings_from) / "card.json",
                                           resolve_dirs(datasets, args.data_root, overrides))
-    return replace(config, device=args.device), args.out      # where it runs is this machine's choice
+    # where it runs is this machine's choice; the statistics and the margin may be chosen anew for the recipe
+    chosen = {k: getattr(args, k) for k in ("statistics_from", "rule_margin") if getattr(args, k) is not None}
+    return replace(config, device=args.device, **chosen), args.out
 
 
 def run(args: argparse.Namespace) -> int:

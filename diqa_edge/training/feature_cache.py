@@ -163,22 +163,34 @@ def cached_outputs(paths: list[Path], trunk, contract, key: str, *, kind: str, r
                    progress: bool = True, desc: str = "features") -> FeatureCache:
     """The cache ``<root>/<kind>/<key>`` holding ``trunk``'s output for every one of ``paths`` (pooled
     features, or a stage's activations), after computing what it lacked."""
+    cache = FeatureCache((root or cache_root()) / kind / key)
+    session = None
+
+    def run_trunk(tensor: np.ndarray) -> np.ndarray:
+        nonlocal session
+        session = session or trunk_session(trunk, contract, cache.folder)
+        return session.run(None, {"input": tensor})[0][0]
+
+    return fill_cache(cache, paths, run_trunk, contract, "NCHW", progress=progress, desc=desc)
+
+
+def fill_cache(cache: FeatureCache, paths: list[Path], compute, contract, layout: str, *, progress: bool = True,
+               desc: str = "features") -> FeatureCache:
+    """``cache`` after computing the rows it lacks of ``paths``: ``compute`` maps one preprocessed image
+    (batch of one, in ``layout``) to its row; chunk by chunk, so an interrupted run resumes."""
     from tqdm import tqdm
 
     from ..sdk.preprocess import preprocess
 
-    cache = FeatureCache((root or cache_root()) / kind / key)
     ids = cache.ids_for(paths)
     todo = cache.missing(ids)
-    if todo:
-        session = trunk_session(trunk, contract, cache.folder)
-        with tqdm(total=len(todo), desc=desc, unit="img", disable=not progress or None) as bar:
-            for start in range(0, len(todo), CHUNK):
-                part, t0 = todo[start:start + CHUNK], time.perf_counter()
-                feats = []
-                for i in part:
-                    tensor = preprocess(paths[i], contract, layout="NCHW")
-                    feats.append(session.run(None, {"input": tensor.reshape(1, *tensor.shape[-3:])})[0][0])
-                    bar.update()
-                cache.add_chunk([ids[i] for i in part], np.stack(feats), time.perf_counter() - t0)
+    with tqdm(total=len(todo), desc=desc, unit="img", disable=not (progress and todo) or None) as bar:
+        for start in range(0, len(todo), CHUNK):
+            part, t0 = todo[start:start + CHUNK], time.perf_counter()
+            rows = []
+            for i in part:
+                tensor = preprocess(paths[i], contract, layout=layout)
+                rows.append(compute(tensor.reshape(1, *tensor.shape[-3:])))
+                bar.update()
+            cache.add_chunk([ids[i] for i in part], np.stack(rows), time.perf_counter() - t0)
     return cache

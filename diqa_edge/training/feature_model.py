@@ -28,6 +28,7 @@ from ..models.pooled_stats import build_pooled_stats, features_key, stage_column
 from ..fileio import atomic_write_text
 from .detail_gate import detail_rule
 from .feature_cache import pooled_features
+from .file_statistics import file_features_key, file_statistics
 SEVERE_LEVELS = (4, 5)      # the faults a clinician sends back (the gate's targets)
 GOOD_NATURAL_MOS = 7.5      # BIQ2021 photos people rated at least this (the better half): no fault to name
 MILD_LEVELS = (1,)
@@ -84,6 +85,14 @@ class FeatureModelConfig:
     tune_lr: float = 1e-4
     tune_minutes: float | None = None
     device: str = "cpu"
+    # The statistics the heads and the rule are fitted on: None, the float trunk's (through onnxruntime);
+    # or the path of an int8-trunk .tflite, whose own statistics the phone's heads will read
+    # (training/file_statistics.py says why). The backbone must be that file's.
+    statistics_from: str | None = None
+    # The rule's pristine margin (eval.gate.PRISTINE_MARGIN): "pooled" over every skin photo, or
+    # "per-domain", held for dermoscopy and phone photos each (a phone photo is not paid for by a
+    # dermoscopy one; benchmarks/RESULTS.md, "Would another rule search ...").
+    rule_margin: str = "pooled"
 
     @classmethod
     def from_card(cls, card: Path, dataset_dirs: dict[str, str]) -> "FeatureModelConfig":
@@ -322,6 +331,10 @@ def cached_parts(config: FeatureModelConfig, split_parts: dict, progress: bool =
     extracted, and the cache key of the features. Features are cached for every stage and sliced, so any stage subset reuses one extraction."""
     full, key = all_stage_trunk(config.backbone, config.input_size)
     columns = stage_columns(full.model.trunk, config.stages)
+    if config.statistics_from:
+        model = Path(config.statistics_from)
+        check_statistics_file(model, full.contract, config.backbone)
+        key = file_features_key(model, len(columns))
     parts: dict[str, dict[str, Part]] = {p: {} for p in parts_wanted}
     computed = 0
     for name, by_part in split_parts.items():
@@ -329,11 +342,39 @@ def cached_parts(config: FeatureModelConfig, split_parts: dict, progress: bool =
             records = by_part[p]
             if not records:     # a small set can leave a part empty (a few patients): it is left out
                 continue
-            feats, cache = pooled_features([r.image for r in records], full.model.trunk, full.contract, key,
-                                           progress=progress, desc=f"{name} {p}")
+            paths = [r.image for r in records]
+            if config.statistics_from:
+                feats, cache = file_statistics(paths, model, full.contract, len(columns), progress=progress,
+                                               desc=f"{name} {p} ({model.name})")
+            else:
+                feats, cache = pooled_features(paths, full.model.trunk, full.contract, key, progress=progress,
+                                               desc=f"{name} {p}")
+                feats = feats[:, columns]
             computed += cache.computed
-            parts[p][name] = Part(records, feats[:, columns])
+            parts[p][name] = Part(records, feats)
     return parts, computed, key
+
+
+def check_statistics_file(model: Path, contract, backbone: str) -> None:
+    """A file whose statistics the heads may be fitted on: an int8-trunk .tflite of the same backbone and the
+    same pixels in (its manifest's contract), or a clear error before any image is read."""
+    from ..errors import DiqaError
+    from ..sdk.manifest import ModelManifest, read_sidecar
+    from ..sdk.tflite_metadata import read_tflite_metadata
+
+    if Path(model).suffix != ".tflite" or not Path(model).is_file():
+        raise DiqaError(f"--statistics-from {model}: wants an exported int8-trunk .tflite file")
+    text = read_tflite_metadata(model)
+    manifest = ModelManifest.from_json(text, str(model)) if text else read_sidecar(Path(model))
+    if manifest is None:
+        raise DiqaError(f"--statistics-from {model}: the file carries no manifest, so its preprocessing is unknown")
+    if manifest.precision != "int8-trunk" or not manifest.name.startswith(f"{backbone}-"):
+        raise DiqaError(f"--statistics-from {model}: a {manifest.precision} file of {manifest.name}; the statistics "
+                        f"are read from an int8-trunk export of a {backbone} model")
+    if manifest.contract.fingerprint() != contract.fingerprint():
+        raise DiqaError(f"--statistics-from {model}: its preprocessing differs from this run's "
+                        f"({manifest.contract.input_size} px against {contract.input_size} px, or another field): "
+                        "its statistics describe other pixels")
 
 
 def all_stage_trunk(backbone: str, input_size: int):
@@ -395,14 +436,19 @@ def earlier_holdout_metrics(config: FeatureModelConfig, biq_test: "Part", scores
     return all_metrics(scores[first], biq_test.mos[first], ci=True)
 
 
-def calibration_views(skin_records, n_natural: int):
+def calibration_views(skin_records, n_natural: int, margin: str = "pooled"):
     """(Views, the views that must pass besides the pristine) of the gate's calibration rows: the skin views
     in order, then ``n_natural`` good natural photos (family "natural"), which must pass like the mild
-    views."""
-    from ..eval.gate import Views
+    views. ``margin`` "per-domain": each view carries its set as its domain, so the rule search holds the
+    pristine margin for each skin set (``eval.gate.Views.of``)."""
+    from ..eval.gate import RULE_MARGINS, Views
 
+    if margin not in RULE_MARGINS:
+        raise ValueError(f"unknown rule margin {margin!r}; known: {', '.join(RULE_MARGINS)}")
+    domains = (np.array([r.dataset for r in skin_records] + ["natural"] * n_natural)
+               if margin == "per-domain" else None)
     views = Views(np.array([r.distortion or "none" for r in skin_records] + ["natural"] * n_natural),
-                  np.array([r.level or 0 for r in skin_records] + [0] * n_natural))
+                  np.array([r.level or 0 for r in skin_records] + [0] * n_natural), domains)
     return views, np.concatenate([mild_views(skin_records), np.ones(n_natural, bool)])
 
 
@@ -416,7 +462,7 @@ def calibration_outputs(config: FeatureModelConfig, parts: dict, heads, kernel, 
     val_out = [predictions[(n, "val")] for n in SKIN_SETS if (n, "val") in predictions]   # merged_skin's order
     calib = np.concatenate([out_of_fold(train, config, heads.alpha, kernel)] + val_out
                            + ([heads.predict(natural_val.features)] if natural_val.records else []))
-    views, acceptable = calibration_views(skin_records, len(natural_val.records))
+    views, acceptable = calibration_views(skin_records, len(natural_val.records), config.rule_margin)
     return calib, views, acceptable, skin_records
 
 
@@ -557,7 +603,9 @@ def train_feature_model(config: FeatureModelConfig, out_dir: Path, progress: boo
     _save_head(built, out_dir, tuning["tuned_modules"] if tuning else ())
     card = {
         "model": f"{config.backbone} frozen (ImageNet) + pooled stage statistics + "
-                 + ("an RBF SVR score head and linear reasons heads" if kernel is not None else "linear heads"),
+                 + ("an RBF SVR score head and linear reasons heads" if kernel is not None else "linear heads")
+                 + (f", fitted on the statistics of {Path(config.statistics_from).name}'s int8 trunk"
+                    if config.statistics_from else ""),
         "model_kind": "pooled_stats",
         "stages": list(stage_names(config.stages)),
         "outputs": list(built.model.output_names),

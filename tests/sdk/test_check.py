@@ -49,9 +49,11 @@ def test_the_bundled_manifest_is_bound_to_its_model(bundled_copy):
 
 def test_a_manifest_whose_check_the_model_does_not_answer_is_refused(bundled_copy):
     doc = json.loads(sidecar_path(bundled_copy).read_text())
+    answered = doc["check"]["outputs"][0]       # what the bundled file answers on the check input
     doc["check"]["outputs"][0] += 0.25          # as another model's score would differ
     sidecar_path(bundled_copy).write_text(json.dumps(doc))
-    with pytest.raises(ModelLoadError, match="does not answer its manifest's check input.*score 6.13"):
+    with pytest.raises(ModelLoadError, match=rf"does not answer its manifest's check input.*score "
+                                             rf"{answered:.4f} \(manifest {answered + 0.25:.4f}\)"):
         QualityScorer(bundled_copy)
 
 

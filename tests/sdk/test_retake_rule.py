@@ -104,11 +104,10 @@ def test_the_bundled_manifest_stores_each_threshold_of_its_rule_once():
 
 def test_a_version_1_manifest_reads_as_the_same_rule_and_evidence():
     """The bundled manifest as it was written before the rule had its own form (committed copy) gives the
-    rule the bundled manifest carries now, and keeps how it was chosen as evidence."""
-    from diqa_edge.sdk.scorer import BUNDLED_MODEL_DIR
-
+    rule the same model's manifest carried in the rule's own form (version 2, committed copy of the bundled
+    manifest of 52751be; the bundled model has changed since), and keeps how it was chosen as evidence."""
     v1 = ModelManifest.from_json((ROOT / "tests/fixtures/legacy/default.manifest.v1.json").read_bytes())
-    now = ModelManifest.from_json((BUNDLED_MODEL_DIR / "default.manifest.json").read_bytes())
+    now = ModelManifest.from_json((ROOT / "tests/fixtures/legacy/default.manifest.v2.json").read_bytes())
     assert v1.rule == now.rule and v1.rule_evidence == now.rule_evidence
     assert v1.rule.score_threshold == pytest.approx(4.6909077, abs=1e-7) and v1.rule.detail.tile == 256
     assert set(v1.rule_evidence) == {"kind", "quantile", "chosen_on", "calibration", "detail"}

@@ -205,6 +205,12 @@ def test_settings_from_the_shipped_card_are_the_shipped_settings(tmp_path):
         {k: v for k, v in expected.items() if k != "dataset_dirs"}
     assert sorted(got["dataset_dirs"]) == sorted(shipped["trained_on"])
     assert got["dataset_dirs"]["phone"] == str(tmp_path / "phone")
+    # the statistics the heads are fitted on and the rule's margin may be chosen anew beside the card's recipe
+    anew, _ = settings_from_card(parser.parse_args(["--model", "pooled-stats", "--settings-from", str(run),
+                                                    "--out", "x", *skin_sets, "--statistics-from", "other.tflite",
+                                                    "--rule-margin", "pooled"]))
+    assert (anew.statistics_from, anew.rule_margin) == ("other.tflite", "pooled")
+    assert asdict(anew) == {**got, "statistics_from": "other.tflite", "rule_margin": "pooled"}
     missing = parser.parse_args(["--model", "pooled-stats", "--settings-from", str(run), "--out", "x",
                                  "--dataset-dir", f"derm={tmp_path / 'nothing'}"])
     with pytest.raises(DiqaError, match="no skin set there"):
