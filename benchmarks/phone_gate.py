@@ -13,6 +13,12 @@ patient is told a fix that helps).
     python benchmarks/phone_gate.py --model shipped=diqa_edge/models/default.tflite \
         --model previous=~/.cache/diqa-edge/previous/shipped-7f.tflite --out benchmarks/results/phone_gate.json \
         --contact-sheet docs/phone_sent_back.png
+    python benchmarks/phone_gate.py --model shipped=diqa_edge/models/default.tflite \
+        --dermoscopy-set ~/.cache/diqa-edge/skin-kadid-512 --out benchmarks/results/dermoscopy_every_fault.json
+
+With ``--dermoscopy-set`` the same faults are built on the dermoscopy test photos (the set's pristine 512-px
+views): every fault on every photo, where the set's own test views (``skin_gate.py``) sample about ten
+camera faults a photo, so a camera family's cell there holds 11-21 views.
 """
 
 from __future__ import annotations
@@ -148,6 +154,13 @@ def _with_reviewed(r: dict) -> float:
     return kept / (r["n_as_taken"] + r["n_reviewed"])
 
 
+def dermoscopy_test_photos(skin_set: Path) -> list[Path]:
+    """The pristine views (512 px long side, as the set builds every fault on) of a dermoscopy set's test part."""
+    from diqa_edge.data.splits import skin_set_parts
+
+    return [Path(r.image) for r in skin_set_parts(skin_set)["test"] if (r.distortion or "none") == "none"]
+
+
 def main(argv=None) -> int:
     from diqa_edge.bench_phone import fault_list, test_photos
     from diqa_edge.cachedir import data_root, phone_set_dir
@@ -158,15 +171,24 @@ def main(argv=None) -> int:
     parser.add_argument("--phone-set", type=Path, default=phone_set_dir(), help="the built phone set (its split)")
     parser.add_argument("--phone-dir", type=Path, default=data_root() / "pad-ufes-phone",
                         help="the phone photos as published (manifest.csv + images/)")
+    parser.add_argument("--dermoscopy-set", type=Path, default=None,
+                        help="judge the dermoscopy test photos instead (the pristine 512-px views of this built "
+                             "dermoscopy set's test part, e.g. ~/.cache/diqa-edge/skin-kadid-512): every fault "
+                             "on every photo, where the set's own test views sample ~10 faults a photo")
     parser.add_argument("--levels", default="4,5", help="fault levels to build (default 4,5)")
     parser.add_argument("--out", type=Path, default=None, help="JSON of the results (a .md table beside it)")
     parser.add_argument("--contact-sheet", type=Path, default=None,
                         help="PNG of the test photos the first model sends back as taken, with their hints")
     args = parser.parse_args(argv)
-    if not (args.phone_set / "manifest.csv").exists():
-        parser.error(f"{args.phone_set}: no phone set; build it with "
-                     f"`diqa-edge make-skin-set {args.phone_dir} --phone`")
-    good, bad = test_photos(args.phone_set, args.phone_dir)
+    if args.dermoscopy_set is not None:
+        if args.contact_sheet:
+            parser.error("--contact-sheet shows phone photos (with their CC BY attribution): not with --dermoscopy-set")
+        good, bad = dermoscopy_test_photos(args.dermoscopy_set), []
+    else:
+        if not (args.phone_set / "manifest.csv").exists():
+            parser.error(f"{args.phone_set}: no phone set; build it with "
+                         f"`diqa-edge make-skin-set {args.phone_dir} --phone`")
+        good, bad = test_photos(args.phone_set, args.phone_dir)
     faults = fault_list(tuple(int(v) for v in args.levels.split(",")))
     results = {}
     for item in args.model:
