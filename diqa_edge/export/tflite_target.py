@@ -103,9 +103,10 @@ def _int8_trunk(tf_dir: Path, stem: str, crops: np.ndarray, contract) -> Path:
 
 def check_fitted_trunk(trained, produced: Path) -> None:
     """A run whose heads were fitted on an int8-trunk file's statistics (``train --statistics-from``; its
-    card's features key names that trunk) gets a file with that very trunk, or no file: other int8
+    card's features key names that trunk) gets int8-trunk files with that very trunk, or none: other int8
     statistics would feed heads fitted on different numbers, which no parity gate against PyTorch (a float
-    trunk) would see."""
+    trunk) would see. Float files (fp32, fp16, ONNX) of such a run are not checked: their trunk is the float
+    one the parity gate compares with."""
     from ..models.file_trunk import file_features_key
 
     fitted = str(trained.card.get("features_key", ""))
@@ -139,7 +140,8 @@ def export_tflite(trained, onnx_path: Path, precisions: list[str], out_dir: Path
         info, seconds = _convert(onnx_path, crops, contract, workdir, verbose, full_integer="int8" in precisions)
         stem = onnx_path.stem
         if "int8-trunk" in precisions:
-            _, quant_s = _int8_trunk(workdir / "tf", stem, crops, contract)
+            made, quant_s = _int8_trunk(workdir / "tf", stem, crops, contract)
+            check_fitted_trunk(trained, made)       # before any file is written to out_dir
             seconds += quant_s
         artefacts = []
         for precision in precisions:
@@ -147,8 +149,6 @@ def export_tflite(trained, onnx_path: Path, precisions: list[str], out_dir: Path
             if not produced.exists():
                 raise ExportError(f"tflite: onnx2tf did not produce {produced.name} for {precision}")
             layout = _io_layout(produced)
-            if precision == "int8-trunk":
-                check_fitted_trunk(trained, produced)
             s = contract.input_size
             if layout["input_shape"] != [1, s, s, 3]:
                 raise ExportError(f"tflite {precision}: input is {layout['input_shape']}, expected NHWC "

@@ -27,13 +27,15 @@ def statistics_tensor(interpreter, n_features: int) -> int:
              and list(tensors[op["outputs"][0]]["shape"]) == [1, n_features]]
     if len(found) != 1:
         raise DiqaError(f"the model file has {len(found)} concatenation(s) of {n_features} statistics where a "
-                        "pooled-statistics file has one: not a file of this kind of model")
+                        "pooled-statistics file of this run's stages has one: another kind of model, or other stages")
     return found[0]
 
 
 def trunk_digest(model: Path, n_features: int) -> str:
     """The identity of what computes the statistics: every tensor the statistics depend on (shape, type,
-    quantisation and constant bytes, in graph order), not the heads or the manifest inside the file.
+    quantisation and constant bytes, in tensor-index order), not the heads or the manifest inside the file.
+    The ops themselves are not hashed: two files with the same tensors and different op types would share a
+    digest (the converter and the quantiser produce them together, so this does not happen in practice).
     Tensor names are left out: the converter numbers fused ops differently from one conversion to the next."""
     from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.interpreter import Interpreter

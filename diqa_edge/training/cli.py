@@ -201,6 +201,8 @@ def run_pooled_stats(args: argparse.Namespace) -> int:
     if args.settings_from is not None:
         return _train(*settings_from_card(args))
     if args.from_run is not None:
+        if args.statistics_from is not None or args.rule_margin is not None:
+            raise UsageError("--from-run keeps the run's heads and rule: drop --statistics-from / --rule-margin")
         if not args.score_rank:
             raise ValueError("--from-run reduces a run's score head: give --score-rank too")
         card = reduce_score_head(args.from_run, args.out, args.score_rank)
@@ -305,6 +307,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.from_run is not None and args.model != "pooled-stats":
         print("diqa-edge train: --from-run goes with --model pooled-stats", file=sys.stderr)
+        return 2
+    if (args.statistics_from is not None or args.rule_margin is not None) and args.model != "pooled-stats":
+        print("diqa-edge train: --statistics-from and --rule-margin go with --model pooled-stats", file=sys.stderr)
         return 2
     if args.model == "pooled-stats":
         try:

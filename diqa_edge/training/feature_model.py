@@ -94,6 +94,25 @@ class FeatureModelConfig:
     # dermoscopy one; benchmarks/RESULTS.md, "Would another rule search ...").
     rule_margin: str = "pooled"
 
+    def __post_init__(self) -> None:
+        from ..errors import DiqaError
+        from ..eval.gate import RULE_MARGINS
+
+        if self.rule_margin not in RULE_MARGINS:
+            raise DiqaError(f"unknown rule margin {self.rule_margin!r}; known: {', '.join(RULE_MARGINS)}")
+        if self.statistics_from and self.tune != "frozen":
+            raise DiqaError("--statistics-from fits the heads on a file's frozen int8 trunk; --tune changes the "
+                            "trunk: use one or the other")
+
+    def statistics_file(self) -> Path | None:
+        """The file ``statistics_from`` names: as given, or (a card written in the repository, e.g.
+        "diqa_edge/models/default.tflite") relative to the repository, so it reads from any folder."""
+        if not self.statistics_from:
+            return None
+        path = Path(self.statistics_from)
+        in_repo = Path(__file__).resolve().parents[2] / path
+        return in_repo if not path.is_absolute() and not path.exists() and in_repo.exists() else path
+
     @classmethod
     def from_card(cls, card: Path, dataset_dirs: dict[str, str]) -> "FeatureModelConfig":
         """The configuration a run card was trained with, reading its data from ``dataset_dirs`` (a card
@@ -332,7 +351,7 @@ def cached_parts(config: FeatureModelConfig, split_parts: dict, progress: bool =
     full, key = all_stage_trunk(config.backbone, config.input_size)
     columns = stage_columns(full.model.trunk, config.stages)
     if config.statistics_from:
-        model = Path(config.statistics_from)
+        model = config.statistics_file()
         check_statistics_file(model, full.contract, config.backbone)
         key = file_features_key(model, len(columns))
     parts: dict[str, dict[str, Part]] = {p: {} for p in parts_wanted}
@@ -362,8 +381,10 @@ def check_statistics_file(model: Path, contract, backbone: str) -> None:
     from ..sdk.manifest import ModelManifest, read_sidecar
     from ..sdk.tflite_metadata import read_tflite_metadata
 
-    if Path(model).suffix != ".tflite" or not Path(model).is_file():
+    if Path(model).suffix != ".tflite":
         raise DiqaError(f"--statistics-from {model}: wants an exported int8-trunk .tflite file")
+    if not Path(model).is_file():
+        raise DiqaError(f"--statistics-from {model}: no such file")
     text = read_tflite_metadata(model)
     manifest = ModelManifest.from_json(text, str(model)) if text else read_sidecar(Path(model))
     if manifest is None:
@@ -387,8 +408,13 @@ def run_features(trained, records, desc: str = "features") -> np.ndarray:
     """A trained feature model's statistics of ``records`` (its stages), through the trainer's all-stage
     cache: benchmarks that compare heads read the images once, and a later training run reads them back."""
     full, key = all_stage_trunk(trained.card["backbone"], trained.contract.input_size)
+    columns = stage_columns(full.model.trunk, trained.card["stages"])
+    config = trained.card.get("config", {})
+    if config.get("statistics_from"):       # a run fitted on a file's statistics reads them from that file
+        model = FeatureModelConfig(dataset_dirs={}, statistics_from=config["statistics_from"]).statistics_file()
+        return file_statistics([r.image for r in records], model, full.contract, len(columns), desc=desc)[0]
     feats, _ = pooled_features([r.image for r in records], full.model.trunk, full.contract, key, desc=desc)
-    return feats[:, stage_columns(full.model.trunk, trained.card["stages"])]
+    return feats[:, columns]
 
 
 def _fit(config: FeatureModelConfig, parts: dict, built) -> tuple:
@@ -444,7 +470,7 @@ def calibration_views(skin_records, n_natural: int, margin: str = "pooled"):
     from ..eval.gate import RULE_MARGINS, Views
 
     if margin not in RULE_MARGINS:
-        raise ValueError(f"unknown rule margin {margin!r}; known: {', '.join(RULE_MARGINS)}")
+        raise ValueError(f"unknown rule margin {margin!r}; known: {', '.join(RULE_MARGINS)}")   # a caller's bug
     domains = (np.array([r.dataset for r in skin_records] + ["natural"] * n_natural)
                if margin == "per-domain" else None)
     views = Views(np.array([r.distortion or "none" for r in skin_records] + ["natural"] * n_natural),

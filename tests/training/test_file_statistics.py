@@ -69,6 +69,18 @@ def test_the_trunk_digest_ignores_the_manifest_but_not_the_trunk(tmp_path):
     changed.write_bytes(bytes(builder.Output()))
     assert trunk_digest(changed, N_FEATURES) != trunk_digest(BUNDLED, N_FEATURES)
 
+    # a head's weights (the score head's 768 x 1,568 projection) are not the trunk: the digest stays
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+    head = next(t for t in model.subgraphs[0].tensors if list(t.shape) == [768, N_FEATURES]
+                and t.buffer and model.buffers[t.buffer].data is not None)
+    model.buffers[head.buffer].data = model.buffers[head.buffer].data.copy()
+    model.buffers[head.buffer].data[0] ^= 1
+    builder = flatbuffers.Builder(len(data) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    new_head = tmp_path / "new_head.tflite"
+    new_head.write_bytes(bytes(builder.Output()))
+    assert trunk_digest(new_head, N_FEATURES) == trunk_digest(BUNDLED, N_FEATURES)
+
 
 def test_a_file_without_the_statistics_is_refused(tmp_path):
     fixture = ROOT / "tests" / "fixtures" / "models" / "brightness.tflite"
@@ -77,7 +89,7 @@ def test_a_file_without_the_statistics_is_refused(tmp_path):
     with pytest.raises(DiqaError, match="tflite"):
         file_statistics(SAMPLES, ROOT / "tests" / "fixtures" / "models" / "brightness.onnx", None, N_FEATURES,
                         root=tmp_path, progress=False)
-    assert not any((tmp_path / "features").glob("*/chunk-*"))
+    assert not (tmp_path / "features").exists()        # refused before any cache folder is made
 
 
 def test_statistics_from_wants_an_int8_trunk_file_of_the_same_pixels():
@@ -90,9 +102,23 @@ def test_statistics_from_wants_an_int8_trunk_file_of_the_same_pixels():
         check_statistics_file(BUNDLED, contract, "efficientnet_lite2")
     with pytest.raises(DiqaError, match="preprocessing differs"):
         check_statistics_file(BUNDLED, DEFAULT_CONTRACT.replace(input_size=384), "efficientnet_lite0")
-    with pytest.raises(DiqaError, match="int8-trunk"):
+    with pytest.raises(DiqaError, match="a int8 file of"):
         check_statistics_file(ROOT / "tests" / "fixtures" / "models" / "brightness_int8.tflite", contract,
                               "efficientnet_lite0")
+    with pytest.raises(DiqaError, match="no such file"):
+        check_statistics_file(ROOT / "nothing.tflite", contract, "efficientnet_lite0")
+
+
+def test_a_card_in_the_repository_names_its_file_from_any_folder(tmp_path, monkeypatch):
+    from diqa_edge.training.feature_model import FeatureModelConfig
+
+    monkeypatch.chdir(tmp_path)
+    config = FeatureModelConfig(dataset_dirs={}, statistics_from="diqa_edge/models/default.tflite")
+    assert config.statistics_file() == BUNDLED
+    with pytest.raises(DiqaError, match="--tune changes the trunk"):
+        FeatureModelConfig(dataset_dirs={}, statistics_from="x.tflite", tune="block5")
+    with pytest.raises(DiqaError, match="unknown rule margin"):
+        FeatureModelConfig(dataset_dirs={}, rule_margin="pooled-ish")
 
 
 def test_export_refuses_a_file_whose_trunk_is_not_the_fitted_one(trained):
