@@ -32,37 +32,23 @@ from rule_search_rows import judge, shipped_parts  # noqa: E402  (a sibling benc
 
 
 def outputs(config, fit_parts, pred_parts) -> dict:
-    """Training's fit on ``fit_parts``; calibration and test outputs on ``pred_parts``' statistics (out-of-fold
-    for the training views, each fold's heads fitted on ``fit_parts``)."""
+    """Training's fit on ``fit_parts``; calibration (training's out-of-fold ``calibration_outputs``) and test
+    outputs on ``pred_parts``' statistics."""
     from diqa_edge.data.distort import REASONS
     from diqa_edge.models.pooled_stats import build_pooled_stats
-    from diqa_edge.training.feature_model import (Part, _fit, calibration_views, fit_heads, fit_kernel_score,
-                                                  good_natural, merged_skin, photo_folds, reason_rows, training_rows)
+    from diqa_edge.training.feature_model import _fit, _test_metrics, calibration_outputs, good_natural
 
     built = build_pooled_stats(config.backbone, config.stages, REASONS, input_size=config.input_size)
     heads, kernel = _fit(config, fit_parts, built)
-    train, train_p = merged_skin(fit_parts["train"])["derm"], merged_skin(pred_parts["train"])["derm"]
-    oof = np.zeros((len(train.records), 1 + len(REASONS)))
-    fold = photo_folds(train.records, config)
-    for k in range(config.cv_folds):
-        keep = fold != k
-        sub = {**merged_skin(fit_parts["train"]),
-               "derm": Part([r for r, m in zip(train.records, keep) if m], train.features[keep])}
-        fold_kernel = fit_kernel_score(sub["biq2021"], config, sub["derm"]) if kernel is not None else None
-        fold_heads = fit_heads(*training_rows(sub, config), *reason_rows(sub), config, kernel=fold_kernel)
-        oof[~keep] = fold_heads.predict(train_p.features[~keep])
-    val = merged_skin(pred_parts["val"])["derm"]
-    natural_val = good_natural(pred_parts["val"]["biq2021"])
-    views, acceptable = calibration_views(train.records + val.records, len(natural_val.records))
-    out = {"calib": np.concatenate([oof, heads.predict(val.features), heads.predict(natural_val.features)]),
-           "families": views.families, "levels": views.levels, "acceptable": acceptable,
-           "domain": np.array([r.dataset for r in train.records + val.records] + ["natural"] * len(natural_val.records)),
+    _, predictions = _test_metrics(config, pred_parts, heads)
+    calib, views, acceptable, records = calibration_outputs(config, fit_parts, heads, kernel, predictions, pred_parts)
+    out = {"calib": calib, "families": views.families, "levels": views.levels, "acceptable": acceptable,
+           "domain": np.array([r.dataset for r in records] + ["natural"] * (len(calib) - len(records))),
            "natural_test": heads.predict(good_natural(pred_parts["test"]["biq2021"]).features),
-           "biq_test": heads.predict(pred_parts["test"]["biq2021"].features)[:, 0],
-           "biq_mos": pred_parts["test"]["biq2021"].mos}
+           "biq_test": predictions[("biq2021", "test")][:, 0], "biq_mos": pred_parts["test"]["biq2021"].mos}
     for name in ("derm", "phone"):
         test = pred_parts["test"][name]
-        out[f"{name}_test"] = heads.predict(test.features)
+        out[f"{name}_test"] = predictions[(name, "test")]
         out[f"{name}_families"] = np.array([r.distortion or "none" for r in test.records])
         out[f"{name}_levels"] = np.array([r.level or 0 for r in test.records])
     return out

@@ -105,13 +105,7 @@ class FeatureModelConfig:
                             "trunk: use one or the other")
 
     def statistics_file(self) -> Path | None:
-        """The file ``statistics_from`` names: as given, or (a card written in the repository, e.g.
-        "diqa_edge/models/default.tflite") relative to the repository, so it reads from any folder."""
-        if not self.statistics_from:
-            return None
-        path = Path(self.statistics_from)
-        in_repo = Path(__file__).resolve().parents[2] / path
-        return in_repo if not path.is_absolute() and not path.exists() and in_repo.exists() else path
+        return statistics_path(self.statistics_from) if self.statistics_from else None
 
     @classmethod
     def from_card(cls, card: Path, dataset_dirs: dict[str, str]) -> "FeatureModelConfig":
@@ -121,6 +115,14 @@ class FeatureModelConfig:
         if "skin_weight" in config:          # cards before 2026-12-05 named the ridge's weight so
             config["ridge_skin_weight"] = config.pop("skin_weight")
         return cls(**{**config, "dataset_dirs": dataset_dirs})
+
+
+def statistics_path(given: str) -> Path:
+    """The file a ``statistics_from`` names: as given, or (a card written in the repository, e.g.
+    "diqa_edge/models/default.tflite") relative to the repository, so it reads from any folder."""
+    path = Path(given)
+    in_repo = Path(__file__).resolve().parents[2] / path
+    return in_repo if not path.is_absolute() and not path.exists() and in_repo.exists() else path
 
 
 @dataclass
@@ -319,10 +321,13 @@ def photo_folds(records, config: FeatureModelConfig) -> np.ndarray:
 
 
 def out_of_fold(train: dict[str, Part], config: FeatureModelConfig, alpha: float | None,
-                kernel: KernelFit | None = None) -> np.ndarray:
+                kernel: KernelFit | None = None, predict_on: Part | None = None) -> np.ndarray:
     """Outputs for every skin training view from heads fitted without its photo (grouped folds): the
-    calibration scores of the gate, so its thresholds never see a photo the heads trained on."""
+    calibration scores of the gate, so its thresholds never see a photo the heads trained on.
+    ``predict_on``: the same views' statistics from another trunk (an int8 file's) to predict on, the heads
+    still fitted on ``train``'s (what a benchmark compares); default ``train``'s own."""
     skin = train["derm"]
+    predict_features = (predict_on or skin).features
     fold = photo_folds(skin.records, config)
     out = np.zeros((len(skin.records), 1 + (len(REASONS) if config.reasons else 0)))
     for k in range(config.cv_folds):
@@ -332,7 +337,7 @@ def out_of_fold(train: dict[str, Part], config: FeatureModelConfig, alpha: float
         # the kernel score head sees skin views too: refitted without the fold's photos
         fold_kernel = fit_kernel_score(sub["biq2021"], config, sub["derm"]) if kernel is not None else None
         heads = fit_heads(x, y, w, *reason_rows(sub), config, alpha=alpha, kernel=fold_kernel)
-        out[~keep] = heads.predict(skin.features[~keep])
+        out[~keep] = heads.predict(predict_features[~keep])
     return out
 
 
@@ -411,7 +416,7 @@ def run_features(trained, records, desc: str = "features") -> np.ndarray:
     columns = stage_columns(full.model.trunk, trained.card["stages"])
     config = trained.card.get("config", {})
     if config.get("statistics_from"):       # a run fitted on a file's statistics reads them from that file
-        model = FeatureModelConfig(dataset_dirs={}, statistics_from=config["statistics_from"]).statistics_file()
+        model = statistics_path(config["statistics_from"])
         return file_statistics([r.image for r in records], model, full.contract, len(columns), desc=desc)[0]
     feats, _ = pooled_features([r.image for r in records], full.model.trunk, full.contract, key, desc=desc)
     return feats[:, columns]
@@ -478,15 +483,20 @@ def calibration_views(skin_records, n_natural: int, margin: str = "pooled"):
     return views, np.concatenate([mild_views(skin_records), np.ones(n_natural, bool)])
 
 
-def calibration_outputs(config: FeatureModelConfig, parts: dict, heads, kernel, predictions: dict):
+def calibration_outputs(config: FeatureModelConfig, parts: dict, heads, kernel, predictions: dict,
+                        predict_parts: dict | None = None):
     """(outputs, Views, the views that must pass besides the pristine, the skin records in row order) the
     retake rule is chosen on: out-of-fold outputs of every skin training view, the validation views of
-    every skin set, then the good natural validation photos. Never a test part."""
-    train, val = merged_skin(parts["train"]), merged_skin(parts["val"])
+    every skin set, then the good natural validation photos. Never a test part. ``predict_parts``: the same
+    records with another trunk's statistics, which the outputs are computed on (``predictions`` then too);
+    the heads stay fitted on ``parts``."""
+    predict_parts = predict_parts or parts
+    train, val = merged_skin(parts["train"]), merged_skin(predict_parts["val"])
     skin_records = train["derm"].records + val["derm"].records
-    natural_val = good_natural(parts["val"].get("biq2021"))
+    natural_val = good_natural(predict_parts["val"].get("biq2021"))
     val_out = [predictions[(n, "val")] for n in SKIN_SETS if (n, "val") in predictions]   # merged_skin's order
-    calib = np.concatenate([out_of_fold(train, config, heads.alpha, kernel)] + val_out
+    predict_on = merged_skin(predict_parts["train"])["derm"] if predict_parts is not parts else None
+    calib = np.concatenate([out_of_fold(train, config, heads.alpha, kernel, predict_on)] + val_out
                            + ([heads.predict(natural_val.features)] if natural_val.records else []))
     views, acceptable = calibration_views(skin_records, len(natural_val.records), config.rule_margin)
     return calib, views, acceptable, skin_records

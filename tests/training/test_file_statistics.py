@@ -53,33 +53,27 @@ def test_the_trunk_digest_ignores_the_manifest_but_not_the_trunk(tmp_path):
     other_manifest.write_bytes(embed_tflite_metadata(data, '{"manifest_version": 2}'))
     assert trunk_digest(other_manifest, N_FEATURES) == trunk_digest(BUNDLED, N_FEATURES)
 
+    # one trunk byte changed: another trunk; one byte of a head (the score head's 768 x 1,568 projection,
+    # stored in int8) changed: the same trunk
+    trunk_conv = with_one_byte_flipped(data, lambda t: len(t.shape) == 4, tmp_path / "changed.tflite")
+    assert trunk_digest(trunk_conv, N_FEATURES) != trunk_digest(BUNDLED, N_FEATURES)
+    new_head = with_one_byte_flipped(data, lambda t: list(t.shape) == [768, N_FEATURES], tmp_path / "head.tflite")
+    assert trunk_digest(new_head, N_FEATURES) == trunk_digest(BUNDLED, N_FEATURES)
+
+
+def with_one_byte_flipped(data: bytes, pick, path: Path) -> Path:
+    """A copy of a .tflite with the first byte of the first int8 constant ``pick`` accepts flipped."""
     from ai_edge_litert import schema_py_generated as schema
 
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
-    first_conv_weights = next(t for t in model.subgraphs[0].tensors
-                              if t.buffer and model.buffers[t.buffer].data is not None
-                              and len(t.shape) == 4 and t.type == schema.TensorType.INT8)
-    model.buffers[first_conv_weights.buffer].data = model.buffers[first_conv_weights.buffer].data.copy()
-    model.buffers[first_conv_weights.buffer].data[0] ^= 1
-    import flatbuffers
+    from diqa_edge.sdk.tflite_metadata import _packed
 
-    builder = flatbuffers.Builder(len(data) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    changed = tmp_path / "changed.tflite"
-    changed.write_bytes(bytes(builder.Output()))
-    assert trunk_digest(changed, N_FEATURES) != trunk_digest(BUNDLED, N_FEATURES)
-
-    # a head's weights (the score head's 768 x 1,568 projection) are not the trunk: the digest stays
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
-    head = next(t for t in model.subgraphs[0].tensors if list(t.shape) == [768, N_FEATURES]
-                and t.buffer and model.buffers[t.buffer].data is not None)
-    model.buffers[head.buffer].data = model.buffers[head.buffer].data.copy()
-    model.buffers[head.buffer].data[0] ^= 1
-    builder = flatbuffers.Builder(len(data) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    new_head = tmp_path / "new_head.tflite"
-    new_head.write_bytes(bytes(builder.Output()))
-    assert trunk_digest(new_head, N_FEATURES) == trunk_digest(BUNDLED, N_FEATURES)
+    tensor = next(t for t in model.subgraphs[0].tensors if t.buffer and model.buffers[t.buffer].data is not None
+                  and t.type == schema.TensorType.INT8 and pick(t))
+    model.buffers[tensor.buffer].data = model.buffers[tensor.buffer].data.copy()
+    model.buffers[tensor.buffer].data[0] ^= 1
+    path.write_bytes(_packed(model, len(data)))
+    return path
 
 
 def test_a_file_without_the_statistics_is_refused(tmp_path):
