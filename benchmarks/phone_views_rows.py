@@ -65,15 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", action="append", required=True, metavar="NAME=DIR", help="a run folder (repeatable)")
     parser.add_argument("--phone-set", type=Path, default=phone_set_dir(), help="the phone set whose test views score")
+    parser.add_argument("--derm-set", type=Path, default=None,
+                        help="the dermoscopy set whose test views score (default: the trainer's, for the input size)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "phone_views_rows.json")
     args = parser.parse_args(argv)
     runs = {name: Path(path).expanduser() for name, path in (r.split("=", 1) for r in args.run)}
     first = next(iter(runs.values()))
     size = json.loads((first / "card.json").read_text())["config"]["input_size"]
     config = FeatureModelConfig.from_card(first / "card.json", {"biq2021": str(data_root() / "biq2021"),
-                                                                "derm": str(skin_set_dir(size)), "phone": str(args.phone_set)})
+                                                                "derm": str(args.derm_set or skin_set_dir(size)),
+                                                                "phone": str(args.phone_set)})
     parts, _, _ = cached_parts(config, load_parts(config), progress=False, parts_wanted=("test",))
-    results = {"phone_set": str(args.phone_set), "runs": {}}
+    results = {"phone_set": str(args.phone_set), "derm_set": config.dataset_dirs["derm"], "runs": {}}
     for name, run in runs.items():
         results["runs"][name] = measure(run, parts)
         print(name, json.dumps(results["runs"][name]), flush=True)

@@ -12,8 +12,22 @@ from ..contract import DEFAULT_CONTRACT
 from ..errors import DiqaError
 
 
+def _camera_views(text: str) -> int:
+    """0 to 35: how many of the camera's (family, level) pairs a dermoscopy photo gets."""
+    from .camera import CAMERA_RECIPE
+
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if not 0 <= n <= len(CAMERA_RECIPE):
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number from 0 to {len(CAMERA_RECIPE)}")
+    return n
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .kadid import FAMILIES
+    from .skinviews import CAMERA_VIEWS_PER_PHOTO
 
     parser.epilog = ("Faults: " + "; ".join(f"{f.name} (KADID type {f.kadid_type}, {f.param_name} "
                                             f"{', '.join(str(p) for p in f.params)})" for f in FAMILIES.values())
@@ -34,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "as taken (or 'as taken: blur' where data/reviewed/ lists it) plus "
                              "--views-per-photo faults drawn from every recipe, grouped by patient "
                              f"(default out: {phone_set_dir()})")
+    parser.add_argument("--camera-views", type=_camera_views, default=CAMERA_VIEWS_PER_PHOTO,
+                        help="dermoscopy: how many of the 35 camera (family, level) pairs each photo gets, drawn "
+                             f"per photo (default {CAMERA_VIEWS_PER_PHOTO}, the shipped recipe; 35: every one)")
     parser.add_argument("--views-per-photo", type=int, default=None,
                         help="with --phone: fault views per photo (default 10)")
 
@@ -49,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             report = make_skin_set(args.pristine_dir, args.out_dir or skin_set_dir(args.short_side),
                                    short_side=args.short_side, seed=args.seed, workers=args.workers,
-                                   limit=args.limit)
+                                   limit=args.limit, camera_views=args.camera_views)
     except DiqaError as exc:
         print(f"diqa-edge make-skin-set: {exc}", file=sys.stderr)
         return 1

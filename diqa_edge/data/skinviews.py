@@ -76,17 +76,21 @@ def drawn_views(seed: int, stem: str, pool: tuple, n: int) -> list[tuple[str, in
     return [pool[i] for i in sorted(rng.choice(len(pool), size=min(n, len(pool)), replace=False))]
 
 
-def dermoscopy_views(seed: int, stem: str) -> list[tuple]:
+def dermoscopy_views(seed: int, stem: str, camera_views: int = CAMERA_VIEWS_PER_PHOTO) -> list[tuple]:
+    """Every fixed view of a dermoscopy photo and ``camera_views`` drawn camera faults, in recipe order. A
+    view's seed is its place in this list (as the shipped set was built), so a set built with every camera
+    fault and a set with a few drawn hold other noise and placements for a same-named view."""
     return ([(None, None)] + list(RECIPE) + list(TONE_RECIPE) + list(NO_DETAIL_RECIPE)
-            + drawn_views(seed, stem, CAMERA_RECIPE, CAMERA_VIEWS_PER_PHOTO))
+            + drawn_views(seed, stem, CAMERA_RECIPE, camera_views))
 
 
 def _build_one(args) -> tuple[list[dict], str | None]:
     """All views of one photo (in a worker). ``short_side`` None: the photo's own size (its faults are built
-    at the resolution it has); ``views`` None: the dermoscopy recipe; ``group``: the split group."""
+    at the resolution it has); ``views`` a number: the dermoscopy recipe with that many camera faults;
+    ``group``: the split group."""
     src, out_dir, seed, short_side, views, group = args
     stem = Path(src).stem
-    views = views if views is not None else dermoscopy_views(seed, stem)
+    views = dermoscopy_views(seed, stem, views) if isinstance(views, int) else views
     todo = []
     for index, (family, level) in enumerate(views):
         suffix = ".jpg" if family == "jpeg" else ".png"
@@ -117,14 +121,17 @@ class SkinSetReport:
 
 
 def make_skin_set(pristine_dir: Path, out_dir: Path, *, short_side: int = DEFAULT_CONTRACT.input_size, seed: int = 0,
-                  workers: int = 2, limit: int | None = None, progress: bool = True) -> SkinSetReport:
-    """Write ``out_dir/images/*`` and ``out_dir/manifest.csv`` (resumable)."""
+                  workers: int = 2, limit: int | None = None, progress: bool = True,
+                  camera_views: int = CAMERA_VIEWS_PER_PHOTO) -> SkinSetReport:
+    """Write ``out_dir/images/*`` and ``out_dir/manifest.csv`` (resumable); ``camera_views`` of the 35
+    camera (family, level) pairs on each photo."""
     out_dir = Path(out_dir)
     sources = pristine_sources(pristine_dir, limit)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
-    jobs = [(str(s), out_dir, seed, short_side, None, None) for s in sources]
+    jobs = [(str(s), out_dir, seed, short_side, camera_views, None) for s in sources]
     rows, failed = build_views(_build_one, jobs, workers, "skin views", progress)
-    manifest = _write_set(out_dir, rows, f"short side {short_side} px, seed {seed}.")
+    how = "" if camera_views == CAMERA_VIEWS_PER_PHOTO else f", {camera_views} camera faults a photo"
+    manifest = _write_set(out_dir, rows, f"short side {short_side} px, seed {seed}{how}.")
     return SkinSetReport(manifest, len(sources) - len(failed), len(rows), failed)
 
 

@@ -122,6 +122,26 @@ def test_skin_set_manifest_holds_each_views_label(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "set" / "images").iterdir()} == mtimes
 
 
+def test_every_camera_fault_on_every_photo_when_asked(tmp_path):
+    """``--camera-views 35``: each photo gets all 35 camera (family, level) pairs once, labelled by their
+    family's rule, beside the same fixed views; the default draws CAMERA_VIEWS_PER_PHOTO of them."""
+    from diqa_edge.data.camera import CAMERA_RECIPE, camera_label
+
+    src = tmp_path / "pristine"
+    src.mkdir()
+    Image.open(SKIN_SAMPLE).convert("RGB").resize((160, 120)).save(src / "a.jpg", quality=95)
+    report = make_skin_set(src, tmp_path / "set", short_side=64, workers=1, progress=False,
+                           camera_views=len(CAMERA_RECIPE))
+    fixed = 1 + len(FAMILIES) * 5 + len(TONE_RECIPE) + len(NO_DETAIL_RECIPE)
+    assert report.views == fixed + 35 and not report.failed
+    records = load_dataset("derm", tmp_path / "set").records
+    camera = sorted((r.distortion, r.level) for r in records if (r.distortion, r.level) in set(CAMERA_RECIPE))
+    assert camera == sorted(CAMERA_RECIPE)
+    by_view = {(r.distortion, r.level): r.mos for r in records}
+    assert by_view[("low_light", 4)] == pytest.approx(camera_label("low_light", 4, kadid_label), abs=1e-4)
+    assert "35 camera faults a photo" in (tmp_path / "set" / "LABELS.txt").read_text()
+
+
 def test_no_detail_frames_are_labelled_1_and_name_their_reason(skin):
     """A covered lens, a flat field, a hopeless defocus: severe views (level 5) labelled 1, negatives of no
     reason; each built as documented."""
