@@ -156,6 +156,23 @@ def combined(rgb: np.ndarray, level_parts: tuple[tuple[str, int], ...], scale: f
     return out
 
 
+# A colour cast: the white balance wrong for the light (tungsten or candle light uncorrected, shade, a
+# fluorescent tube's green, a pink LED): gains on the channels, drawn per view among four directions,
+# the mean luma kept (a cast is not a darkening: the recipe's darken teaches "too dark"). ``k`` per level
+# is the gain ratio across the cast's axis; level 5 (R / B x 2.4) is an uncorrected tungsten bulb.
+CAST_GAIN = (1.06, 1.12, 1.22, 1.35, 1.55)
+CAST_DIRECTIONS = ((1.0, 0.0, -1.0), (-1.0, 0.0, 1.0), (-0.5, 1.0, -0.5), (0.5, -1.0, 0.5))  # warm, cool, green, magenta
+
+
+def colour_cast(rgb: np.ndarray, k: float, scale: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    gains = k ** np.asarray(CAST_DIRECTIONS[int(rng.integers(len(CAST_DIRECTIONS)))])
+    x = _f(rgb)
+    luma = np.array([0.299, 0.587, 0.114])
+    gains = gains * (x.reshape(-1, 3).mean(0) @ luma) / max(1e-6, (x.reshape(-1, 3).mean(0) * gains) @ luma)
+    return _u8(np.clip(x * gains, 0.0, 1.0))
+
+
 # Low light: the photo under-exposed (KADID darken), then at levels 3-5 the sensor noise the camera's
 # gain brings (KADID white noise) and the shake of a long exposure (KADID motion blur).
 LOW_LIGHT = tuple((("darken", lv), ("noise", max(lv - 2, 0)), ("motion_blur", max(lv - 2, 0))) for lv in LEVELS)
@@ -195,8 +212,17 @@ CAMERA_FAMILIES: dict[str, CameraFamily] = {f.name: f for f in (
     CameraFamily("occlusion", occlusion, OCCLUSION_SHARE, "obstruction",
                  "10 - 20 x the covered share (9.2, 8.4, 7.0, 5.0, 2.0): no KADID type covers part of a frame; "
                  "with 40 % covered a lesion framed off-centre is hidden", ()),
+    CameraFamily("colour_cast", colour_cast, CAST_GAIN, "colour",
+                 "KADID's colour saturation 2 (type 8: the image's chroma changed in CIELAB) at the same level: "
+                 "the nearest type (no KADID type shifts the white balance; both render every colour wrong, and "
+                 "the lesion's colour is what a dermatologist reads); levels ordered, not matched in colour "
+                 "difference", ("saturation_lab",)),
 )}
-CAMERA_RECIPE: tuple[tuple[str, int], ...] = tuple((name, level) for name in CAMERA_FAMILIES for level in LEVELS)
+# The pairs a photo's camera views are drawn from. The colour cast came later: its views are added beside
+# the drawn ones (``CAST_RECIPE``), so the views drawn before keep their pixels and cached statistics.
+CAMERA_RECIPE: tuple[tuple[str, int], ...] = tuple((name, level) for name in CAMERA_FAMILIES
+                                                   if name != "colour_cast" for level in LEVELS)
+CAST_RECIPE: tuple[tuple[str, int], ...] = tuple(("colour_cast", level) for level in LEVELS)
 
 
 def distort_camera(rgb: np.ndarray, family: str, level: int, scale: float, seed: int = 0,

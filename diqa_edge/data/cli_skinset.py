@@ -51,6 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera-views", type=_camera_views, default=CAMERA_VIEWS_PER_PHOTO,
                         help="dermoscopy: how many of the 35 camera (family, level) pairs each photo gets, drawn "
                              f"per photo (default {CAMERA_VIEWS_PER_PHOTO}, the shipped recipe; 35: every one)")
+    parser.add_argument("--colour-casts", action="store_true",
+                        help="also build the colour cast (the white balance wrong) at every level on each dermoscopy "
+                             "photo and at one drawn level on each phone photo: not the shipped recipe (it costs "
+                             "KADID's saturation cells; benchmarks/RESULTS.md)")
     parser.add_argument("--views-per-photo", type=int, default=None,
                         help="with --phone: fault views per photo (default 10)")
 
@@ -62,11 +66,12 @@ def run(args: argparse.Namespace) -> int:
         if args.phone:
             report = make_phone_set(args.pristine_dir, args.out_dir or phone_set_dir(), seed=args.seed,
                                     workers=args.workers, limit=args.limit,
-                                    views_per_photo=args.views_per_photo or PHONE_VIEWS_PER_PHOTO)
+                                    views_per_photo=args.views_per_photo or PHONE_VIEWS_PER_PHOTO,
+                                    colour_casts=args.colour_casts)
         else:
             report = make_skin_set(args.pristine_dir, args.out_dir or skin_set_dir(args.short_side),
                                    short_side=args.short_side, seed=args.seed, workers=args.workers,
-                                   limit=args.limit, camera_views=args.camera_views)
+                                   limit=args.limit, camera_views=args.camera_views, colour_casts=args.colour_casts)
     except DiqaError as exc:
         print(f"diqa-edge make-skin-set: {exc}", file=sys.stderr)
         return 1

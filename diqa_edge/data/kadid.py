@@ -235,6 +235,8 @@ def no_detail(rgb: np.ndarray, family: str, seed: int = 0) -> np.ndarray:
 # "as_taken_<reason>" at level 5, labelled as KADID's level-4 Gaussian blur (2.96 of 10), the strength the
 # gate must send back; the list is a label, written by a reviewer, not a measurement.
 AS_TAKEN = "as_taken_"
+# KADID types that only label a camera family and are never built here: name -> KADID type
+LABEL_ONLY_TYPES = {"saturation_lab": 8}
 AS_TAKEN_LABEL_FROM = ("gaussian_blur", 4)
 
 
@@ -313,4 +315,6 @@ def kadid_label(family: str | None, level: int | None) -> float:
         return kadid_label(*AS_TAKEN_LABEL_FROM)
     if family in CAMERA_FAMILIES:
         return camera_label(family, int(level), kadid_label)
+    if family in LABEL_ONLY_TYPES:
+        return dmos_to_score(kadid_dmos()[(LABEL_ONLY_TYPES[family], int(level))][0])
     return dmos_to_score(kadid_dmos()[(FAMILIES[family].kadid_type, int(level))][0])

@@ -26,7 +26,7 @@ from ..errors import DiqaError, ImageDecodeError
 from ..sdk.decode import decode_image
 from ..fileio import atomic_write_bytes, atomic_write_text
 from .dermset import MANIFEST_COLUMNS, _csv_text, build_views, manifest_row, pristine_sources, view_stem
-from .camera import CAMERA_RECIPE
+from .camera import CAMERA_RECIPE, CAST_RECIPE
 from .kadid import (AS_TAKEN, FAMILIES, LABEL_RULE, NO_DETAIL_RECIPE, PRISTINE_RULE, RECIPE, TONE_RECIPE,
                     distort_kadid, kadid_label)
 
@@ -39,6 +39,10 @@ CAMERA_VIEWS_PER_PHOTO = 10
 # A phone photo gets its as-taken view and this many views drawn from every recipe (KADID, tones, no-detail
 # frames, camera faults): 629 photos x 11 views.
 PHONE_VIEWS_PER_PHOTO = 10
+# With ``colour_casts`` (not the shipped recipe: RESULTS, "A colour cast in the recipe"), a phone photo also
+# gets one colour cast at a drawn level and a dermoscopy photo the cast at every level, added after the
+# views above, so those keep their seeds, pixels and cached statistics.
+PHONE_CAST_VIEWS = 1
 ALL_FAULTS = tuple(RECIPE) + tuple(TONE_RECIPE) + tuple(NO_DETAIL_RECIPE) + tuple(CAMERA_RECIPE)
 REVIEWED_DIR = Path(__file__).parent / "reviewed"
 
@@ -70,27 +74,28 @@ def view_seed(seed: int, stem: str, index: int) -> int:
     return zlib.crc32(stem.encode()) % (2 ** 31) + 1000 * seed + index
 
 
-def drawn_views(seed: int, stem: str, pool: tuple, n: int) -> list[tuple[str, int]]:
-    """``n`` (family, level) pairs of ``pool`` for one photo, fixed by the photo's name and the seed."""
-    rng = np.random.default_rng(view_seed(seed, stem, 999))
+def drawn_views(seed: int, stem: str, pool: tuple, n: int, draw: int = 999) -> list[tuple[str, int]]:
+    """``n`` (family, level) pairs of ``pool`` for one photo, fixed by the photo's name, the seed and ``draw``
+    (another ``draw`` for another pool, so two draws of one photo are not alike)."""
+    rng = np.random.default_rng(view_seed(seed, stem, draw))
     return [pool[i] for i in sorted(rng.choice(len(pool), size=min(n, len(pool)), replace=False))]
 
 
-def dermoscopy_views(seed: int, stem: str, camera_views: int = CAMERA_VIEWS_PER_PHOTO) -> list[tuple]:
-    """Every fixed view of a dermoscopy photo and ``camera_views`` drawn camera faults, in recipe order. A
-    view's seed is its place in this list (as the shipped set was built), so a set built with every camera
-    fault and a set with a few drawn hold other noise and placements for a same-named view."""
+def dermoscopy_views(seed: int, stem: str, camera_views: int = CAMERA_VIEWS_PER_PHOTO,
+                     colour_casts: bool = False) -> list[tuple]:
+    """Every fixed view of a dermoscopy photo, ``camera_views`` drawn camera faults in recipe order, then
+    (``colour_casts``) the colour cast at every level. A view's seed is its place in this list (as the
+    shipped set was built), so a set built with every camera fault and a set with a few drawn hold other
+    noise and placements for a same-named view; the casts come last so the views before them keep theirs."""
     return ([(None, None)] + list(RECIPE) + list(TONE_RECIPE) + list(NO_DETAIL_RECIPE)
-            + drawn_views(seed, stem, CAMERA_RECIPE, camera_views))
+            + drawn_views(seed, stem, CAMERA_RECIPE, camera_views) + (list(CAST_RECIPE) if colour_casts else []))
 
 
 def _build_one(args) -> tuple[list[dict], str | None]:
     """All views of one photo (in a worker). ``short_side`` None: the photo's own size (its faults are built
-    at the resolution it has); ``views`` a number: the dermoscopy recipe with that many camera faults;
-    ``group``: the split group."""
+    at the resolution it has); ``views``: its (family, level) pairs; ``group``: the split group."""
     src, out_dir, seed, short_side, views, group = args
     stem = Path(src).stem
-    views = dermoscopy_views(seed, stem, views) if isinstance(views, int) else views
     todo = []
     for index, (family, level) in enumerate(views):
         suffix = ".jpg" if family == "jpeg" else ".png"
@@ -122,15 +127,17 @@ class SkinSetReport:
 
 def make_skin_set(pristine_dir: Path, out_dir: Path, *, short_side: int = DEFAULT_CONTRACT.input_size, seed: int = 0,
                   workers: int = 2, limit: int | None = None, progress: bool = True,
-                  camera_views: int = CAMERA_VIEWS_PER_PHOTO) -> SkinSetReport:
+                  camera_views: int = CAMERA_VIEWS_PER_PHOTO, colour_casts: bool = False) -> SkinSetReport:
     """Write ``out_dir/images/*`` and ``out_dir/manifest.csv`` (resumable); ``camera_views`` of the 35
-    camera (family, level) pairs on each photo."""
+    camera (family, level) pairs on each photo, and with ``colour_casts`` the cast at every level."""
     out_dir = Path(out_dir)
     sources = pristine_sources(pristine_dir, limit)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
-    jobs = [(str(s), out_dir, seed, short_side, camera_views, None) for s in sources]
+    jobs = [(str(s), out_dir, seed, short_side, dermoscopy_views(seed, Path(s).stem, camera_views, colour_casts),
+             None) for s in sources]
     rows, failed = build_views(_build_one, jobs, workers, "skin views", progress)
-    how = "" if camera_views == CAMERA_VIEWS_PER_PHOTO else f", {camera_views} camera faults a photo"
+    how = ("" if camera_views == CAMERA_VIEWS_PER_PHOTO else f", {camera_views} camera faults a photo") + \
+        (", colour casts at every level" if colour_casts else "")
     manifest = _write_set(out_dir, rows, f"short side {short_side} px, seed {seed}{how}.")
     return SkinSetReport(manifest, len(sources) - len(failed), len(rows), failed)
 
@@ -154,7 +161,8 @@ def reviewed_retakes(path: Path | None = None) -> dict[str, str]:
 
 def make_phone_set(phone_dir: Path, out_dir: Path, *, seed: int = 0, workers: int = 2,
                    views_per_photo: int = PHONE_VIEWS_PER_PHOTO, limit: int | None = None,
-                   reviewed: dict[str, str] | None = None, progress: bool = True) -> SkinSetReport:
+                   reviewed: dict[str, str] | None = None, progress: bool = True,
+                   colour_casts: bool = False) -> SkinSetReport:
     """Real phone photos of skin as bases (``phone_dir``: ``manifest.csv`` with image and patient, and the
     images beside it, or under ``images/``): each photo at its own resolution, as taken (labelled 10, or
     "as taken: <reason>" when ``reviewed`` lists it; default ``reviewed_retakes()``), and, for a photo that passes review,
@@ -175,10 +183,12 @@ def make_phone_set(phone_dir: Path, out_dir: Path, *, seed: int = 0, workers: in
     for name, patient in listed:
         stem = Path(name).stem
         views = ([(f"{AS_TAKEN}{reviewed[name]}", 5)] if name in reviewed else
-                 [(None, None)] + drawn_views(seed, stem, ALL_FAULTS, views_per_photo))
+                 [(None, None)] + drawn_views(seed, stem, ALL_FAULTS, views_per_photo)
+                 + (drawn_views(seed, stem, CAST_RECIPE, PHONE_CAST_VIEWS, draw=998) if colour_casts else []))
         jobs.append((str(images / name), out_dir, seed, None, views, patient))
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     rows, failed = build_views(_build_one, jobs, workers, "phone views", progress)
     manifest = _write_set(out_dir, rows, f"phone photos at their own size, seed {seed}, {views_per_photo} fault "
-                                         "views per photo, grouped by patient.")
+                                         "views per photo" + (" and a colour cast" if colour_casts else "")
+                                         + ", grouped by patient.")
     return SkinSetReport(manifest, len(jobs) - len(failed), len(rows), failed)

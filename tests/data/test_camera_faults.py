@@ -55,6 +55,26 @@ def test_occlusion_covers_the_share_its_level_states(skin):
     assert kadid_label("occlusion", 5) == pytest.approx(2.0)
 
 
+def test_a_colour_cast_keeps_the_light_and_turns_the_colours(skin):
+    """The white balance wrong: mean luma kept within 3 % (what the clipped highlights move; a cast is not a
+    darkening, which the recipe teaches as "too dark"), the channels' balance moved more with each level,
+    labelled by its stated rule (KADID type 8 at the level) with the colour reason."""
+    from diqa_edge.data.camera import CAST_RECIPE
+    from diqa_edge.data.kadid import LABEL_ONLY_TYPES, dmos_to_score, kadid_dmos
+
+    luma = np.array([0.299, 0.587, 0.114])
+    base = skin.reshape(-1, 3).mean(0)
+    shifts = []
+    for _, level in CAST_RECIPE:
+        view = distort_kadid(skin, "colour_cast", level, seed=7).reshape(-1, 3).mean(0)
+        assert abs(view @ luma - base @ luma) < 0.03 * (base @ luma), level
+        shifts.append(np.abs(np.log(view / base)).max())
+    assert all(a < b for a, b in zip(shifts, shifts[1:])) and shifts[0] < 0.08 < 0.25 < shifts[-1], shifts
+    type8 = LABEL_ONLY_TYPES["saturation_lab"]
+    assert kadid_label("colour_cast", 5) == pytest.approx(dmos_to_score(kadid_dmos()[(type8, 5)][0]))
+    assert reason_of("colour_cast") == "colour"
+
+
 def test_combined_faults_are_labelled_by_their_worst_part():
     # low light level 5: darken 5, noise 3, motion blur 3; shake with noise level 4: motion 4, noise 3
     assert kadid_label("low_light", 5) == pytest.approx(min(kadid_label("darken", 5), kadid_label("noise", 3),
@@ -67,7 +87,7 @@ def test_phone_set_is_grouped_by_patient_and_labels_the_reviewed_photos(tmp_path
     """Each phone photo at its own size: as taken (10), or 'as taken: blur' (severe, labelled as KADID's
     level-4 Gaussian blur) when the reviewed list says so, with no fault views built on a bad base."""
     from diqa_edge.data.registry import load_dataset
-    from diqa_edge.data.skinviews import make_phone_set
+    from diqa_edge.data.skinviews import PHONE_CAST_VIEWS, make_phone_set
     from diqa_edge.training.feature_model import reason_targets
 
     folder = tmp_path / "phone"
@@ -81,6 +101,15 @@ def test_phone_set_is_grouped_by_patient_and_labels_the_reviewed_photos(tmp_path
     report = make_phone_set(folder, tmp_path / "set", workers=1, views_per_photo=4, reviewed={"c.jpg": "blur"},
                             progress=False)
     assert report.views == 2 * (1 + 4) + 1 and not report.failed
+    # with colour casts: one more view a good photo, the views before it the same files
+    before = {p.name: p.read_bytes() for p in (tmp_path / "set" / "images").iterdir()}
+    casts = make_phone_set(folder, tmp_path / "casts", workers=1, views_per_photo=4, reviewed={"c.jpg": "blur"},
+                           progress=False, colour_casts=True)
+    assert casts.views == 2 * (1 + 4 + PHONE_CAST_VIEWS) + 1
+    cast_rows = [r for r in load_dataset("phone", tmp_path / "casts").records if r.distortion == "colour_cast"]
+    assert len(cast_rows) == 2 and all(r.mos == pytest.approx(kadid_label("colour_cast", r.level), abs=1e-4)
+                                       for r in cast_rows)
+    assert all((tmp_path / "casts" / "images" / name).read_bytes() == data for name, data in before.items())
     data = load_dataset("phone", tmp_path / "set")
     assert {r.group for r in data.records} == {"PAT_1", "PAT_2"}
     bad = [r for r in data.records if r.group == "PAT_2"]

@@ -17,6 +17,7 @@ from conftest import SAMPLES
 from diqa_edge.data.kadid import (DARKER_TONE, FAMILIES, LEVELS, NO_DETAIL_RECIPE, TONE_RECIPE, distort_kadid,
                                   dmos_to_score, gaussian_kernel, kadid_label, motion_kernel, tone_curve)
 from diqa_edge.data.registry import load_dataset
+from diqa_edge.data.camera import CAST_RECIPE
 from diqa_edge.data.skinviews import CAMERA_VIEWS_PER_PHOTO, make_skin_set
 
 SKIN_SAMPLE = SAMPLES / "skin_ISIC_0000051.jpg"
@@ -123,23 +124,25 @@ def test_skin_set_manifest_holds_each_views_label(tmp_path):
 
 
 def test_every_camera_fault_on_every_photo_when_asked(tmp_path):
-    """``--camera-views 35``: each photo gets all 35 camera (family, level) pairs once, labelled by their
-    family's rule, beside the same fixed views; the default draws CAMERA_VIEWS_PER_PHOTO of them."""
+    """``--camera-views 35 --colour-casts``: each photo gets all 35 drawn camera (family, level) pairs once
+    and the colour cast at every level, labelled by their family's rule, beside the same fixed views; the
+    default draws CAMERA_VIEWS_PER_PHOTO of them and builds no cast (the manifest test above)."""
     from diqa_edge.data.camera import CAMERA_RECIPE, camera_label
 
     src = tmp_path / "pristine"
     src.mkdir()
     Image.open(SKIN_SAMPLE).convert("RGB").resize((160, 120)).save(src / "a.jpg", quality=95)
     report = make_skin_set(src, tmp_path / "set", short_side=64, workers=1, progress=False,
-                           camera_views=len(CAMERA_RECIPE))
-    fixed = 1 + len(FAMILIES) * 5 + len(TONE_RECIPE) + len(NO_DETAIL_RECIPE)
+                           camera_views=len(CAMERA_RECIPE), colour_casts=True)
+    fixed = 1 + len(FAMILIES) * 5 + len(TONE_RECIPE) + len(NO_DETAIL_RECIPE) + len(CAST_RECIPE)
     assert report.views == fixed + 35 and not report.failed
     records = load_dataset("derm", tmp_path / "set").records
     camera = sorted((r.distortion, r.level) for r in records if (r.distortion, r.level) in set(CAMERA_RECIPE))
     assert camera == sorted(CAMERA_RECIPE)
     by_view = {(r.distortion, r.level): r.mos for r in records}
     assert by_view[("low_light", 4)] == pytest.approx(camera_label("low_light", 4, kadid_label), abs=1e-4)
-    assert "35 camera faults a photo" in (tmp_path / "set" / "LABELS.txt").read_text()
+    assert {(r.distortion, r.level) for r in records if r.distortion == "colour_cast"} == set(CAST_RECIPE)
+    assert "35 camera faults a photo, colour casts at every level" in (tmp_path / "set" / "LABELS.txt").read_text()
 
 
 def test_no_detail_frames_are_labelled_1_and_name_their_reason(skin):
