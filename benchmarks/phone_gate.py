@@ -3,10 +3,11 @@ them sent back, with the hint that says why.
 
 The photos: PAD-UFES-20 smartphone photos (``../shared/data/pad-ufes-phone``, 300 px) of the patients in the
 test part of the phone set's grouped split (``diqa-edge make-skin-set ... --phone``; split 0, seed 0, as
-training uses). Each fault family (KADID's nine, the camera's seven, the three no-detail frames) is built on
-every one of those photos at the levels asked (default 4 and 5: what a dermatologist sends back), with seeds
-that training never drew, and scored by each model file through ``QualityScorer`` (the rule its own manifest
-stores, exactly as ``diqa-edge score``). "Right hint": the share of the views sent back whose hint is the one
+training uses). Each fault family (KADID's nine, the camera's eight: the seven the recipe builds and the
+colour cast it does not, the three no-detail frames) is built on every one of those photos at the levels
+asked (default 4 and 5: what a dermatologist sends back), with seeds that training never drew, and scored
+by each model file through ``QualityScorer`` (the rule its own manifest stores, exactly as ``diqa-edge
+score``). "Right hint": the share of the views sent back whose hint is the one
 of the family's reason, or for a combination (low light, shake with noise) of one of its parts' reasons (the
 patient is told a fix that helps).
 

@@ -6,7 +6,8 @@ fault list and the view seeds live here once, so two tables cannot drift onto di
 
 The photos: PAD-UFES-20 smartphone photos (``pad-ufes-phone``, 300 px) of the patients in the test part of
 the phone set's grouped split (split 0, seed 0, as training uses); each fault family (KADID's nine, the
-camera's seven, the three no-detail frames) at the levels asked, with seeds that training never drew.
+camera's eight: the seven the recipe builds and the colour cast it does not, the three no-detail frames) at
+the levels asked, with seeds that training never drew.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..sdk.detail import LUMA
 from .filters import _filter, gaussian_kernel
 
 LEVELS = (1, 2, 3, 4, 5)
@@ -158,8 +159,10 @@ def combined(rgb: np.ndarray, level_parts: tuple[tuple[str, int], ...], scale: f
 
 # A colour cast: the white balance wrong for the light (tungsten or candle light uncorrected, shade, a
 # fluorescent tube's green, a pink LED): gains on the channels, drawn per view among four directions,
-# the mean luma kept (a cast is not a darkening: the recipe's darken teaches "too dark"). ``k`` per level
-# is the gain ratio across the cast's axis; level 5 (R / B x 2.4) is an uncorrected tungsten bulb.
+# the mean luma kept (a cast is not a darkening: the recipe's darken teaches "too dark"). Each channel's
+# gain is ``k`` to the power of its direction's entry: warm and cool move the red / blue ratio by k^2
+# (level 5: x 2.4, an uncorrected tungsten bulb), green and magenta the green / (red, blue) ratio by k^1.5,
+# so one level is a little milder in those two directions (they share its label).
 CAST_GAIN = (1.06, 1.12, 1.22, 1.35, 1.55)
 CAST_DIRECTIONS = ((1.0, 0.0, -1.0), (-1.0, 0.0, 1.0), (-0.5, 1.0, -0.5), (0.5, -1.0, 0.5))  # warm, cool, green, magenta
 
@@ -168,8 +171,8 @@ def colour_cast(rgb: np.ndarray, k: float, scale: float, seed: int) -> np.ndarra
     rng = np.random.default_rng(seed)
     gains = k ** np.asarray(CAST_DIRECTIONS[int(rng.integers(len(CAST_DIRECTIONS)))])
     x = _f(rgb)
-    luma = np.array([0.299, 0.587, 0.114])
-    gains = gains * (x.reshape(-1, 3).mean(0) @ luma) / max(1e-6, (x.reshape(-1, 3).mean(0) * gains) @ luma)
+    mean, luma = x.reshape(-1, 3).mean(0), np.array(LUMA)
+    gains = gains * (mean @ luma) / max(1e-6, (mean * gains) @ luma)
     return _u8(np.clip(x * gains, 0.0, 1.0))
 
 
@@ -220,8 +223,8 @@ CAMERA_FAMILIES: dict[str, CameraFamily] = {f.name: f for f in (
 )}
 # The pairs a photo's camera views are drawn from. The colour cast came later: its views are added beside
 # the drawn ones (``CAST_RECIPE``), so the views drawn before keep their pixels and cached statistics.
-CAMERA_RECIPE: tuple[tuple[str, int], ...] = tuple((name, level) for name in CAMERA_FAMILIES
-                                                   if name != "colour_cast" for level in LEVELS)
+DRAWN_FAMILIES = ("glare", "low_light", "shake_noise", "zoom", "haze", "background_focus", "occlusion")
+CAMERA_RECIPE: tuple[tuple[str, int], ...] = tuple((name, level) for name in DRAWN_FAMILIES for level in LEVELS)
 CAST_RECIPE: tuple[tuple[str, int], ...] = tuple(("colour_cast", level) for level in LEVELS)
 
 

@@ -235,9 +235,9 @@ def no_detail(rgb: np.ndarray, family: str, seed: int = 0) -> np.ndarray:
 # "as_taken_<reason>" at level 5, labelled as KADID's level-4 Gaussian blur (2.96 of 10), the strength the
 # gate must send back; the list is a label, written by a reviewer, not a measurement.
 AS_TAKEN = "as_taken_"
+AS_TAKEN_LABEL_FROM = ("gaussian_blur", 4)
 # KADID types that only label a camera family and are never built here: name -> KADID type
 LABEL_ONLY_TYPES = {"saturation_lab": 8}
-AS_TAKEN_LABEL_FROM = ("gaussian_blur", 4)
 
 
 def reason_of(family: str) -> str:

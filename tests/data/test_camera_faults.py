@@ -60,19 +60,61 @@ def test_a_colour_cast_keeps_the_light_and_turns_the_colours(skin):
     darkening, which the recipe teaches as "too dark"), the channels' balance moved more with each level,
     labelled by its stated rule (KADID type 8 at the level) with the colour reason."""
     from diqa_edge.data.camera import CAST_RECIPE
-    from diqa_edge.data.kadid import LABEL_ONLY_TYPES, dmos_to_score, kadid_dmos
+    from diqa_edge.data.kadid import dmos_to_score, kadid_dmos
 
     luma = np.array([0.299, 0.587, 0.114])
     base = skin.reshape(-1, 3).mean(0)
-    shifts = []
-    for _, level in CAST_RECIPE:
-        view = distort_kadid(skin, "colour_cast", level, seed=7).reshape(-1, 3).mean(0)
-        assert abs(view @ luma - base @ luma) < 0.03 * (base @ luma), level
-        shifts.append(np.abs(np.log(view / base)).max())
-    assert all(a < b for a, b in zip(shifts, shifts[1:])) and shifts[0] < 0.08 < 0.25 < shifts[-1], shifts
-    type8 = LABEL_ONLY_TYPES["saturation_lab"]
-    assert kadid_label("colour_cast", 5) == pytest.approx(dmos_to_score(kadid_dmos()[(type8, 5)][0]))
+    for seed in (11, 1, 4, 7):          # the four directions: warm, cool, green, magenta
+        shifts = []
+        for _, level in CAST_RECIPE:
+            view = distort_kadid(skin, "colour_cast", level, seed=seed).reshape(-1, 3).mean(0)
+            assert abs(view @ luma - base @ luma) < 0.03 * (base @ luma), (seed, level)
+            shifts.append(np.abs(np.log(view / base)).max())
+        assert all(a < b for a, b in zip(shifts, shifts[1:])) and shifts[0] < 0.08 < 0.25 < shifts[-1], (seed, shifts)
+    # KADID type 8 (colour saturation 2) at the level, read here without the family's table
+    assert [kadid_label("colour_cast", lv) for lv in LEVELS] == pytest.approx(
+        [dmos_to_score(kadid_dmos()[(8, lv)][0]) for lv in LEVELS])
     assert reason_of("colour_cast") == "colour"
+
+
+def test_the_drawn_camera_faults_are_the_shipped_sets():
+    """The pairs a photo's camera views are drawn from, in order, and one photo's draw as the shipped
+    dermoscopy set holds it: a family added to data/camera.py must not move the shipped views."""
+    from diqa_edge.data.camera import CAMERA_RECIPE
+    from diqa_edge.data.skinviews import drawn_views
+
+    assert CAMERA_RECIPE == tuple((f, lv) for f in ("glare", "low_light", "shake_noise", "zoom", "haze",
+                                                    "background_focus", "occlusion") for lv in LEVELS)
+    assert drawn_views(0, "ISIC_0000051", CAMERA_RECIPE, 10) == [
+        ("glare", 4), ("shake_noise", 1), ("zoom", 1), ("zoom", 2), ("zoom", 3), ("background_focus", 1),
+        ("background_focus", 2), ("occlusion", 1), ("occlusion", 2), ("occlusion", 3)]
+
+
+@pytest.mark.parametrize("argv, error", [
+    (["photos", "--camera-views", "36"], "a whole number from 0 to 35"),
+    (["photos", "--camera-views", "x"], "a whole number from 0 to 35"),
+    (["photos", "--camera-views", "20"], "give OUT_DIR"),
+    (["photos", "--colour-casts"], "give OUT_DIR"),
+    (["photos", "out", "--phone", "--camera-views", "5"], "--camera-views is for the dermoscopy set"),
+    (["photos", "out", "--views-per-photo", "5"], "--views-per-photo is for --phone"),
+    (["photos", "out", "--phone", "--views-per-photo", "-1"], "a count, 0 or more"),
+])
+def test_make_skin_set_refuses_options_it_cannot_build(tmp_path, capsys, argv, error):
+    """A recipe other than the shipped one goes to its own folder (training and the benchmarks read the
+    default ones); an option of the other set's kind is an error, not ignored. Nothing is written."""
+    import argparse
+
+    from diqa_edge.data import cli_skinset
+
+    parser = argparse.ArgumentParser()
+    cli_skinset.add_arguments(parser)
+    argv = [str(tmp_path / a) if a in ("photos", "out") else a for a in argv]
+    try:
+        code = cli_skinset.run(parser.parse_args(argv))
+    except SystemExit as exc:
+        code = exc.code
+    assert code == 2 and error in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_combined_faults_are_labelled_by_their_worst_part():
