@@ -16,6 +16,7 @@ from pathlib import Path
 from ..cachedir import data_root
 from ..data.splits import run_split_part
 from ..eval.report import markdown_table
+from ..models.file_trunk import fitted_trunk
 from ..models.load import MODELS_DIR
 from ..fileio import atomic_write_text
 from .formats import SAMPLES
@@ -82,7 +83,8 @@ def shipped_metrics(path: Path, trained) -> dict:
         reference = torch_scores(trained.model, head, trained.contract)
         # a run fitted on an int8 file's statistics (train --statistics-from) measured its card's figures on
         # those statistics, not through PyTorch: the key says which
-        key = "run_card_int8_statistics" if fitted_on_file(trained) and name in trained_on_it else "pytorch_fp32"
+        key = ("run_card_int8_statistics" if fitted_trunk(trained.card) is not None and name in trained_on_it
+               else "pytorch_fp32")
         out[name] = {"labels": images.labels, "shipped": all_metrics(shipped, images.mos, ci=True),
                      key: trained_on_it.get(name) or all_metrics(
                          torch_scores(trained.model, images, trained.contract), images.mos, ci=True),
@@ -92,11 +94,6 @@ def shipped_metrics(path: Path, trained) -> dict:
 
 
 COMPARED = 100   # test images per data set on which the shipped file is compared with PyTorch image by image
-
-
-def fitted_on_file(trained) -> bool:
-    """Whether the run's heads were fitted on an int8 file's statistics (its features key names that trunk)."""
-    return str(trained.card.get("features_key", "")).startswith("tflite-trunk-")
 
 
 def shipped_markdown(shipped: dict, precision: str) -> str:

@@ -107,16 +107,16 @@ def check_fitted_trunk(trained, produced: Path) -> None:
     statistics would feed heads fitted on different numbers, which no parity gate against PyTorch (a float
     trunk) would see. Float files (fp32, fp16, ONNX) of such a run are not checked: their trunk is the float
     one the parity gate compares with."""
-    from ..models.file_trunk import file_features_key
+    from ..models.file_trunk import fitted_trunk, trunk_digest
 
-    fitted = str(trained.card.get("features_key", ""))
-    if not fitted.startswith("tflite-trunk-"):
+    fitted = fitted_trunk(trained.card)
+    if fitted is None:
         return
-    made = file_features_key(produced, int(trained.model.head.weight.shape[1]))
+    made = trunk_digest(produced, int(trained.model.head.weight.shape[1]))
     if made != fitted:
         raise ExportError(f"tflite int8-trunk: this run's heads were fitted on the statistics of the int8 trunk "
-                          f"{fitted.removeprefix('tflite-trunk-')} ({trained.card['config'].get('statistics_from')}), "
-                          f"but this export quantised the trunk as {made.removeprefix('tflite-trunk-')}: export with "
+                          f"{fitted} ({trained.card['config'].get('statistics_from')}), "
+                          f"but this export quantised the trunk as {made}: export with "
                           "the calibration images that file was made with (the bundled model's: --calibration "
                           "bundled), or retrain on this file's statistics")
 

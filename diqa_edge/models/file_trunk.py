@@ -66,8 +66,16 @@ def trunk_digest(model: Path, n_features: int) -> str:
     return h.hexdigest()[:16]
 
 
+KEY_PREFIX = "tflite-trunk-"
+
+
 def file_features_key(model: Path, n_features: int) -> str:
     """The feature-cache key of a file's statistics: files that share a trunk share the rows."""
-    return f"tflite-trunk-{trunk_digest(model, n_features)}"
+    return f"{KEY_PREFIX}{trunk_digest(model, n_features)}"
 
 
+def fitted_trunk(card: dict) -> str | None:
+    """The digest of the int8 trunk a run's heads were fitted on (``train --statistics-from``: its card's
+    features key names that trunk), or None for heads fitted on the float trunk."""
+    key = str(card.get("features_key", ""))
+    return key.removeprefix(KEY_PREFIX) if key.startswith(KEY_PREFIX) else None
