@@ -164,26 +164,27 @@ def cached_outputs(paths: list[Path], trunk, contract, key: str, *, kind: str, r
     """The cache ``<root>/<kind>/<key>`` holding ``trunk``'s output for every one of ``paths`` (pooled
     features, or a stage's activations), after computing what it lacked."""
     cache = FeatureCache((root or cache_root()) / kind / key)
-    session = None
 
-    def run_trunk(tensor: np.ndarray) -> np.ndarray:
-        nonlocal session
-        session = session or trunk_session(trunk, contract, cache.folder)
-        return session.run(None, {"input": tensor})[0][0]
+    def trunk_rows():
+        session = trunk_session(trunk, contract, cache.folder)
+        return lambda tensor: session.run(None, {"input": tensor})[0][0]
 
-    return fill_cache(cache, paths, run_trunk, contract, "NCHW", progress=progress, desc=desc)
+    return fill_cache(cache, paths, trunk_rows, contract, "NCHW", progress=progress, desc=desc)
 
 
-def fill_cache(cache: FeatureCache, paths: list[Path], compute, contract, layout: str, *, progress: bool = True,
-               desc: str = "features") -> FeatureCache:
-    """``cache`` after computing the rows it lacks of ``paths``: ``compute`` maps one preprocessed image
-    (batch of one, in ``layout``) to its row; chunk by chunk, so an interrupted run resumes."""
+def fill_cache(cache: FeatureCache, paths: list[Path], make_compute, contract, layout: str, *,
+               progress: bool = True, desc: str = "features") -> FeatureCache:
+    """``cache`` after computing the rows it lacks of ``paths``: ``make_compute()`` gives the function that
+    maps one preprocessed image (batch of one, in ``layout``) to its row, built only when a row is missing
+    (loading a model costs seconds a fully cached run need not pay); chunk by chunk, so an interrupted run
+    resumes."""
     from tqdm import tqdm
 
     from ..sdk.preprocess import preprocess
 
     ids = cache.ids_for(paths)
     todo = cache.missing(ids)
+    compute = make_compute() if todo else None
     with tqdm(total=len(todo), desc=desc, unit="img", disable=not (progress and todo) or None) as bar:
         for start in range(0, len(todo), CHUNK):
             part, t0 = todo[start:start + CHUNK], time.perf_counter()

@@ -29,7 +29,7 @@ from .feature_cache import FeatureCache, fill_cache
 
 
 class FileStatistics:
-    """One file's statistics of an image: ``compute(tensor)`` for ``feature_cache.fill_cache``."""
+    """One file's statistics of an image: the compute ``feature_cache.fill_cache`` asks for."""
 
     def __init__(self, model: Path, n_features: int, threads: int = 2):
         import warnings
@@ -59,12 +59,6 @@ def file_statistics(paths: list[Path], model: Path, contract, n_features: int, *
     if model.suffix != ".tflite" or not model.is_file():
         raise DiqaError(f"{model}: statistics are read from an exported .tflite file (an int8-trunk export)")
     folder = (root or cache_root()) / "features" / file_features_key(model, n_features)
-    compute = None
-
-    def statistics(x: np.ndarray) -> np.ndarray:
-        nonlocal compute
-        compute = compute or FileStatistics(model, n_features)
-        return compute(x)
-
-    cache = fill_cache(FeatureCache(folder), paths, statistics, contract, "NHWC", progress=progress, desc=desc)
+    cache = fill_cache(FeatureCache(folder), paths, lambda: FileStatistics(model, n_features), contract, "NHWC",
+                       progress=progress, desc=desc)
     return cache.read(cache.ids_for(paths)), cache
