@@ -162,12 +162,10 @@ def dermoscopy_test_photos(skin_set: Path) -> list[Path]:
     return [Path(r.image) for r in skin_set_parts(skin_set)["test"] if (r.distortion or "none") == "none"]
 
 
-def main(argv=None) -> int:
-    from diqa_edge.bench_phone import fault_list, test_photos
+def add_photo_arguments(parser: argparse.ArgumentParser) -> None:
+    """The models and the held-out photos a benchmark on these photos judges (this one and unseen_faults.py)."""
     from diqa_edge.cachedir import data_root, phone_set_dir
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", required=True, help="NAME=PATH of a model file (repeatable)")
     parser.add_argument("--phone-set", type=Path, default=phone_set_dir(), help="the built phone set (its split)")
     parser.add_argument("--phone-dir", type=Path, default=data_root() / "pad-ufes-phone",
@@ -176,20 +174,35 @@ def main(argv=None) -> int:
                         help="judge the dermoscopy test photos instead (the pristine 512-px views of this built "
                              "dermoscopy set's test part, e.g. ~/.cache/diqa-edge/skin-kadid-512): every fault "
                              "on every photo, where the set's own test views sample ~10 faults a photo")
+
+
+def chosen_photos(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[list[Path], list[Path]]:
+    """(photos that passed review, photos a reviewer sent back) that ``add_photo_arguments`` chose: the
+    dermoscopy test photos (none reviewed), or the phone test part's patients' photos."""
+    from diqa_edge.bench_phone import test_photos
+
+    if args.dermoscopy_set is not None:
+        return dermoscopy_test_photos(args.dermoscopy_set), []
+    if not (args.phone_set / "manifest.csv").exists():
+        parser.error(f"{args.phone_set}: no phone set; build it with "
+                     f"`diqa-edge make-skin-set {args.phone_dir} --phone`")
+    return test_photos(args.phone_set, args.phone_dir)
+
+
+def main(argv=None) -> int:
+    from diqa_edge.bench_phone import fault_list
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_photo_arguments(parser)
     parser.add_argument("--levels", default="4,5", help="fault levels to build (default 4,5)")
     parser.add_argument("--out", type=Path, default=None, help="JSON of the results (a .md table beside it)")
     parser.add_argument("--contact-sheet", type=Path, default=None,
                         help="PNG of the test photos the first model sends back as taken, with their hints")
     args = parser.parse_args(argv)
-    if args.dermoscopy_set is not None:
-        if args.contact_sheet:
-            parser.error("--contact-sheet shows phone photos (with their CC BY attribution): not with --dermoscopy-set")
-        good, bad = dermoscopy_test_photos(args.dermoscopy_set), []
-    else:
-        if not (args.phone_set / "manifest.csv").exists():
-            parser.error(f"{args.phone_set}: no phone set; build it with "
-                         f"`diqa-edge make-skin-set {args.phone_dir} --phone`")
-        good, bad = test_photos(args.phone_set, args.phone_dir)
+    if args.dermoscopy_set is not None and args.contact_sheet:
+        parser.error("--contact-sheet shows phone photos (with their CC BY attribution): not with --dermoscopy-set")
+    good, bad = chosen_photos(args, parser)
     faults = fault_list(tuple(int(v) for v in args.levels.split(",")))
     results = {}
     for item in args.model:

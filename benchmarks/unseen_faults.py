@@ -217,27 +217,15 @@ def main(argv=None) -> int:
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from diqa_edge.bench_phone import test_photos
-    from diqa_edge.cachedir import data_root, phone_set_dir
-    from phone_gate import dermoscopy_test_photos
+    from phone_gate import add_photo_arguments, chosen_photos
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog="Faults: " + "; ".join(
                                          f"{f.name} ({f.answer})" for f in FAULTS) + ".")
-    parser.add_argument("--model", action="append", required=True, help="NAME=PATH of a model file (repeatable)")
-    parser.add_argument("--phone-set", type=Path, default=phone_set_dir(), help="the built phone set (its split)")
-    parser.add_argument("--phone-dir", type=Path, default=data_root() / "pad-ufes-phone",
-                        help="the phone photos as published (manifest.csv + images/)")
-    parser.add_argument("--dermoscopy-set", type=Path, default=None,
-                        help="judge the dermoscopy test photos of this built set instead of the phone photos")
+    add_photo_arguments(parser)
     parser.add_argument("--out", type=Path, default=None, help="JSON of the results (a .md table beside it)")
     args = parser.parse_args(argv)
-    if args.dermoscopy_set is not None:
-        photos = dermoscopy_test_photos(args.dermoscopy_set)
-    elif not (args.phone_set / "manifest.csv").exists():
-        parser.error(f"{args.phone_set}: no phone set; build it with `diqa-edge make-skin-set {args.phone_dir} --phone`")
-    else:
-        photos = test_photos(args.phone_set, args.phone_dir)[0]
+    photos = chosen_photos(args, parser)[0]
     models = {name: Path(path).expanduser() for name, _, path in (m.partition("=") for m in args.model)}
     for name, path in models.items():
         if not path.is_file():
