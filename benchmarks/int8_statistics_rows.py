@@ -24,34 +24,10 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from rule_search_rows import judge, shipped_parts  # noqa: E402  (a sibling benchmark's refit and judge)
-
-
-def outputs(config, fit_parts, pred_parts) -> dict:
-    """Training's fit on ``fit_parts``; calibration (training's out-of-fold ``calibration_outputs``) and test
-    outputs on ``pred_parts``' statistics."""
-    from diqa_edge.data.distort import REASONS
-    from diqa_edge.models.pooled_stats import build_pooled_stats
-    from diqa_edge.training.feature_model import _fit, _test_metrics, calibration_outputs, good_natural
-
-    built = build_pooled_stats(config.backbone, config.stages, REASONS, input_size=config.input_size)
-    heads, kernel = _fit(config, fit_parts, built)
-    _, predictions = _test_metrics(config, pred_parts, heads)
-    calib, views, acceptable, records = calibration_outputs(config, fit_parts, heads, kernel, predictions, pred_parts)
-    out = {"calib": calib, "families": views.families, "levels": views.levels, "acceptable": acceptable,
-           "domain": np.array([r.dataset for r in records] + ["natural"] * (len(calib) - len(records))),
-           "natural_test": heads.predict(good_natural(pred_parts["test"]["biq2021"]).features),
-           "biq_test": predictions[("biq2021", "test")][:, 0], "biq_mos": pred_parts["test"]["biq2021"].mos}
-    for name in ("derm", "phone"):
-        test = pred_parts["test"][name]
-        out[f"{name}_test"] = predictions[(name, "test")]
-        out[f"{name}_families"] = np.array([r.distortion or "none" for r in test.records])
-        out[f"{name}_levels"] = np.array([r.level or 0 for r in test.records])
-    return out
+from rule_search_rows import judge, outputs_of, shipped_parts  # noqa: E402  (a sibling benchmark's refit and judge)
 
 
 def row(out_rule: dict, out_judge: dict, per_domain: bool) -> dict:
@@ -80,9 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     config = replace(config, statistics_from=None, rule_margin="pooled")
     parts32 = cached_parts(config, load_parts(config), progress=False)[0]      # the float trunk's, whatever the card
     parts8 = cached_parts(replace(config, statistics_from=str(args.file)), load_parts(config))[0]
-    float_fit = outputs(config, parts32, parts32)
-    float_fit_int8 = outputs(config, parts32, parts8)
-    int8_fit = outputs(config, parts8, parts8)
+    float_fit = outputs_of(config, parts32)
+    float_fit_int8 = outputs_of(config, parts32, parts8)
+    int8_fit = outputs_of(config, parts8)
     rows = {}
     for margin, per_domain in (("pooled", False), ("per-domain", True)):
         rows[f"float heads and rule, judged on float statistics ({margin})"] = row(float_fit, float_fit, per_domain)

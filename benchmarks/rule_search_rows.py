@@ -48,19 +48,26 @@ def shipped_parts(card: Path):
 
 def compute_outputs(card: Path) -> dict:
     """Calibration and test outputs of the shipped recipe's heads, refitted on its cached features."""
+    return outputs_of(*shipped_parts(card))
+
+
+def outputs_of(config, fit_parts: dict, pred_parts: dict | None = None) -> dict:
+    """Training's fit on ``fit_parts``; calibration (training's out-of-fold ``calibration_outputs``) and test
+    outputs, on ``pred_parts``' statistics of the same views when given (another trunk's), else on the
+    fitted ones."""
     from diqa_edge.data.distort import REASONS
     from diqa_edge.models.pooled_stats import build_pooled_stats
     from diqa_edge.training.feature_model import _fit, _test_metrics, calibration_outputs, good_natural
 
-    config, parts = shipped_parts(card)
+    parts = pred_parts or fit_parts
     built = build_pooled_stats(config.backbone, config.stages, REASONS, input_size=config.input_size)
-    heads, kernel = _fit(config, parts, built)
+    heads, kernel = _fit(config, fit_parts, built)
     _, predictions = _test_metrics(config, parts, heads)
-    calib, views, acceptable, records = calibration_outputs(config, parts, heads, kernel, predictions)
-    domain = np.array([r.dataset for r in records] + ["natural"] * (len(calib) - len(records)))
-    out = {"calib": calib, "families": views.families, "levels": views.levels,
-           "acceptable": acceptable, "domain": domain,
-           "natural_test": heads.predict(good_natural(parts["test"]["biq2021"]).features)}
+    calib, views, acceptable, records = calibration_outputs(config, fit_parts, heads, kernel, predictions, pred_parts)
+    out = {"calib": calib, "families": views.families, "levels": views.levels, "acceptable": acceptable,
+           "domain": np.array([r.dataset for r in records] + ["natural"] * (len(calib) - len(records))),
+           "natural_test": heads.predict(good_natural(parts["test"]["biq2021"]).features),
+           "biq_test": predictions[("biq2021", "test")][:, 0], "biq_mos": parts["test"]["biq2021"].mos}
     for name in ("derm", "phone"):
         test = parts["test"][name]
         out[f"{name}_test"] = predictions[(name, "test")]
