@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from phone_gate import add_photo_arguments, chosen_photos  # noqa: E402
+from phone_gate import add_photo_arguments, chosen_models, chosen_photos  # noqa: E402
 
 TONE_POWER = 1.5
 CAST_SEEDS = (11, 1, 4, 7)        # the four cast directions (warm, cool, green, magenta; tests/data)
@@ -82,17 +82,12 @@ def measure(photos: list[Path], share: float, models: dict[str, Path]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_photo_arguments(parser)
-    parser.set_defaults(model=[])
-    for action in parser._actions:          # the model is optional here: the chroma needs none
-        if action.dest == "model":
-            action.required = False
+    add_photo_arguments(parser, models_required=False)      # the chroma needs no model
     parser.add_argument("--share", type=float, default=0.05, help="the brightest share of pixels (default 0.05)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     photos, _ = chosen_photos(args, parser)
-    models = {name: Path(path).expanduser() for name, path in (m.split("=", 1) for m in args.model)}
-    result = measure(photos, args.share, models)
+    result = measure(photos, args.share, chosen_models(args, parser))
     for key, value in result["auc"].items():
         print(f"{key:60s} AUC {value:.3f}")
     print(json.dumps(result["medians"]))

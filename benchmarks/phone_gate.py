@@ -162,11 +162,13 @@ def dermoscopy_test_photos(skin_set: Path) -> list[Path]:
     return [Path(r.image) for r in skin_set_parts(skin_set)["test"] if (r.distortion or "none") == "none"]
 
 
-def add_photo_arguments(parser: argparse.ArgumentParser) -> None:
-    """The models and the held-out photos a benchmark on these photos judges (this one and unseen_faults.py)."""
+def add_photo_arguments(parser: argparse.ArgumentParser, models_required: bool = True) -> None:
+    """The models and the held-out photos a benchmark on these photos judges (this one, unseen_faults.py and
+    cast_vs_tone.py, whose image measure needs no model)."""
     from diqa_edge.cachedir import data_root, phone_set_dir
 
-    parser.add_argument("--model", action="append", required=True, help="NAME=PATH of a model file (repeatable)")
+    parser.add_argument("--model", action="append", required=models_required, default=[],
+                        help="NAME=PATH of a model file (repeatable)")
     parser.add_argument("--phone-set", type=Path, default=phone_set_dir(), help="the built phone set (its split)")
     parser.add_argument("--phone-dir", type=Path, default=data_root() / "pad-ufes-phone",
                         help="the phone photos as published (manifest.csv + images/)")
@@ -174,6 +176,15 @@ def add_photo_arguments(parser: argparse.ArgumentParser) -> None:
                         help="judge the dermoscopy test photos instead (the pristine 512-px views of this built "
                              "dermoscopy set's test part, e.g. ~/.cache/diqa-edge/skin-kadid-512): every fault "
                              "on every photo, where the set's own test views sample ~10 faults a photo")
+
+
+def chosen_models(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Path]:
+    """{name: file} of the ``--model NAME=PATH`` options; a path that is not a file is an error, not a crash."""
+    models = {name: Path(path).expanduser() for name, _, path in (m.partition("=") for m in args.model)}
+    for name, path in models.items():
+        if not path.is_file():
+            parser.error(f"--model {name}={path}: no such file")
+    return models
 
 
 def chosen_photos(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[list[Path], list[Path]]:
@@ -204,10 +215,7 @@ def main(argv=None) -> int:
         parser.error("--contact-sheet shows phone photos (with their CC BY attribution): not with --dermoscopy-set")
     good, bad = chosen_photos(args, parser)
     faults = fault_list(tuple(int(v) for v in args.levels.split(",")))
-    results = {}
-    for item in args.model:
-        name, _, path = item.partition("=")
-        results[name] = measure(Path(path).expanduser(), good, bad, faults)
+    results = {name: measure(path, good, bad, faults) for name, path in chosen_models(args, parser).items()}
     table = markdown(results)
     print(table)
     if args.contact_sheet:

@@ -2,8 +2,7 @@
 
 The gate is judged on photos and faults no one here shows it. Every fault in training and calibration is one
 of KADID's nine families, the camera's seven the recipe builds or the three no-detail frames; this benchmark
-builds **other**
-faults a phone photo meets on the way to a dermatologist, on the same held-out photos as ``phone_gate.py``
+builds **other** faults a phone photo meets on the way to a dermatologist, on the same held-out photos as ``phone_gate.py``
 (the phone test part's 122 photos, and with ``--dermoscopy-set`` the 51 dermoscopy test photos), and scores
 them through ``QualityScorer`` (the file's own rule, the look at 1:1, as ``diqa-edge score``).
 
@@ -217,7 +216,7 @@ def main(argv=None) -> int:
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from phone_gate import add_photo_arguments, chosen_photos
+    from phone_gate import add_photo_arguments, chosen_models, chosen_photos
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog="Faults: " + "; ".join(
@@ -226,11 +225,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="JSON of the results (a .md table beside it)")
     args = parser.parse_args(argv)
     photos = chosen_photos(args, parser)[0]
-    models = {name: Path(path).expanduser() for name, _, path in (m.partition("=") for m in args.model)}
-    for name, path in models.items():
-        if not path.is_file():
-            parser.error(f"--model {name}={path}: no such file")
-    results = {name: measure(path, photos) for name, path in models.items()}
+    results = {name: measure(path, photos) for name, path in chosen_models(args, parser).items()}
     table = markdown(results)
     print(table)
     if args.out:
