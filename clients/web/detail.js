@@ -44,8 +44,15 @@ function halve(y, n) {
   return out;
 }
 
-// Mean |z(p - u) - 2 z(p) + z(p + u)| over the interior: horizontal, vertical, both diagonals.
-function secondDifferences(y, n) {
+// White noise of sigma s: averaged 2 x 2 its variance is s^2 / 4, averaged 4 x 4 s^2 / 16, and a second
+// difference (1, -2, 1) of independent samples has 6 times the variance of one.
+const FINE_NOISE_POWER = 6 / 4;
+const COARSE_NOISE_POWER = 6 / 16;
+
+// Mean of f(z(p - u) - 2 z(p) + z(p + u)) over the interior for u horizontal, vertical, both diagonals: f the
+// square (the net-of-noise measure's power) or the absolute value (the "raw" measure of manifests written
+// before the measure had a name).
+function secondDifferenceMeans(y, n, f) {
   const steps = [[0, 1], [1, 0], [1, 1], [1, -1]];
   const count = (n - 2) * (n - 2);
   return steps.map(([dr, dc]) => {
@@ -53,24 +60,42 @@ function secondDifferences(y, n) {
     for (let r = 1; r < n - 1; r++) {
       for (let c = 1; c < n - 1; c++) {
         const i = r * n + c, u = dr * n + dc;
-        sum += Math.abs(y[i - u] - 2 * y[i] + y[i + u]);
+        sum += f(y[i - u] - 2 * y[i] + y[i + u]);
       }
     }
     return sum / count;
   });
 }
+const square = (d) => d * d;
 
-// {noise, sharpness} of a tile's luma (side n); sharpness null when the tile has no structure to judge.
-export function measureDetail(y, n) {
-  const fine = halve(y, n), coarse = halve(fine, n >> 1);
-  const dFine = secondDifferences(fine, n >> 1), dCoarse = secondDifferences(coarse, n >> 2);
-  const meanCoarse = dCoarse.reduce((a, b) => a + b, 0) / 4;
-  const sharpness = meanCoarse < MIN_STRUCTURE ? null
-    : Math.min(...dFine.map((d, k) => d / Math.max(dCoarse[k], 1e-9)));
-  return { noise: noiseSigma(y, n), sharpness };
+function netOfNoiseSharpness(fine, coarse, n, noise) {
+  const pFine = secondDifferenceMeans(fine, n >> 1, square).map((p) => p - FINE_NOISE_POWER * noise * noise);
+  const pCoarse = secondDifferenceMeans(coarse, n >> 2, square).map((p) => p - COARSE_NOISE_POWER * noise * noise);
+  if (pCoarse.reduce((a, b) => a + b, 0) / 4 < MIN_STRUCTURE * MIN_STRUCTURE) return null;
+  return Math.sqrt(Math.min(...pFine.map((p, k) => Math.max(p, 0) / Math.max(pCoarse[k], 1e-9))));
 }
 
-// The manifest's rule.detail: "noise" first (noise also raises sharpness), then "blur", else null.
+function rawSharpness(fine, coarse, n) {
+  const dFine = secondDifferenceMeans(fine, n >> 1, Math.abs), dCoarse = secondDifferenceMeans(coarse, n >> 2, Math.abs);
+  if (dCoarse.reduce((a, b) => a + b, 0) / 4 < MIN_STRUCTURE) return null;
+  return Math.min(...dFine.map((d, k) => d / Math.max(dCoarse[k], 1e-9)));
+}
+
+// The measures a manifest's rule.detail.sharpness_measure may name (absent: "raw", the first shipped).
+export const SHARPNESS_MEASURES = ['net-of-noise', 'raw'];
+
+// {noise, sharpness} of a tile's luma (side n); sharpness by the measure the manifest's threshold was chosen
+// on ("net-of-noise": less what white noise of the measured sigma puts at each scale), null when the tile
+// has no structure to judge.
+export function measureDetail(y, n, sharpnessMeasure = 'net-of-noise') {
+  if (!SHARPNESS_MEASURES.includes(sharpnessMeasure)) throw new Error(`unknown sharpness measure ${sharpnessMeasure}`);
+  const noise = noiseSigma(y, n);
+  const fine = halve(y, n), coarse = halve(fine, n >> 1);
+  const sharpness = sharpnessMeasure === 'raw' ? rawSharpness(fine, coarse, n) : netOfNoiseSharpness(fine, coarse, n, noise);
+  return { noise, sharpness };
+}
+
+// The manifest's rule.detail: "noise" first (a very noisy tile's hint is the noise), then "blur", else null.
 export function detailTrigger(rule, stats) {
   if (!rule || !stats) return null;
   if (rule.noise_max != null && stats.noise > rule.noise_max) return 'noise';

@@ -63,7 +63,7 @@ export class Scorer {
     const side = this.contract.detail_tile ?? 256;
     if (!this.rule.detail || !side) return null;
     const y = centreTileLuma(image.rgb, image.width, image.height, side);
-    return y === null ? null : measureDetail(y, side);
+    return y === null ? null : measureDetail(y, side, this.rule.detail.sharpness_measure ?? 'raw');
   }
 
   // lookAt1to1: false for a live frame (the preview stream's pixels are not the photo's; as score_frame)

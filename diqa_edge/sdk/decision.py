@@ -28,7 +28,7 @@ RULE_VERSION = 1
 
 # the keys of the rule's JSON form (with ``version``); everything else a legacy ``decision`` held is evidence
 RULE_KEYS = ("score_threshold", "reason_thresholds", "detail")
-_DETAIL_RULE_KEYS = ("noise_max", "sharpness_min", "tile")
+_DETAIL_RULE_KEYS = ("noise_max", "sharpness_min", "tile", "sharpness_measure")
 
 
 @dataclass(frozen=True)

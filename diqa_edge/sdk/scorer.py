@@ -238,7 +238,7 @@ class QualityScorer:
         if self.rule.detail is None or self.contract.decode != "full":
             return None
         tile = centre_tile(rgb, self.contract.detail_tile)
-        return None if tile is None else measure_detail(tile)
+        return None if tile is None else measure_detail(tile, self.rule.detail.sharpness_measure)
 
     def _score_rgb(self, rgb: np.ndarray, label: str, t0: float, look_at_1to1: bool = True) -> ScoreResult:
         t1 = time.perf_counter()

@@ -132,7 +132,7 @@ def test_bundled_test_vectors_hold():
         result = scorer.score(image)
         assert result.score == pytest.approx(v["expected_score"], abs=1e-4)
         # the 1:1 look: the same tile and the same two numbers (docs/preprocessing.md, step 8)
-        got = detail_record(decode_image(image, contract), contract)
+        got = detail_record(decode_image(image, contract), contract, v["detail"].get("sharpness_measure", "raw"))
         assert got["sha256"] == v["detail"]["sha256"]
         assert got["noise"] == pytest.approx(v["detail"]["noise"], abs=1e-6)
         assert got["sharpness"] == pytest.approx(v["detail"]["sharpness"], abs=1e-6)

@@ -52,6 +52,50 @@ def test_sharpness_falls_with_blur_and_is_not_judged_on_a_uniform_patch():
     assert measure_detail(np.full((256, 256, 3), 90, np.uint8)).sharpness is None
 
 
+def _kadid_at_1_to_1(rgb: np.ndarray, *faults: tuple[str, int]):
+    """The centre tile of ``rgb`` with KADID's ``faults`` built in turn at 1:1 (pixel parameters unscaled, on
+    the tile and the margin its filters read, as the thresholds were chosen)."""
+    from diqa_edge.data.kadid import KADID_SHORT_SIDE, distort_kadid
+    from diqa_edge.training.detail_gate import tile_with_margin
+
+    crop, (top, left) = tile_with_margin(rgb, 256)
+    for i, (family, level) in enumerate(faults):
+        crop = distort_kadid(crop, family, level, short_side=KADID_SHORT_SIDE, seed=1 + i)
+    return crop[top:top + 256, left:left + 256]
+
+
+@pytest.mark.parametrize("noise_level", [2, 3, 4])
+def test_sharpness_is_net_of_noise_so_a_shaken_noisy_tile_reads_as_shaken(noise_level):
+    """Low light brings noise and shake together. The grain of the noise is fine detail, so a ratio of raw
+    second differences read the sample shaken (KADID motion blur 4: 0.44) and noisy (noise 3) as 1.32,
+    sharper than the photo as taken (0.67). Net of what white noise of the measured sigma puts at each
+    scale, the shaken tile reads as shaken with or without the noise, and noise alone leaves a sharp tile sharp."""
+    clean = measure_detail(_kadid_at_1_to_1(_skin())).sharpness
+    shaken = measure_detail(_kadid_at_1_to_1(_skin(), ("motion_blur", 4))).sharpness
+    shaken_noisy = measure_detail(_kadid_at_1_to_1(_skin(), ("motion_blur", 4), ("noise", noise_level)))
+    noisy = measure_detail(_kadid_at_1_to_1(_skin(), ("noise", noise_level)))
+    assert shaken_noisy.noise > 7.0                           # the noise is there, and measured
+    assert abs(shaken_noisy.sharpness - shaken) < 0.04        # 0.44 -> 0.41-0.43
+    assert shaken_noisy.sharpness < 0.45 < clean              # below every threshold chosen so far (0.46-0.47)
+    assert abs(noisy.sharpness - clean) < 0.06                # 0.70 -> 0.72-0.76
+
+
+def test_a_tile_is_measured_the_way_its_threshold_was_chosen():
+    """A manifest without ``sharpness_measure`` chose its threshold on the raw ratio, and the scorer holds its
+    photos to that one; this version's rules name the net-of-noise measure."""
+    shaken_noisy = _kadid_at_1_to_1(_skin(), ("motion_blur", 4), ("noise", 3))
+    raw = measure_detail(shaken_noisy, "raw").sharpness
+    net = measure_detail(shaken_noisy, "net-of-noise").sharpness
+    assert raw > 1.2 and net < 0.45                    # the noise's grain read as detail, and taken off
+    assert measure_detail(shaken_noisy).sharpness == net
+    assert DetailRule.from_dict({"sharpness_min": 0.47}).sharpness_measure == "raw"
+    assert DetailRule.from_dict({"sharpness_min": 0.47, "sharpness_measure": "net-of-noise"}).sharpness_measure \
+        == "net-of-noise"
+    assert DetailRule(sharpness_min=0.46).to_dict()["sharpness_measure"] == "net-of-noise"
+    with pytest.raises(ValueError, match="unknown sharpness measure"):
+        measure_detail(shaken_noisy, "laplacian-v9")
+
+
 def test_the_rule_sends_back_what_the_model_accepts_only_when_the_tile_fails():
     rule = RetakeRule.from_dict({"version": 1, "score_threshold": 5.0, "reason_thresholds": {"dark": 0.7},
                                  "detail": {"noise_max": 14.0, "sharpness_min": 0.47}})
@@ -63,11 +107,13 @@ def test_the_rule_sends_back_what_the_model_accepts_only_when_the_tile_fails():
     assert rule.decide(6.0, {"dark": 0.9}, soft) == (False, "dark")     # the model's reason comes first
     assert rule.decide(4.0, {"dark": 0.1}, soft) == (False, None)       # sent back by its score
     assert rule.decide(6.0, {"dark": 0.1}) == (True, None)              # not measured: the model's answer
-    assert rule.to_dict()["detail"] == {"noise_max": 14.0, "sharpness_min": 0.47}
+    # written before the measure had a name: held to the raw measure it was chosen on
+    assert rule.to_dict()["detail"] == {"noise_max": 14.0, "sharpness_min": 0.47, "sharpness_measure": "raw"}
     assert RetakeRule.from_dict({"score_threshold": 5.0}).detail is None
 
 
 @pytest.mark.parametrize("detail, expected", [
+    ({"noise_max": 14.0, "sharpness_measure": "laplacian-v9"}, "does not know"),
     ({"noise_max": float("nan")}, "finite number"),
     ({"noise_max": -3}, "must lie in"),
     ({"sharpness_min": 5}, "must lie in"),
@@ -123,6 +169,19 @@ def test_faults_that_only_show_at_full_size_are_sent_back_with_their_hint(bundle
     assert (noisy.acceptable, noisy.top_reason) == (False, "noise")
     assert noisy.detail["noise"] > bundled.rule.detail.noise_max
     assert noisy.hint == HINTS["noise"].hint
+
+
+def test_a_photo_shaken_in_low_light_is_sent_back_though_its_noise_looks_like_detail(bundled):
+    """The sample photo at its own size (1024 x 769) with KADID's motion blur at level 4 and white noise at
+    level 3 on top (the camera's "shake with noise" at level 4, built at 1:1): the bundled rule holds its
+    tile to the net-of-noise measure, which reads it as shaken."""
+    from diqa_edge.data.kadid import KADID_SHORT_SIDE, distort_kadid
+
+    assert bundled.rule.detail.sharpness_measure == "net-of-noise"
+    shaken = distort_kadid(_skin(), "motion_blur", 4, short_side=KADID_SHORT_SIDE, seed=1)
+    result = bundled.score(distort_kadid(shaken, "noise", 3, short_side=KADID_SHORT_SIDE, seed=2))
+    assert result.detail["noise"] > 7.0 and result.detail["sharpness"] < bundled.rule.detail.sharpness_min
+    assert not result.acceptable
 
 
 @pytest.mark.parametrize("detail, contract, expected", [

@@ -121,7 +121,8 @@ def test_the_rule_round_trips_through_its_json_form_and_says_itself():
     rule = RetakeRule(4.5, {"dark": 0.7, "blur": 0.25}, DetailRule(noise_max=14.0, sharpness_min=0.47, tile=256))
     doc = rule.to_dict()
     assert doc == {"version": 1, "score_threshold": 4.5, "reason_thresholds": {"dark": 0.7, "blur": 0.25},
-                   "detail": {"noise_max": 14.0, "sharpness_min": 0.47, "tile": 256}}
+                   "detail": {"noise_max": 14.0, "sharpness_min": 0.47, "tile": 256,
+                              "sharpness_measure": "net-of-noise"}}
     assert RetakeRule.from_dict(json.loads(json.dumps(doc))) == rule
     assert rule.describe() == ("retake when the score is below 4.500 or a reason's probability is above its "
                                "threshold or, at 1:1, noise > 14.00 or sharpness < 0.47")
