@@ -211,6 +211,11 @@ def run(args: argparse.Namespace) -> int:
     card["rule"] = replace(rule, detail=found[0]).to_dict()
     card["rule_evidence"] = {**evidence, "detail": found[1]}
     atomic_write_text(args.card, json.dumps(card, indent=1) + "\n")
+    markdown = Path(args.card).with_name("card.md")
+    if markdown.exists():       # the card a reader opens says what the rule now is
+        from .feature_card import card_markdown
+
+        atomic_write_text(markdown, card_markdown(card))
     print(json.dumps(found[0].to_dict(), indent=1))
     for row in found[1]["table"]:
         print(f"{row['family']:14} {row['level'] or '':2} n={row['n']:4}  sent back {row['retake']:.3f}")
