@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from conftest import SAMPLES
-from diqa_edge.sdk.detail import DetailStats
+from diqa_edge.sdk.detail import DetailRule, DetailStats
 from diqa_edge.training.detail_gate import (MAX_PRISTINE_RETAKE, TileView, _threshold, choose_detail_rule,
                                             tile_views)
 
@@ -48,3 +51,24 @@ def test_the_rule_sends_back_what_kadid_labels_below_the_threshold():
     rows = {(r["family"], r["level"]): r["retake"] for r in evidence["table"]}
     assert rows[("as taken", None)] == 0 and rows[("noise", 5)] == 1 and rows[("gaussian_blur", 4)] == 1
     assert rows[("noise", 4)] == 0 and rows[("gaussian_blur", 3)] == 0
+
+
+def test_the_command_writes_the_rule_into_the_card_and_the_card_a_reader_opens(tmp_path, monkeypatch):
+    """``diqa-edge detail-rule`` rewrote card.json and left card.md saying the old thresholds."""
+    import argparse
+    import shutil
+
+    from diqa_edge.training import detail_gate
+
+    run = Path(__file__).resolve().parents[2] / "diqa_edge" / "models" / "run"
+    for name in ("card.json", "card.md"):
+        shutil.copy(run / name, tmp_path / name)
+    chosen = DetailRule(noise_max=12.5, sharpness_min=0.41, tile=256)
+    monkeypatch.setattr(detail_gate, "detail_rule", lambda card, threshold, workers: (
+        chosen, {"chosen_on": "a test's tiles", "table": [{"family": "as taken", "level": None, "n": 3, "retake": 0.0}]}))
+    assert detail_gate.run(argparse.Namespace(card=tmp_path / "card.json", workers=1)) == 0
+    card = json.loads((tmp_path / "card.json").read_text())
+    assert card["rule"]["detail"] == chosen.to_dict() and card["rule"]["detail"]["sharpness_measure"] == "net-of-noise"
+    text = (tmp_path / "card.md").read_text()
+    assert "noise above 12.50 grey levels or sharpness below 0.410; chosen on a test's tiles" in text
+    assert "sharpness below 0.463" not in text
