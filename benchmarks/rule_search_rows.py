@@ -15,6 +15,7 @@ it on the test views of both skin sets (the card's sampled views) and the good h
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -77,10 +78,16 @@ def outputs_of(config, fit_parts: dict, pred_parts: dict | None = None) -> dict:
 
 
 def with_phone_weighted_reasons(card: Path, out: dict, phone_weight: float) -> dict:
+    """``out`` with the reasons heads refitted, each phone view weighing ``phone_weight``: the phone views
+    are 30 % of the skin views; does weighing them as much as the dermoscopy views sharpen the reasons on
+    phone photos?"""
+    return with_weighted_reasons(card, out, lambda r, k: phone_weight if r.dataset == "phone" else 1.0)
+
+
+def with_weighted_reasons(card: Path, out: dict, weight_of) -> dict:
     """``out`` with the reasons columns of heads refitted as training fits them (same rows, same
-    standardisation, out-of-fold for the training views) but each phone view weighing ``phone_weight``:
-    the phone views are 30 % of the skin views; does weighing them as much as the dermoscopy views
-    sharpen the reasons on phone photos?"""
+    standardisation, out-of-fold for the training views) but each view weighing ``weight_of(record, k)``
+    in reason ``k``'s logistic fit (a good natural photo weighs 1)."""
     from sklearn.linear_model import LogisticRegression
 
     from diqa_edge.data.distort import REASONS
@@ -95,10 +102,12 @@ def with_phone_weighted_reasons(card: Path, out: dict, phone_weight: float) -> d
         mean, scale = standardisation(training_rows({**train, "derm": skin_part}, config)[0])
         records = skin_part.records + natural.records
         rows = (np.concatenate([skin_part.features, natural.features]) - mean) / scale
-        weight = np.array([phone_weight if r.dataset == "phone" else 1.0 for r in records])
+        weight = np.array([[weight_of(r, k) if i < len(skin_part.records) else 1.0 for k in range(len(REASONS))]
+                           for i, r in enumerate(records)])
         targets, used = reason_targets(records)
         models = [LogisticRegression(C=config.reason_c, max_iter=2000).fit(
-            rows[used[:, k]], targets[used[:, k], k], sample_weight=weight[used[:, k]]) for k in range(len(REASONS))]
+            rows[used[:, k]], targets[used[:, k], k], sample_weight=weight[used[:, k], k])
+            for k in range(len(REASONS))]
         return lambda f: np.stack([m.predict_proba((f - mean) / scale)[:, 1] for m in models], axis=1)
 
     fold = photo_folds(skin.records, config)
@@ -118,7 +127,10 @@ def with_phone_weighted_reasons(card: Path, out: dict, phone_weight: float) -> d
 def cached_outputs(card: Path) -> dict:
     from diqa_edge.cachedir import cache_root
 
-    key = json.loads(card.read_text()).get("features_key", "run")
+    text = card.read_text()
+    # the statistics' key names the trunk, not the recipe: two runs on one trunk (a branch's card with more
+    # outputs) must not share a cache, so the card's own digest is part of the name
+    key = f'{json.loads(text).get("features_key", "run")}-{hashlib.sha256(text.encode()).hexdigest()[:10]}'
     path = cache_root() / "rule-search" / f"outputs-{key}.npz"
     if not path.exists():
         out = compute_outputs(card)
