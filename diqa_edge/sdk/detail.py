@@ -37,8 +37,9 @@ import numpy as np
 
 LUMA = (0.299, 0.587, 0.114)                  # ITU-R BT.601, as a JPEG's Y
 NOISE_KERNEL_SCALE = math.sqrt(math.pi / 2) / 6
-MIN_STRUCTURE = 0.5                           # root mean square coarse second difference net of noise
-                                              # (grey levels) below which a tile is uniform: not judged
+MIN_STRUCTURE = 0.5                           # coarse second difference (grey levels; root mean square net
+                                              # of noise, or the raw measure's mean absolute value) below
+                                              # which a tile is uniform: its sharpness is not judged
 
 
 @dataclass(frozen=True)
