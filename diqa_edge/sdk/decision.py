@@ -28,7 +28,9 @@ RULE_VERSION = 1
 
 # the keys of the rule's JSON form (with ``version``); everything else a legacy ``decision`` held is evidence
 RULE_KEYS = ("score_threshold", "reason_thresholds", "detail")
-_DETAIL_RULE_KEYS = ("noise_max", "sharpness_min", "tile", "sharpness_measure")
+# the keys of its 1:1 part (``sdk.detail.DetailRule``): what a manifest may hold there, and what a legacy
+# ``decision`` held of it
+DETAIL_RULE_KEYS = ("noise_max", "sharpness_min", "tile", "sharpness_measure")
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,9 @@ def split_legacy_decision(decision: dict, threshold) -> tuple[dict, dict]:
     rule = {"version": RULE_VERSION, "score_threshold": threshold,
             "reason_thresholds": decision.get("reason_thresholds") or {}}
     if decision.get("detail") is not None:
-        rule["detail"] = {k: v for k, v in legacy_detail.items() if k in _DETAIL_RULE_KEYS}
+        rule["detail"] = {k: v for k, v in legacy_detail.items() if k in DETAIL_RULE_KEYS}
     evidence = {k: v for k, v in decision.items() if k not in (*RULE_KEYS, "threshold", "rule")}   # "rule": a sentence, rewritten by describe()
-    detail_evidence = {k: v for k, v in legacy_detail.items() if k not in _DETAIL_RULE_KEYS}
+    detail_evidence = {k: v for k, v in legacy_detail.items() if k not in DETAIL_RULE_KEYS}
     if detail_evidence:
         evidence["detail"] = detail_evidence
     return rule, evidence

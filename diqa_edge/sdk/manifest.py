@@ -18,9 +18,9 @@ from typing import Any
 
 from ..contract import Contract, ContractError
 from ..errors import ModelLoadError
-from .detail import SHARPNESS_MEASURES
 from ..fileio import atomic_write_bytes, atomic_write_text  # noqa: F401 - kept importable from here too
-from .decision import RULE_KEYS, RULE_VERSION, RetakeRule, split_legacy_decision
+from .decision import DETAIL_RULE_KEYS, RULE_KEYS, RULE_VERSION, RetakeRule, split_legacy_decision
+from .detail import SHARPNESS_MEASURES
 from .frames import FRAME_RULE
 
 MANIFEST_KEY = "diqa_edge_manifest"
@@ -220,10 +220,10 @@ def _detail_thresholds(value: Any, source: str, contract: Contract) -> None:
     if contract.decode != "full" or not contract.detail_tile:
         raise ModelLoadError(f"{source}: field 'rule.detail' needs the photo's own pixels: a contract with "
                              f"decode {contract.decode!r} and detail_tile {contract.detail_tile} has none")
-    unknown = sorted(set(detail) - set(DETAIL_BOUNDS) - {"tile", "sharpness_measure"})
+    unknown = sorted(set(detail) - set(DETAIL_RULE_KEYS))
     if unknown:
         raise ModelLoadError(f"{source}: field 'rule.detail' has unknown key(s) {', '.join(map(repr, unknown))} "
-                             f"(known: {', '.join(DETAIL_BOUNDS)}, tile, sharpness_measure)")
+                             f"(known: {', '.join(DETAIL_RULE_KEYS)})")
     measure = detail.get("sharpness_measure")
     if measure is not None and measure not in SHARPNESS_MEASURES:
         raise ModelLoadError(f"{source}: field 'rule.detail.sharpness_measure' is {measure!r}, a measure this SDK "

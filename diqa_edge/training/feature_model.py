@@ -25,7 +25,7 @@ from ..data.splits import first_block, leaks, split_with_holdout
 from ..models.pooled_stats import build_pooled_stats, features_key, stage_columns, stage_names
 from ..fileio import atomic_write_text
 from .detail_gate import detail_rule
-from .feature_card import SKIN_LABELS, card_markdown  # noqa: F401 - card_markdown kept importable from here
+from .feature_card import SKIN_LABELS, card_markdown
 from .feature_cache import pooled_features
 from .file_statistics import file_features_key, file_statistics
 SEVERE_LEVELS = (4, 5)      # the faults a clinician sends back (the gate's targets)
